@@ -1,0 +1,47 @@
+// Package logging builds the zerolog logger every function uses: JSON lines
+// with Elastic Common Schema field names, ready for Filebeat/ELK.
+package logging
+
+import (
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config is the logging part of every function's configuration.
+type Config struct {
+	Level string `envconfig:"LOG_LEVEL" default:"info"`
+}
+
+var ecsOnce sync.Once
+
+// useECS renames zerolog's fields to ECS. zerolog keeps them in package
+// variables, so they are set once, before the first logger exists.
+func useECS() {
+	ecsOnce.Do(func() {
+		zerolog.TimestampFieldName = "@timestamp"
+		zerolog.LevelFieldName = "log.level"
+		zerolog.MessageFieldName = "message"
+		zerolog.ErrorFieldName = "error.message"
+		zerolog.TimeFieldFormat = time.RFC3339Nano
+		zerolog.DurationFieldUnit = time.Nanosecond
+		zerolog.DurationFieldInteger = true
+	})
+}
+
+// New returns the logger of one function (service.name = service).
+func New(cfg Config, service string, w io.Writer) (zerolog.Logger, error) {
+	useECS()
+	level, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil || cfg.Level == "" {
+		return zerolog.Nop(), fmt.Errorf("LOG_LEVEL %q: want trace, debug, info, warn or error", cfg.Level)
+	}
+	return zerolog.New(w).Level(level).With().
+		Timestamp().
+		Str("service.name", service).
+		Str("ecs.version", "8.11").
+		Logger(), nil
+}

@@ -1,0 +1,322 @@
+package task
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Limits of a task's fields; the migrations' CHECK constraints repeat them.
+const (
+	MaxTitle       = 200
+	MaxDescription = 10_000
+	MaxLabels      = 20
+	MaxLabel       = 50
+	MaxSubject     = 255
+)
+
+// FieldError names one invalid field.
+type FieldError struct {
+	Field  string
+	Detail string
+}
+
+// ValidationError lists every invalid field of a request body.
+type ValidationError struct{ Fields []FieldError }
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Detail
+	}
+	return "invalid task: " + strings.Join(parts, "; ")
+}
+
+// SyntaxError is a body that is not a JSON object of known fields.
+type SyntaxError struct{ Detail string }
+
+func (e *SyntaxError) Error() string { return e.Detail }
+
+// Field is one member of a JSON merge patch: absent, null, or a value.
+type Field[T any] struct {
+	Set   bool // present in the document
+	Null  bool // present as null
+	Value T
+}
+
+// Patch is an RFC 7396 merge patch of a task's writable fields. Create uses
+// the same shape, applied to the defaults.
+type Patch struct {
+	Title       Field[string]
+	Description Field[string]
+	Status      Field[Status]
+	Priority    Field[Priority]
+	DueAt       Field[time.Time]
+	AssigneeID  Field[string]
+	Labels      Field[[]string]
+}
+
+// readOnly fields belong to the server; naming them is a validation error
+// rather than an unknown field, so the client learns why.
+var readOnly = []string{"id", "owner_id", "created_at", "updated_at", "version"}
+
+// ParsePatch decodes a JSON object into a Patch. Malformed JSON and unknown
+// fields give *SyntaxError; wrong types and read-only fields give
+// *ValidationError listing every offending field.
+func ParsePatch(body []byte) (Patch, error) {
+	var p Patch
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var doc map[string]json.RawMessage
+	if err := dec.Decode(&doc); err != nil {
+		return p, &SyntaxError{Detail: "the body is not a JSON object: " + jsonDetail(err)}
+	}
+	if doc == nil {
+		return p, &SyntaxError{Detail: "the body must be a JSON object, not null"}
+	}
+	if dec.More() {
+		return p, &SyntaxError{Detail: "the body must hold exactly one JSON object"}
+	}
+	var errs []FieldError
+	keys := make([]string, 0, len(doc))
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // stable error order
+	for _, k := range keys {
+		raw := doc[k]
+		var err error
+		switch k {
+		case "title":
+			err = decodeField(raw, &p.Title)
+		case "description":
+			err = decodeField(raw, &p.Description)
+		case "status":
+			err = decodeField(raw, &p.Status)
+		case "priority":
+			err = decodeField(raw, &p.Priority)
+		case "due_at":
+			err = decodeField(raw, &p.DueAt)
+		case "assignee_id":
+			err = decodeField(raw, &p.AssigneeID)
+		case "labels":
+			err = decodeField(raw, &p.Labels)
+		default:
+			if slices.Contains(readOnly, k) {
+				errs = append(errs, FieldError{k, "is read-only"})
+				continue
+			}
+			return p, &SyntaxError{Detail: fmt.Sprintf("unknown field %q", k)}
+		}
+		if err != nil {
+			errs = append(errs, FieldError{k, err.Error()})
+		}
+	}
+	if len(errs) > 0 {
+		return p, &ValidationError{Fields: errs}
+	}
+	return p, nil
+}
+
+func decodeField[T any](raw json.RawMessage, f *Field[T]) error {
+	f.Set = true
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		f.Null = true
+		return nil
+	}
+	if err := json.Unmarshal(raw, &f.Value); err != nil {
+		var te *json.UnmarshalTypeError
+		var pe *time.ParseError
+		switch {
+		case errors.As(err, &te):
+			return fmt.Errorf("must be %s", jsonKind(f.Value))
+		case errors.As(err, &pe):
+			return errors.New("must be an RFC 3339 date-time, e.g. 2026-12-01T17:00:00Z")
+		}
+		return errors.New("is not valid")
+	}
+	return nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case []string:
+		return "an array of strings"
+	case time.Time:
+		return "an RFC 3339 date-time string"
+	}
+	return "a string"
+}
+
+func jsonDetail(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "expected an object, got " + te.Value
+	}
+	return err.Error()
+}
+
+// Draft builds a new task from a create request: the patch applied to the
+// defaults, owned by owner. The result is validated.
+func Draft(p Patch, owner string) (Task, error) {
+	t := Task{
+		OwnerID:  owner,
+		Status:   StatusTodo,
+		Priority: PriorityMedium,
+		Labels:   []string{},
+	}
+	var errs []FieldError
+	if !p.Title.Set {
+		errs = append(errs, FieldError{"title", "is required"})
+	}
+	t, applyErrs := p.Apply(t)
+	errs = append(errs, applyErrs...)
+	if len(errs) > 0 {
+		return Task{}, &ValidationError{Fields: errs}
+	}
+	return t, nil
+}
+
+// Apply returns cur with the patch merged in, and the field errors of the
+// result (nil when it is valid).
+func (p Patch) Apply(cur Task) (Task, []FieldError) {
+	t := cur
+	t.Labels = slices.Clone(cur.Labels)
+	var errs []FieldError
+	notNull := func(name string) { errs = append(errs, FieldError{name, "must not be null"}) }
+	if p.Title.Set {
+		if p.Title.Null {
+			notNull("title")
+		}
+		t.Title = p.Title.Value
+	}
+	if p.Description.Set {
+		t.Description = p.Description.Value // null clears it
+	}
+	if p.Status.Set {
+		if p.Status.Null {
+			notNull("status")
+		} else {
+			t.Status = p.Status.Value
+		}
+	}
+	if p.Priority.Set {
+		if p.Priority.Null {
+			notNull("priority")
+		} else {
+			t.Priority = p.Priority.Value
+		}
+	}
+	if p.DueAt.Set {
+		if p.DueAt.Null {
+			t.DueAt = nil
+		} else {
+			d := p.DueAt.Value.UTC().Truncate(time.Microsecond) // PostgreSQL keeps µs
+			t.DueAt = &d
+		}
+	}
+	if p.AssigneeID.Set {
+		if p.AssigneeID.Null {
+			t.AssigneeID = nil
+		} else {
+			a := p.AssigneeID.Value
+			t.AssigneeID = &a
+		}
+	}
+	if p.Labels.Set {
+		t.Labels = slices.Clone(p.Labels.Value)
+		if t.Labels == nil {
+			t.Labels = []string{}
+		}
+	}
+	if len(errs) > 0 {
+		return t, errs
+	}
+	return t, Validate(t)
+}
+
+// Validate returns the field errors of t's writable fields.
+func Validate(t Task) []FieldError {
+	var errs []FieldError
+	add := func(f, d string) { errs = append(errs, FieldError{f, d}) }
+
+	switch n := utf8.RuneCountInString(t.Title); {
+	case strings.TrimSpace(t.Title) == "":
+		add("title", "must not be blank")
+	case n > MaxTitle:
+		add("title", fmt.Sprintf("must be at most %d characters", MaxTitle))
+	case hasControl(t.Title, false):
+		add("title", "must not contain control characters")
+	}
+	if utf8.RuneCountInString(t.Description) > MaxDescription {
+		add("description", fmt.Sprintf("must be at most %d characters", MaxDescription))
+	} else if hasControl(t.Description, true) {
+		add("description", "must not contain control characters other than tab and newline")
+	}
+	if !t.Status.Valid() {
+		add("status", "must be one of todo, in_progress, blocked, done, cancelled")
+	}
+	if !t.Priority.Valid() {
+		add("priority", "must be one of low, medium, high, urgent")
+	}
+	if t.AssigneeID != nil {
+		if msg := subjectProblem(*t.AssigneeID); msg != "" {
+			add("assignee_id", msg)
+		}
+	}
+	if len(t.Labels) > MaxLabels {
+		add("labels", fmt.Sprintf("must hold at most %d labels", MaxLabels))
+	}
+	seen := make(map[string]bool, len(t.Labels))
+	for i, l := range t.Labels {
+		f := fmt.Sprintf("labels[%d]", i)
+		switch {
+		case strings.TrimSpace(l) == "":
+			add(f, "must not be blank")
+		case utf8.RuneCountInString(l) > MaxLabel:
+			add(f, fmt.Sprintf("must be at most %d characters", MaxLabel))
+		case hasControl(l, false):
+			add(f, "must not contain control characters")
+		case seen[l]:
+			add(f, "is a duplicate")
+		}
+		seen[l] = true
+	}
+	return errs
+}
+
+// subjectProblem checks a Keycloak subject (user id) used as assignee.
+func subjectProblem(s string) string {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return "must not be blank; use null to unassign"
+	case len(s) > MaxSubject:
+		return fmt.Sprintf("must be at most %d bytes", MaxSubject)
+	case hasControl(s, false):
+		return "must not contain control characters"
+	}
+	return ""
+}
+
+// hasControl also catches NUL, which PostgreSQL text cannot store.
+func hasControl(s string, allowNewlines bool) bool {
+	for _, r := range s {
+		if allowNewlines && (r == '\n' || r == '\t' || r == '\r') {
+			continue
+		}
+		if unicode.IsControl(r) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,112 @@
+package task
+
+import (
+	"slices"
+	"time"
+
+	"github.com/taskfn/taskfn/shared/auth"
+)
+
+// ForbiddenError is a request by a caller who may see the task but not do
+// this to it. Callers who may not see a task get ErrNotFound instead, so a
+// task's existence never leaks.
+type ForbiddenError struct{ Reason string }
+
+func (e *ForbiddenError) Error() string { return "forbidden: " + e.Reason }
+
+// Anyone is every role that may use the task API at all.
+var Anyone = []auth.Role{auth.RoleAdmin, auth.RoleManager, auth.RoleMember}
+
+// seesAll: admins and managers read and list every task.
+func seesAll(id auth.Identity) bool { return id.HasAny(auth.RoleAdmin, auth.RoleManager) }
+
+func owns(id auth.Identity, t Task) bool { return t.OwnerID == id.Subject }
+
+func assigned(id auth.Identity, t Task) bool {
+	return t.AssigneeID != nil && *t.AssigneeID == id.Subject
+}
+
+// CanSee reports whether the caller may read t.
+func CanSee(id auth.Identity, t Task) bool {
+	if seesAll(id) {
+		return true
+	}
+	return id.Has(auth.RoleMember) && (owns(id, t) || assigned(id, t))
+}
+
+// Scope is the subject a caller's list is restricted to: "" for callers who
+// see every task, else their own subject (owned or assigned tasks).
+func Scope(id auth.Identity) string {
+	if seesAll(id) {
+		return ""
+	}
+	return id.Subject
+}
+
+// CheckCreate decides whether the caller may create t (owned by the caller).
+// Every role may; an owner may assign its own task.
+func CheckCreate(id auth.Identity, t Task) error {
+	if !id.HasAny(Anyone...) {
+		return &ForbiddenError{Reason: "a taskfn role is required"}
+	}
+	if t.OwnerID != id.Subject {
+		return &ForbiddenError{Reason: "tasks are created for the caller"}
+	}
+	return nil
+}
+
+// CheckChange decides whether the caller may turn before into after.
+//   - admin and manager: any change, including assignment;
+//   - owner: any change to its own task;
+//   - assignee (member): the status only; reassigning others' tasks is not theirs.
+func CheckChange(id auth.Identity, before, after Task) error {
+	if !CanSee(id, before) {
+		return ErrNotFound
+	}
+	if seesAll(id) || owns(id, before) {
+		return nil
+	}
+	probe := after
+	probe.Status = before.Status
+	if SameContent(before, probe) {
+		return nil
+	}
+	return &ForbiddenError{Reason: "members may only change the status of tasks assigned to them"}
+}
+
+// CheckDelete decides whether the caller may delete t: admins any task,
+// everyone else only the tasks they own.
+func CheckDelete(id auth.Identity, t Task) error {
+	if !CanSee(id, t) {
+		return ErrNotFound
+	}
+	if id.Has(auth.RoleAdmin) || owns(id, t) {
+		return nil
+	}
+	return &ForbiddenError{Reason: "only the owner or an admin may delete a task"}
+}
+
+// SameContent reports whether a and b agree on every writable field.
+func SameContent(a, b Task) bool {
+	return a.Title == b.Title &&
+		a.Description == b.Description &&
+		a.Status == b.Status &&
+		a.Priority == b.Priority &&
+		sameTime(a.DueAt, b.DueAt) &&
+		sameString(a.AssigneeID, b.AssigneeID) &&
+		slices.Equal(a.Labels, b.Labels)
+}
+
+func sameTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
+}
+
+func sameString(a, b *string) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}

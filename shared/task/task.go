@@ -1,0 +1,79 @@
+// Package task is the task domain: the Task record, its validation rules,
+// who may do what to it, and its PostgreSQL store (the one place with SQL
+// for the tasks table).
+package task
+
+import (
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Status is where a task stands.
+type Status string
+
+const (
+	StatusTodo       Status = "todo"
+	StatusInProgress Status = "in_progress"
+	StatusBlocked    Status = "blocked"
+	StatusDone       Status = "done"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Statuses lists every status, in the order documents show them.
+var Statuses = []Status{StatusTodo, StatusInProgress, StatusBlocked, StatusDone, StatusCancelled}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusTodo, StatusInProgress, StatusBlocked, StatusDone, StatusCancelled:
+		return true
+	}
+	return false
+}
+
+// Priority orders work.
+type Priority string
+
+const (
+	PriorityLow    Priority = "low"
+	PriorityMedium Priority = "medium"
+	PriorityHigh   Priority = "high"
+	PriorityUrgent Priority = "urgent"
+)
+
+// Priorities lists every priority, lowest first.
+var Priorities = []Priority{PriorityLow, PriorityMedium, PriorityHigh, PriorityUrgent}
+
+// Valid reports whether p is a known priority.
+func (p Priority) Valid() bool {
+	switch p {
+	case PriorityLow, PriorityMedium, PriorityHigh, PriorityUrgent:
+		return true
+	}
+	return false
+}
+
+// Task is one row of the tasks table, and the API's JSON representation.
+type Task struct {
+	ID          uuid.UUID  `json:"id" db:"id"`
+	Title       string     `json:"title" db:"title"`
+	Description string     `json:"description" db:"description"`
+	Status      Status     `json:"status" db:"status"`
+	Priority    Priority   `json:"priority" db:"priority"`
+	DueAt       *time.Time `json:"due_at" db:"due_at"`
+	OwnerID     string     `json:"owner_id" db:"owner_id"`
+	AssigneeID  *string    `json:"assignee_id" db:"assignee_id"`
+	Labels      []string   `json:"labels" db:"labels"`
+	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt   time.Time  `json:"updated_at" db:"updated_at"`
+	Version     int64      `json:"version" db:"version"`
+}
+
+// Errors the store returns; callers use errors.Is.
+var (
+	ErrNotFound = errors.New("task not found")
+	// ErrVersionMismatch: the caller's If-Match named another version.
+	ErrVersionMismatch = errors.New("task version mismatch")
+)
