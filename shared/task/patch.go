@@ -175,12 +175,12 @@ func Draft(p Patch, owner string) (Task, error) {
 		Priority: PriorityMedium,
 		Labels:   []string{},
 	}
-	var errs []FieldError
+	t, errs := p.Apply(t)
 	if !p.Title.Set {
-		errs = append(errs, FieldError{"title", "is required"})
+		// "required" says it all; drop the "blank" that validation adds.
+		errs = slices.DeleteFunc(errs, func(f FieldError) bool { return f.Field == "title" })
+		errs = append([]FieldError{{"title", "is required"}}, errs...)
 	}
-	t, applyErrs := p.Apply(t)
-	errs = append(errs, applyErrs...)
 	if len(errs) > 0 {
 		return Task{}, &ValidationError{Fields: errs}
 	}

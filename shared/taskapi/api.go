@@ -1,0 +1,323 @@
+package taskapi
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// Limits of the list route.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+	maxQuery     = 500
+)
+
+// API serves the task routes. Every route verifies the bearer token and
+// needs one of the task roles; what the caller may do to a task is decided
+// per task by the task package's policy.
+type API struct {
+	store  *task.Store
+	verify *auth.Verifier
+}
+
+// NewAPI returns the task API over store, authenticating with v.
+func NewAPI(store *task.Store, v *auth.Verifier) (*API, error) {
+	if store == nil || v == nil {
+		return nil, fmt.Errorf("%w: store and verifier are required", errMissing)
+	}
+	return &API{store: store, verify: v}, nil
+}
+
+func (a *API) route(name, method, path string, h handlerFunc) httpx.Route {
+	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(h, task.Anyone...)}
+}
+
+// The routes, one per function.
+func (a *API) CreateRoute() httpx.Route {
+	return a.route("create-task", http.MethodPost, "/tasks", a.create)
+}
+func (a *API) GetRoute() httpx.Route {
+	return a.route("get-task", http.MethodGet, "/tasks/:id", a.get)
+}
+func (a *API) ListRoute() httpx.Route {
+	return a.route("list-tasks", http.MethodGet, "/tasks", a.list)
+}
+func (a *API) UpdateRoute() httpx.Route {
+	return a.route("update-task", http.MethodPatch, "/tasks/:id", a.update)
+}
+func (a *API) DeleteRoute() httpx.Route {
+	return a.route("delete-task", http.MethodDelete, "/tasks/:id", a.delete)
+}
+
+// Routes are all five, as the dev runner mounts them.
+func (a *API) Routes() []httpx.Route {
+	return []httpx.Route{a.CreateRoute(), a.GetRoute(), a.ListRoute(), a.UpdateRoute(), a.DeleteRoute()}
+}
+
+func caller(r *http.Request) auth.Identity {
+	id, ok := auth.FromContext(r.Context())
+	if !ok {
+		// Require always runs first; reaching here is a wiring bug.
+		panic("taskapi: route mounted without authentication")
+	}
+	return id
+}
+
+// taskID parses the {id} path segment. A malformed id names no task.
+func taskID(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(httprouter.ParamsFromContext(r.Context()).ByName("id"))
+	if err != nil {
+		return uuid.Nil, task.ErrNotFound
+	}
+	return id, nil
+}
+
+func writeTask(w http.ResponseWriter, status int, t task.Task) {
+	if t.Labels == nil {
+		t.Labels = []string{}
+	}
+	w.Header().Set("ETag", etag(t.Version))
+	w.Header().Set("Cache-Control", "private, no-cache")
+	httpx.WriteJSON(w, status, t)
+}
+
+// POST /tasks
+func (a *API) create(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadBody(w, r, "application/json")
+	if err != nil {
+		return err
+	}
+	p, err := task.ParsePatch(body)
+	if err != nil {
+		return err
+	}
+	id := caller(r)
+	t, err := task.Draft(p, id.Subject)
+	if err != nil {
+		return err
+	}
+	if err := task.CheckCreate(id, t); err != nil {
+		return err
+	}
+	t, err = a.store.Create(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/tasks/"+t.ID.String())
+	writeTask(w, http.StatusCreated, t)
+	return nil
+}
+
+// GET /tasks/{id}
+func (a *API) get(w http.ResponseWriter, r *http.Request) error {
+	tid, err := taskID(r)
+	if err != nil {
+		return err
+	}
+	t, err := a.store.Get(r.Context(), tid)
+	if err != nil {
+		return err
+	}
+	if !task.CanSee(caller(r), t) {
+		return task.ErrNotFound
+	}
+	if inm := r.Header.Get("If-None-Match"); inm != "" && matchesAny(inm, etag(t.Version), true) {
+		w.Header().Set("ETag", etag(t.Version))
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	writeTask(w, http.StatusOK, t)
+	return nil
+}
+
+// PATCH /tasks/{id}: an RFC 7396 merge patch, If-Match honoured.
+func (a *API) update(w http.ResponseWriter, r *http.Request) error {
+	tid, err := taskID(r)
+	if err != nil {
+		return err
+	}
+	body, err := httpx.ReadBody(w, r, "application/merge-patch+json", "application/json")
+	if err != nil {
+		return err
+	}
+	p, err := task.ParsePatch(body)
+	if err != nil {
+		return err
+	}
+	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	t, err := a.store.Update(r.Context(), tid, func(cur task.Task) (task.Task, error) {
+		if !task.CanSee(id, cur) {
+			return cur, task.ErrNotFound
+		}
+		if ifMatch != "" && !matchesAny(ifMatch, etag(cur.Version), false) {
+			return cur, task.ErrVersionMismatch
+		}
+		next, errs := p.Apply(cur)
+		if len(errs) > 0 {
+			return cur, &task.ValidationError{Fields: errs}
+		}
+		return next, task.CheckChange(id, cur, next)
+	})
+	if err != nil {
+		return err
+	}
+	writeTask(w, http.StatusOK, t)
+	return nil
+}
+
+// DELETE /tasks/{id}, If-Match honoured.
+func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
+	tid, err := taskID(r)
+	if err != nil {
+		return err
+	}
+	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	err = a.store.Delete(r.Context(), tid, func(cur task.Task) error {
+		if err := task.CheckDelete(id, cur); err != nil {
+			return err
+		}
+		if ifMatch != "" && !matchesAny(ifMatch, etag(cur.Version), false) {
+			return task.ErrVersionMismatch
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// listPage is the body of GET /tasks.
+type listPage struct {
+	Items      []task.Task `json:"items"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+// GET /tasks
+func (a *API) list(w http.ResponseWriter, r *http.Request) error {
+	q, err := parseList(r.URL.Query())
+	if err != nil {
+		return err
+	}
+	q.VisibleTo = task.Scope(caller(r))
+	page, err := a.store.List(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	out := listPage{Items: page.Items}
+	if out.Items == nil {
+		out.Items = []task.Task{}
+	}
+	for i := range out.Items {
+		if out.Items[i].Labels == nil {
+			out.Items[i].Labels = []string{}
+		}
+	}
+	if page.Next != nil {
+		c := page.Next.Encode()
+		out.NextCursor = &c
+	}
+	w.Header().Set("Cache-Control", "private, no-cache")
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+var listParams = map[string]bool{
+	"status": true, "assignee_id": true, "owner_id": true, "label": true,
+	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "cursor": true,
+}
+
+// parseList turns the query string into a ListQuery; anything it does not
+// understand is a 400, so a typo never silently widens a result.
+func parseList(v url.Values) (task.ListQuery, error) {
+	q := task.ListQuery{Limit: DefaultLimit}
+	for k, vs := range v {
+		if !listParams[k] {
+			return q, httpx.BadRequest(fmt.Sprintf("unknown query parameter %q", k))
+		}
+		if k != "status" && len(vs) > 1 {
+			return q, httpx.BadRequest(fmt.Sprintf("query parameter %q is given more than once", k))
+		}
+	}
+	bad := func(name, want string) error {
+		return httpx.BadRequest(fmt.Sprintf("query parameter %q %s", name, want))
+	}
+	seen := map[task.Status]bool{}
+	for _, list := range v["status"] {
+		for _, s := range strings.Split(list, ",") {
+			st := task.Status(strings.TrimSpace(s))
+			if !st.Valid() {
+				return q, bad("status", "must be a comma list of todo, in_progress, blocked, done, cancelled")
+			}
+			if !seen[st] {
+				seen[st] = true
+				q.Statuses = append(q.Statuses, st)
+			}
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *string
+		max  int
+	}{{"owner_id", &q.OwnerID, task.MaxSubject}, {"assignee_id", &q.AssigneeID, task.MaxSubject}, {"label", &q.Label, task.MaxLabel}, {"q", &q.Query, maxQuery}} {
+		s, ok := v[f.name]
+		if !ok {
+			continue
+		}
+		if strings.TrimSpace(s[0]) == "" || utf8.RuneCountInString(s[0]) > f.max || strings.IndexFunc(s[0], unicode.IsControl) >= 0 {
+			return q, bad(f.name, fmt.Sprintf("must be 1 to %d printable characters", f.max))
+		}
+		*f.dst = s[0]
+	}
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"due_before", &q.DueBefore}, {"due_after", &q.DueAfter}} {
+		if s := v.Get(f.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return q, bad(f.name, "must be an RFC 3339 date-time, e.g. 2026-12-01T00:00:00Z")
+			}
+			*f.dst = &t
+		}
+	}
+	switch v.Get("sort") {
+	case "", "-created_at":
+	case "created_at":
+		q.Ascending = true
+	default:
+		return q, bad("sort", "must be created_at or -created_at")
+	}
+	if s := v.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxLimit {
+			return q, bad("limit", fmt.Sprintf("must be an integer from 1 to %d", MaxLimit))
+		}
+		q.Limit = n
+	}
+	if s, ok := v["cursor"]; ok {
+		c, err := task.DecodeCursor(s[0])
+		if err != nil {
+			return q, err
+		}
+		if c.Ascending != q.Ascending {
+			return q, bad("cursor", "belongs to the other sort order; keep the sort of the first page")
+		}
+		q.After = &c
+	}
+	return q, nil
+}

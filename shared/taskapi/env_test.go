@@ -1,0 +1,249 @@
+package taskapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/auth/authtest"
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/metrics"
+	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/pgtest"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// The people of every test: subjects are what tokens carry as "sub".
+const (
+	alice = "alice-admin"
+	bob   = "bob-manager"
+	carol = "carol-member"
+	dave  = "dave-member"
+	eve   = "eve-no-role"
+)
+
+var roles = map[string][]auth.Role{
+	alice: {auth.RoleAdmin},
+	bob:   {auth.RoleManager},
+	carol: {auth.RoleMember},
+	dave:  {auth.RoleMember},
+	eve:   nil,
+}
+
+// env is one test's world: its own database, an issuer over HTTP, and the
+// five routes served by a real HTTP server.
+type env struct {
+	t      testing.TB
+	db     *pg.DB
+	srv    *httptest.Server
+	tokens map[string]string
+}
+
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	db := pgtest.New(t)
+	iss := authtest.NewIssuer(t)
+	v, err := auth.NewVerifier(iss.Config(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := task.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := NewAPI(store, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpx.NewRouter(zerolog.Nop(), metrics.NewRegistry(), db.Ping, api.Routes()...)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	e := &env{t: t, db: db, srv: srv, tokens: map[string]string{}}
+	for who, rs := range roles {
+		e.tokens[who] = iss.Token(t, who, rs...)
+	}
+	return e
+}
+
+// spec is openapi.yaml, loaded once; every response of every test is
+// validated against it.
+var (
+	specOnce sync.Once
+	specV    validator.Validator
+	specErr  error
+)
+
+func openAPI(t testing.TB) validator.Validator {
+	t.Helper()
+	specOnce.Do(func() {
+		b, err := os.ReadFile("../../openapi.yaml")
+		if err != nil {
+			specErr = err
+			return
+		}
+		doc, err := libopenapi.NewDocument(b)
+		if err != nil {
+			specErr = err
+			return
+		}
+		v, errs := validator.NewValidator(doc)
+		if len(errs) > 0 {
+			specErr = errs[0]
+			return
+		}
+		if ok, verrs := v.ValidateDocument(); !ok {
+			specErr = errorsOf(verrs)
+			return
+		}
+		specV = v
+	})
+	if specErr != nil {
+		t.Fatalf("openapi.yaml: %v", specErr)
+	}
+	return specV
+}
+
+type specError string
+
+func (e specError) Error() string { return string(e) }
+
+func errorsOf[E interface{ Error() string }](errs []E) error {
+	var b strings.Builder
+	for _, e := range errs {
+		b.WriteString(e.Error())
+		b.WriteString("; ")
+	}
+	return specError(b.String())
+}
+
+// reply is a response with its body read.
+type reply struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r reply) decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+}
+
+func (r reply) task(t testing.TB) task.Task {
+	t.Helper()
+	var tk task.Task
+	r.decode(t, &tk)
+	return tk
+}
+
+func (r reply) problem(t *testing.T) httpx.Problem {
+	t.Helper()
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json (body %s)", ct, r.body)
+	}
+	var p httpx.Problem
+	r.decode(t, &p)
+	return p
+}
+
+// req describes one call.
+type req struct {
+	method, path string
+	as           string // who calls; "" sends no token
+	body         any    // string, []byte, or a value to marshal as JSON
+	contentType  string // default application/json when there is a body
+	header       map[string]string
+}
+
+// do sends r over HTTP and checks the response against openapi.yaml.
+func (e *env) do(r req) reply {
+	e.t.Helper()
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		body = bytes.NewReader(j)
+	}
+	hr, err := http.NewRequestWithContext(context.Background(), r.method, e.srv.URL+r.path, body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		hr.Header.Set("Content-Type", ct)
+	}
+	if r.as != "" {
+		hr.Header.Set("Authorization", "Bearer "+e.tokens[r.as])
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	resp, err := e.srv.Client().Do(hr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	// The validator reads the body: hand it a fresh copy.
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	vreq, _ := http.NewRequest(r.method, e.srv.URL+r.path, nil)
+	if ok, verrs := openAPI(e.t).ValidateHttpResponse(vreq, resp); !ok {
+		for _, ve := range verrs {
+			e.t.Errorf("%s %s → %d does not match openapi.yaml: %s (%s)", r.method, r.path, resp.StatusCode, ve.Message, ve.Reason)
+			for _, se := range ve.SchemaValidationErrors {
+				e.t.Errorf("  schema: %s at %s", se.Reason, se.FieldPath)
+			}
+		}
+		e.t.Logf("body: %s", b)
+	}
+	return reply{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// create makes a task as who and returns it.
+func (e *env) create(who string, body map[string]any) task.Task {
+	e.t.Helper()
+	r := e.do(req{method: "POST", path: "/tasks", as: who, body: body})
+	if r.status != http.StatusCreated {
+		e.t.Fatalf("create as %s: %d %s", who, r.status, r.body)
+	}
+	return r.task(e.t)
+}
+
+// rows counts the tasks table, to prove a failure changed nothing.
+func (e *env) rows() int {
+	e.t.Helper()
+	var n int
+	if err := e.db.Primary.QueryRow(context.Background(), "SELECT count(*) FROM tasks").Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
