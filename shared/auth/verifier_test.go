@@ -151,7 +151,7 @@ func TestIssuerDown(t *testing.T) {
 
 		l, err = net.Listen("tcp", addr)
 		if err != nil {
-			t.Skipf("port %s taken meanwhile: %v", addr, err)
+			t.Fatalf("port %s taken meanwhile (rare: rerun): %v", addr, err)
 		}
 		up := httptest.NewUnstartedServer(iss)
 		up.Listener.Close()
