@@ -1,0 +1,168 @@
+// Package pg opens the PostgreSQL connection pools every function shares,
+// runs transactions, and applies the schema migrations.
+package pg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config is the database part of every function's configuration.
+type Config struct {
+	URL string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/taskfn?sslmode=disable"`
+	// ReadURL is an optional replica; empty means reads use the primary.
+	ReadURL string `envconfig:"DATABASE_READ_URL"`
+	// Knative runs many small pods, so each keeps a small pool.
+	MaxConns       int32         `envconfig:"DATABASE_MAX_CONNS" default:"4"`
+	MinConns       int32         `envconfig:"DATABASE_MIN_CONNS" default:"0"`
+	ConnectTimeout time.Duration `envconfig:"DATABASE_CONNECT_TIMEOUT" default:"5s"`
+	// StatementTimeout is sent as a startup parameter; 0 leaves the
+	// server's setting alone. See Open for how this meets PgBouncer.
+	StatementTimeout time.Duration `envconfig:"DATABASE_STATEMENT_TIMEOUT" default:"5s"`
+	// QueryExecMode is a pgx query exec mode: cache_statement, cache_describe,
+	// describe_exec, exec or simple_protocol. Use "exec" behind PgBouncer in
+	// transaction pooling mode: prepared statements cached per connection
+	// fail there, as the next statement may land on another server connection.
+	QueryExecMode   string        `envconfig:"DATABASE_QUERY_EXEC_MODE" default:"cache_statement"`
+	MaxConnLifetime time.Duration `envconfig:"DATABASE_MAX_CONN_LIFETIME" default:"30m"`
+	MaxConnIdleTime time.Duration `envconfig:"DATABASE_MAX_CONN_IDLE_TIME" default:"5m"`
+}
+
+var queryExecModes = map[string]pgx.QueryExecMode{
+	"cache_statement": pgx.QueryExecModeCacheStatement,
+	"cache_describe":  pgx.QueryExecModeCacheDescribe,
+	"describe_exec":   pgx.QueryExecModeDescribeExec,
+	"exec":            pgx.QueryExecModeExec,
+	"simple_protocol": pgx.QueryExecModeSimpleProtocol,
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.URL == "" {
+		errs = append(errs, errors.New("URL is empty"))
+	}
+	if c.MaxConns < 1 {
+		errs = append(errs, fmt.Errorf("MaxConns %d: must be at least 1", c.MaxConns))
+	}
+	if c.MinConns < 0 || c.MinConns > c.MaxConns {
+		errs = append(errs, fmt.Errorf("MinConns %d: must be between 0 and MaxConns (%d)", c.MinConns, c.MaxConns))
+	}
+	if c.ConnectTimeout < 0 || c.MaxConnLifetime < 0 || c.MaxConnIdleTime < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	// The server counts in milliseconds; a shorter positive value would
+	// silently become 0, which means no timeout at all.
+	if c.StatementTimeout != 0 && c.StatementTimeout < time.Millisecond {
+		errs = append(errs, fmt.Errorf("StatementTimeout %s: must be 0 (server default) or at least 1ms", c.StatementTimeout))
+	}
+	if _, ok := queryExecModes[c.QueryExecMode]; !ok {
+		errs = append(errs, fmt.Errorf("QueryExecMode %q: want one of cache_statement, cache_describe, describe_exec, exec, simple_protocol", c.QueryExecMode))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("pg: invalid config: %w", err)
+	}
+	return nil
+}
+
+// DB is the pair of pools a function uses: writes and read-your-write reads
+// go to Primary, other reads may go to Replica.
+type DB struct {
+	Primary *pgxpool.Pool
+	// Replica is the same pool as Primary when no ReadURL is configured.
+	Replica *pgxpool.Pool
+}
+
+// Open validates cfg and creates the pools. Connections are made lazily,
+// so a database that is briefly unreachable at start does not fail Open;
+// Ping tells readiness.
+//
+// The statement timeout is a startup parameter (RuntimeParams), not a SET
+// run after connecting (AfterConnect): behind PgBouncer in transaction
+// pooling mode a SET would run on whichever server connection serves that
+// one statement, changing it for other clients and not for us. PgBouncer
+// refuses unknown startup parameters, so there either list
+// statement_timeout in its ignore_startup_parameters (it is then dropped,
+// not applied) or set DATABASE_STATEMENT_TIMEOUT=0, and put the limit on the
+// server side, which does apply to pooled connections:
+// ALTER ROLE <app role> SET statement_timeout = '5s'.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	primary, err := newPool(ctx, cfg, cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("pg: primary: %w", err)
+	}
+	if cfg.ReadURL == "" {
+		return &DB{Primary: primary, Replica: primary}, nil
+	}
+	replica, err := newPool(ctx, cfg, cfg.ReadURL)
+	if err != nil {
+		primary.Close()
+		return nil, fmt.Errorf("pg: replica: %w", err)
+	}
+	return &DB{Primary: primary, Replica: replica}, nil
+}
+
+func newPool(ctx context.Context, cfg Config, url string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err // pgx redacts the password in its parse errors
+	}
+	pc.MaxConns = cfg.MaxConns
+	pc.MinConns = cfg.MinConns
+	pc.MaxConnLifetime = cfg.MaxConnLifetime
+	pc.MaxConnIdleTime = cfg.MaxConnIdleTime
+	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	pc.ConnConfig.DefaultQueryExecMode = queryExecModes[cfg.QueryExecMode]
+	if cfg.StatementTimeout > 0 {
+		pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
+	}
+	return pgxpool.NewWithConfig(ctx, pc)
+}
+
+// Close closes both pools, the shared one once.
+func (db *DB) Close() {
+	db.Primary.Close()
+	if db.Replica != db.Primary {
+		db.Replica.Close()
+	}
+}
+
+// Ping checks both pools can reach their server, for readiness probes.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.Primary.Ping(ctx); err != nil {
+		return fmt.Errorf("pg: ping primary: %w", err)
+	}
+	if db.Replica != db.Primary {
+		if err := db.Replica.Ping(ctx); err != nil {
+			return fmt.Errorf("pg: ping replica: %w", err)
+		}
+	}
+	return nil
+}
+
+// InTx runs fn in a transaction on pool: it commits when fn returns nil and
+// rolls back otherwise, returning fn's error unwrapped so callers can
+// compare sentinels. It is the one way this code opens transactions.
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pg: begin: %w", err)
+	}
+	// Also covers a panic in fn; after Commit it is a no-op.
+	defer func() { _ = tx.Rollback(ctx) }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pg: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+// Package pgtest gives each test its own PostgreSQL database, cloned from a
+// template migrated once per test binary. Cloning an already migrated
+// database takes tens of milliseconds; migrating per test would not, and
+// sharing one database would make parallel tests see each other's rows.
+//
+// Use it from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+// and call New in each test. The server is TEST_DATABASE_URL (a URL naming
+// a database the user may connect to, with the right to create databases),
+// by default the local "postgres" database.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskfn/taskfn/shared/pg"
+)
+
+const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// Every database this package makes is named prefix_<unix seconds>_<random>.
+// The random part keeps concurrently running test binaries apart; the time
+// lets Main drop what a crashed run left behind.
+const (
+	prefix    = "taskfn_test"
+	staleAge  = 2 * time.Hour
+	setupTime = time.Minute
+)
+
+var namePattern = regexp.MustCompile(`^` + prefix + `_(\d+)_[0-9a-f]+$`)
+
+// state is what Main prepares for New. A test binary has one TestMain, so
+// this package-level state is set once, before any test runs.
+var state struct {
+	adminURL *url.URL
+	admin    *pgxpool.Pool
+	template string
+	err      error // setup failure, reported by New so it names the test
+}
+
+// Main creates and migrates the template database, runs the tests, and
+// drops the template. If setup fails, every New fails with the reason.
+// It returns, and the testing package then exits with m.Run's result.
+func Main(m *testing.M) {
+	ctx, cancel := context.WithTimeout(context.Background(), setupTime)
+	state.err = setup(ctx)
+	cancel()
+
+	m.Run()
+
+	ctx, cancel = context.WithTimeout(context.Background(), setupTime)
+	defer cancel()
+	if state.template != "" {
+		if err := dropDatabase(ctx, state.template); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		}
+	}
+	if state.admin != nil {
+		state.admin.Close()
+	}
+}
+
+func setup(ctx context.Context) error {
+	raw := os.Getenv("TEST_DATABASE_URL")
+	if raw == "" {
+		raw = defaultAdminURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return errors.New("pgtest: TEST_DATABASE_URL must be a postgres:// URL")
+	}
+	state.adminURL = u
+	state.admin, err = pgxpool.New(ctx, raw)
+	if err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	dropStale(ctx)
+
+	name, err := newName()
+	if err != nil {
+		return err
+	}
+	if _, err := state.admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("pgtest: create template: %w", err)
+	}
+	state.template = name
+	if err := pg.Migrate(ctx, databaseURL(name)); err != nil {
+		return fmt.Errorf("pgtest: migrate template: %w", err)
+	}
+	return nil
+}
+
+// dropStale removes databases left by test binaries that died before their
+// cleanup ran. Best effort: a failure here must not fail this run.
+func dropStale(ctx context.Context) {
+	rows, err := state.admin.Query(ctx, "SELECT datname FROM pg_database WHERE datname LIKE $1", prefix+`\_%`)
+	if err != nil {
+		return
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		m := namePattern.FindStringSubmatch(n)
+		if m == nil {
+			continue
+		}
+		sec, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || time.Since(time.Unix(sec, 0)) < staleAge {
+			continue
+		}
+		_ = dropDatabase(ctx, n)
+	}
+}
+
+// New returns a pool pair on a fresh database cloned from the migrated
+// template; the pools are closed and the database dropped when t ends.
+// Tests may run it in parallel.
+func New(t testing.TB) *pg.DB {
+	t.Helper()
+	if state.admin == nil && state.err == nil {
+		t.Fatal("pgtest: call pgtest.Main from TestMain before pgtest.New")
+	}
+	if state.err != nil {
+		t.Fatal(state.err)
+	}
+	ctx := context.Background()
+	name, err := newName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize() + " TEMPLATE " + pgx.Identifier{state.template}.Sanitize()
+	if _, err := state.admin.Exec(ctx, q); err != nil {
+		t.Fatalf("pgtest: clone template: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := dropDatabase(context.Background(), name); err != nil {
+			t.Error(err)
+		}
+	})
+	db, err := pg.Open(ctx, pg.Config{
+		URL:      databaseURL(name),
+		MaxConns: 8,
+		// Generous: tests check behaviour, not latency, and may share
+		// the machine with other test binaries under -race.
+		StatementTimeout: time.Minute,
+		ConnectTimeout:   10 * time.Second,
+		QueryExecMode:    "cache_statement",
+		MaxConnLifetime:  time.Hour,
+		MaxConnIdleTime:  time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close) // cleanups run last-in first-out: close, then drop
+	return db
+}
+
+func newName() (string, error) {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("pgtest: %w", err)
+	}
+	return fmt.Sprintf("%s_%d_%s", prefix, time.Now().Unix(), hex.EncodeToString(b)), nil
+}
+
+// databaseURL is the admin URL pointing at another database.
+func databaseURL(name string) string {
+	u := *state.adminURL
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String()
+}
+
+func dropDatabase(ctx context.Context, name string) error {
+	// FORCE ends sessions a test leaked instead of failing on them.
+	if _, err := state.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		return fmt.Errorf("pgtest: drop %s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package task
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskfn/taskfn/shared/pgtest"
+)
+
+// explainRows is enough rows that PostgreSQL prefers a Seq Scan and Sort
+// whenever no index can give the order.
+const explainRows = 200_000
+
+// fillForExplain loads explainRows synthetic tasks in one statement and
+// runs VACUUM ANALYZE, so plans rest on real statistics and a table in
+// steady state. Attributes come from two
+// independent hashes of the row number, so they are spread like real data
+// and do not correlate through the row number:
+//   - "busy" owns 10% of tasks and is assigned another 10% (and 1% of its
+//     own); "busy2" owns 10% and is assigned 9%, mostly busy's tasks;
+//     the rest belongs to ~1000 users, so one of them owns ~160 tasks;
+//   - statuses 20% each; labels: none, [backend], [frontend bug], [bug] or
+//     [ops backend], 20% each; a due date in a 4-month window for 2 in 3;
+//   - descriptions carry a word from 5000 ("ref123"), ~40 tasks each, for
+//     selective full-text queries; one task a minute from 2025-01-01.
+func fillForExplain(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	const q = `
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at)
+SELECT gen_random_uuid(),
+       'task ' || g || ' ' || (ARRAY['deploy', 'invoice', 'review', 'database', 'kafka', 'onboarding', 'billing', 'search'])[1 + h % 8],
+       (ARRAY['fix the login page', 'write the quarterly report', 'migrate the cluster', 'call the customer'])[1 + h / 8 % 4] || ' ref' || (h / 32 % 5000),
+       (ARRAY['todo', 'in_progress', 'blocked', 'done', 'cancelled'])[1 + h / 160000 % 5],
+       (ARRAY['low', 'medium', 'high', 'urgent'])[1 + h / 800000 % 4],
+       CASE WHEN h / 3200000 % 3 = 0 THEN NULL ELSE timestamptz '2026-01-01' + (h / 9600000 % 120) * interval '1 day' END,
+       CASE h2 % 10 WHEN 0 THEN 'busy' WHEN 1 THEN 'busy2' ELSE 'user-' || (h2 / 10 % 997) END,
+       CASE
+         WHEN h2 % 10 = 0 AND h2 / 10 % 10 = 0 THEN 'busy'
+         WHEN h2 % 10 = 0 THEN 'busy2'
+         WHEN h2 % 10 = 5 THEN 'busy'
+         WHEN h2 / 10 % 4 = 0 THEN NULL
+         ELSE 'user-' || (h2 / 40 % 997)
+       END,
+       CASE h2 / 40000 % 5
+         WHEN 0 THEN '{}'::text[]
+         WHEN 1 THEN ARRAY['backend']
+         WHEN 2 THEN ARRAY['frontend', 'bug']
+         WHEN 3 THEN ARRAY['bug']
+         ELSE ARRAY['ops', 'backend']
+       END,
+       timestamptz '2025-01-01' + g * interval '1 minute',
+       timestamptz '2025-01-01' + g * interval '1 minute'
+FROM generate_series(1, $1::int) AS g,
+     LATERAL (SELECT hashint4(g)::bigint + 2147483648 AS h, hashint4(-g)::bigint + 2147483648 AS h2) AS hashes`
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, q, explainRows); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE tasks"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// planNode is the part of EXPLAIN (FORMAT JSON) output the checks read.
+type planNode struct {
+	NodeType     string     `json:"Node Type"`
+	RelationName string     `json:"Relation Name"`
+	IndexName    string     `json:"Index Name"`
+	SortKey      []string   `json:"Sort Key"`
+	PlanRows     float64    `json:"Plan Rows"`
+	Plans        []planNode `json:"Plans"`
+}
+
+func (n planNode) walk(fn func(planNode)) {
+	fn(n)
+	for _, c := range n.Plans {
+		c.walk(fn)
+	}
+}
+
+// explain returns the plan of sql, and a function that renders the query
+// and its plan as text for failure messages. EXPLAIN plans with the bound
+// values, as PostgreSQL does for List's unnamed statements.
+func explain(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sql string, args []any) (planNode, func() string) {
+	t.Helper()
+	var raw []byte
+	if err := pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+		t.Fatalf("explain: %v\n%s", err, sql)
+	}
+	var out []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
+		t.Fatalf("decode plan: %v\n%s", err, raw)
+	}
+	text := func() string {
+		rows, err := pool.Query(ctx, "EXPLAIN "+sql, args...)
+		if err != nil {
+			return err.Error()
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err.Error()
+		}
+		return sql + "\n" + strings.Join(lines, "\n")
+	}
+	return out[0].Plan, text
+}
+
+// TestListPlans explains every list shape the API offers on one table of
+// explainRows tasks, built once.
+func TestListPlans(t *testing.T) {
+	db := pgtest.New(t)
+	start := time.Now()
+	fillForExplain(t, db.Primary)
+	t.Logf("loaded %d rows and vacuumed in %s", explainRows, time.Since(start).Round(time.Millisecond))
+
+	t.Run("ordered", func(t *testing.T) { testOrderedPlans(t, db.Replica) })
+	t.Run("fulltext", func(t *testing.T) { testFullTextPlans(t, db.Replica) })
+}
+
+// testOrderedPlans checks that lists are served by index scans in
+// (created_at, id) order.
+//
+// "busy" subjects have thousands of matching tasks, where order matters:
+// there the plan must have no Seq Scan on tasks and no Sort on created_at.
+// For "light" subjects (a few dozen matches per branch) PostgreSQL rightly
+// prefers a bitmap scan and sorting those few rows over fetching them in
+// index order, so there a Sort is allowed if it is estimated to see at
+// most maxLightSort rows; a Seq Scan is not.
+func testOrderedPlans(t *testing.T, pool *pgxpool.Pool) {
+	const maxLightSort = 1000
+	day := func(s string) *time.Time {
+		d, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &d
+	}
+	cursorAt := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	cursorID := uuid.MustParse("018f2b4e-0000-7000-8000-000000000000")
+
+	regimes := []struct {
+		name                    string
+		member, owner, assignee string
+		strict                  bool
+	}{
+		{"busy", "busy", "busy", "busy2", true},
+		{"light", "user-7", "user-42", "user-99", false},
+	}
+	statusSets := []struct {
+		name     string
+		statuses []Status
+	}{
+		{"any", nil},
+		{"one", []Status{StatusTodo}},
+		{"several", []Status{StatusTodo, StatusBlocked, StatusInProgress}},
+	}
+	type extra struct {
+		name  string
+		apply func(q *ListQuery, owner, assignee string)
+	}
+	extras := []extra{
+		{"plain", func(*ListQuery, string, string) {}},
+		{"owner", func(q *ListQuery, o, _ string) { q.OwnerID = o }},
+		{"assignee", func(q *ListQuery, _, a string) { q.AssigneeID = a }},
+		{"owner_assignee", func(q *ListQuery, o, a string) { q.OwnerID, q.AssigneeID = o, a }},
+		{"label", func(q *ListQuery, _, _ string) { q.Label = "frontend" }},
+		{"due_before", func(q *ListQuery, _, _ string) { q.DueBefore = day("2026-03-01") }},
+		{"due_after", func(q *ListQuery, _, _ string) { q.DueAfter = day("2026-02-01") }},
+		{"due_range", func(q *ListQuery, _, _ string) { q.DueAfter, q.DueBefore = day("2026-02-01"), day("2026-03-15") }},
+	}
+
+	type tc struct {
+		name   string
+		q      ListQuery
+		strict bool
+	}
+	var tests []tc
+	for _, r := range regimes {
+		for _, visibleTo := range []string{"", r.member} {
+			vis := "all"
+			if visibleTo != "" {
+				vis = "member"
+			}
+			for _, s := range statusSets {
+				for _, asc := range []bool{false, true} {
+					for _, withCursor := range []bool{false, true} {
+						for _, e := range extras {
+							q := ListQuery{VisibleTo: visibleTo, Statuses: s.statuses, Ascending: asc, Limit: 50}
+							if withCursor {
+								q.After = &Cursor{CreatedAt: cursorAt, ID: cursorID, Ascending: asc}
+							}
+							e.apply(&q, r.owner, r.assignee)
+							name := fmt.Sprintf("%s/%s/%s/asc=%t/cursor=%t/%s", r.name, vis, s.name, asc, withCursor, e.name)
+							tests = append(tests, tc{name, q, r.strict})
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sql, args := listSQL(tt.q)
+			if sql == "" {
+				return // the filters contradict visibility: List runs no query
+			}
+			plan, text := explain(t.Context(), t, pool, sql, args)
+			plan.walk(func(n planNode) {
+				if n.NodeType == "Seq Scan" && n.RelationName == "tasks" {
+					t.Errorf("Seq Scan on tasks:\n%s", text())
+				}
+				if strings.HasSuffix(n.NodeType, "Sort") && sortsOnCreatedAt(n) && (tt.strict || n.PlanRows > maxLightSort) {
+					t.Errorf("%s on created_at over %.0f rows:\n%s", n.NodeType, n.PlanRows, text())
+				}
+			})
+		})
+	}
+}
+
+// testFullTextPlans checks full-text lists never scan the whole table, and
+// that a selective search term is found through the GIN index. A GIN index
+// keeps no order, so those matches are then sorted (top-N, bounded by the
+// matches): that Sort is inherent to ranking-free search ordered by time.
+// A common term may instead be served by walking the (created_at, id)
+// order and filtering, which PostgreSQL picks when matches are dense.
+func testFullTextPlans(t *testing.T, pool *pgxpool.Pool) {
+	cursor := &Cursor{CreatedAt: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC), ID: uuid.MustParse("018f2b4e-0000-7000-8000-000000000000")}
+	terms := []struct {
+		name, query string
+		selective   bool
+	}{
+		{"rare", "ref1234", true},
+		{"rare_websearch", `"quarterly report" ref4321 -kafka`, true},
+		{"common", "kafka", false},
+	}
+	type tc struct {
+		name    string
+		q       ListQuery
+		wantGIN bool
+	}
+	var tests []tc
+	for _, term := range terms {
+		for _, visibleTo := range []string{"", "busy"} {
+			for _, statuses := range [][]Status{nil, {StatusTodo}, {StatusTodo, StatusDone}} {
+				for _, asc := range []bool{false, true} {
+					for _, withCursor := range []bool{false, true} {
+						q := ListQuery{Query: term.query, VisibleTo: visibleTo, Statuses: statuses, Ascending: asc, Limit: 50}
+						if withCursor {
+							c := *cursor
+							c.Ascending = asc
+							q.After = &c
+						}
+						name := fmt.Sprintf("%s/visible=%q/statuses=%d/asc=%t/cursor=%t", term.name, visibleTo, len(statuses), asc, withCursor)
+						// With visibility the owner/assignee indexes may
+						// be the better way in; without it, a rare term
+						// must go through the GIN index.
+						tests = append(tests, tc{name, q, term.selective && visibleTo == ""})
+					}
+				}
+			}
+		}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			sql, args := listSQL(tt.q)
+			plan, text := explain(t.Context(), t, pool, sql, args)
+			gin := false
+			plan.walk(func(n planNode) {
+				if n.NodeType == "Seq Scan" && n.RelationName == "tasks" {
+					t.Errorf("Seq Scan on tasks:\n%s", text())
+				}
+				gin = gin || n.IndexName == "tasks_search_idx"
+			})
+			if tt.wantGIN && !gin {
+				t.Errorf("tasks_search_idx not used:\n%s", text())
+			}
+		})
+	}
+}
+
+func sortsOnCreatedAt(n planNode) bool {
+	for _, k := range n.SortKey {
+		if strings.Contains(k, "created_at") {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,203 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ListQuery selects and orders a page of tasks. Filters combine with AND.
+type ListQuery struct {
+	// VisibleTo, if set, keeps only tasks owned by or assigned to this subject.
+	VisibleTo  string
+	Statuses   []Status // empty: any status
+	OwnerID    string
+	AssigneeID string
+	Label      string     // the task's labels contain it
+	DueBefore  *time.Time // due_at < DueBefore
+	DueAfter   *time.Time // due_at >= DueAfter
+	// Query is full-text search over title and description, in
+	// websearch syntax ("quoted phrase", -excluded, or).
+	Query string
+	// Ascending lists oldest first; the default is newest first.
+	Ascending bool
+	Limit     int     // 1..MaxListLimit, validated by the caller
+	After     *Cursor // resume strictly after this position
+}
+
+// Page is one page of a list. Next is nil on the last page.
+type Page struct {
+	Items []Task
+	Next  *Cursor
+}
+
+// MaxListLimit is the largest page List serves.
+const MaxListLimit = 200
+
+// List returns the tasks matching q in (created_at, id) order, read from
+// the replica. Its query is built so that every common filter is served by
+// ordered index scans; see listSQL.
+func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
+	if q.Limit < 1 || q.Limit > MaxListLimit {
+		return Page{}, fmt.Errorf("task: list: limit %d not in 1..%d", q.Limit, MaxListLimit)
+	}
+	if q.After != nil && q.After.Ascending != q.Ascending {
+		return Page{}, fmt.Errorf("%w: it was made for the other sort order", ErrBadCursor)
+	}
+	sql, args := listSQL(q)
+	if sql == "" {
+		return Page{Items: []Task{}}, nil
+	}
+	// Plan every list with its values. Under cache_statement, pgx prepares
+	// the query and PostgreSQL may switch a prepared statement to a
+	// generic plan that assumes an average subject; for a subject with
+	// thousands of tasks that plan fetches them all and sorts (the
+	// owner+assignee lists showed it). cache_describe sends an unnamed
+	// statement, planned on each run, in one round trip once its
+	// description is cached. The other
+	// modes already do not prepare.
+	if s.prepares {
+		args = append([]any{pgx.QueryExecModeCacheDescribe}, args...)
+	}
+	rows, _ := s.db.Replica.Query(ctx, sql, args...)
+	items, err := pgx.CollectRows(rows, pgx.RowToStructByName[Task])
+	if err != nil {
+		return Page{}, fmt.Errorf("task: list: %w", err)
+	}
+	// listSQL fetched one row more than asked: its presence means there
+	// is a next page, without a second query to count.
+	var next *Cursor
+	if len(items) > q.Limit {
+		items = items[:q.Limit]
+		last := items[len(items)-1]
+		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Ascending: q.Ascending}
+	}
+	return Page{Items: items, Next: next}, nil
+}
+
+// listSQL builds the list query and its arguments; values only ever travel
+// as placeholders. It returns "" when the filters contradict visibility, so
+// nothing can match.
+//
+// An OR (owned or assigned) or an IN (several statuses) would make
+// PostgreSQL collect every match and sort it. Instead the query is a UNION
+// ALL of branches that each fix status, owner or assignee by equality, one
+// per status × {owned, assigned and not owned} (the second excludes
+// self-assigned tasks, which the first already has). Each branch is then an
+// ordered scan of an index ending in (created_at, id), and the outer ORDER
+// BY ... LIMIT becomes a Merge Append that reads only about Limit rows in
+// all.
+//
+// Each branch carries its own ORDER BY and LIMIT: PostgreSQL cannot flatten
+// a UNION ALL member that has a WHERE clause into the outer query, so it
+// plans each as a separate subquery, which without an order and limit of
+// its own would be planned to return all its rows unordered (then sorted). When owner, assignee or visibility is fixed but status is not, the
+// branches cover every status, so the (owner_id|assignee_id, status,
+// created_at, id) indexes serve that too. The keyset condition goes into
+// each branch so every scan starts at the cursor.
+//
+// Full-text search is the exception: a GIN index has no order, so its
+// matches are sorted (top-N) after the index finds them.
+func listSQL(q ListQuery) (string, []any) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+
+	// Conditions every branch shares; each value is bound once and its
+	// placeholder repeated.
+	var common []string
+	if q.OwnerID != "" {
+		common = append(common, "owner_id = "+arg(q.OwnerID))
+	}
+	if q.AssigneeID != "" {
+		common = append(common, "assignee_id = "+arg(q.AssigneeID))
+	}
+	if q.Label != "" {
+		common = append(common, "labels @> ARRAY["+arg(q.Label)+"]")
+	}
+	if q.DueBefore != nil {
+		common = append(common, "due_at < "+arg(*q.DueBefore))
+	}
+	if q.DueAfter != nil {
+		common = append(common, "due_at >= "+arg(*q.DueAfter))
+	}
+	if q.Query != "" {
+		common = append(common, "search @@ websearch_to_tsquery('english', "+arg(q.Query)+")")
+	}
+	cmp, dir := "<", "DESC"
+	if q.Ascending {
+		cmp, dir = ">", "ASC"
+	}
+	if q.After != nil {
+		common = append(common, "(created_at, id) "+cmp+" ("+arg(q.After.CreatedAt)+", "+arg(q.After.ID)+")")
+	}
+
+	// Visibility: one branch for all tasks, or owned + assigned-not-owned.
+	// A branch the owner or assignee filter contradicts is left out rather
+	// than sent for the planner to prove empty.
+	visibility := [][]string{nil}
+	if q.VisibleTo != "" {
+		v := arg(q.VisibleTo)
+		visibility = nil
+		if q.OwnerID == "" || q.OwnerID == q.VisibleTo {
+			visibility = append(visibility, []string{"owner_id = " + v})
+		}
+		if (q.AssigneeID == "" || q.AssigneeID == q.VisibleTo) && q.OwnerID != q.VisibleTo {
+			visibility = append(visibility, []string{"assignee_id = " + v, "owner_id <> " + v})
+		}
+		if len(visibility) == 0 {
+			return "", nil
+		}
+	}
+
+	// Status: a duplicate would return its rows twice, so dedupe. With no
+	// status asked but an owner, assignee or visibility fixed, cover every
+	// status so those branches also lead with equality columns.
+	var statuses []Status
+	for _, st := range q.Statuses {
+		if !slices.Contains(statuses, st) {
+			statuses = append(statuses, st)
+		}
+	}
+	if len(statuses) == 0 && (q.VisibleTo != "" || q.OwnerID != "" || q.AssigneeID != "") {
+		statuses = Statuses
+	}
+	statusConds := []string{""}
+	if len(statuses) > 0 {
+		statusConds = statusConds[:0]
+		for _, st := range statuses {
+			statusConds = append(statusConds, "status = "+arg(st))
+		}
+	}
+
+	order := "ORDER BY created_at " + dir + ", id " + dir
+	limit := arg(q.Limit + 1)
+	var branches []string
+	for _, vis := range visibility {
+		for _, sc := range statusConds {
+			conds := slices.Clone(vis)
+			if sc != "" {
+				conds = append(conds, sc)
+			}
+			conds = append(conds, common...)
+			b := "(SELECT " + taskColumns + "\nFROM tasks"
+			if len(conds) > 0 {
+				b += "\nWHERE " + strings.Join(conds, "\n  AND ")
+			}
+			b += "\n" + order + "\nLIMIT " + limit + ")"
+			branches = append(branches, b)
+		}
+	}
+	sql := "SELECT " + taskColumns + "\n" +
+		"FROM (\n" + strings.Join(branches, "\nUNION ALL\n") + "\n) AS t\n" +
+		order + "\n" +
+		"LIMIT " + limit
+	return sql, args
+}

@@ -1,0 +1,387 @@
+package task_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// insertAt stores tasks with the created_at they carry, which Create
+// leaves to the database, so lists have a known order.
+func insertAt(t testing.TB, db *pg.DB, tasks ...task.Task) {
+	t.Helper()
+	const q = `
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`
+	batch := &pgx.Batch{}
+	for _, tk := range tasks {
+		labels := tk.Labels
+		if labels == nil {
+			labels = []string{}
+		}
+		batch.Queue(q, tk.ID, tk.Title, tk.Description, tk.Status, tk.Priority, tk.DueAt, tk.OwnerID, tk.AssigneeID, labels, tk.CreatedAt)
+	}
+	if err := db.Primary.SendBatch(context.Background(), batch).Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// walk lists every page of q, passing each cursor through its string form
+// as a client would, and returns the ids in order.
+func walk(t *testing.T, s *task.Store, q task.ListQuery) (ids []uuid.UUID, pages int) {
+	t.Helper()
+	for {
+		page, err := s.List(t.Context(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if page.Items == nil {
+			t.Fatal("Items is nil, want an empty slice")
+		}
+		if len(page.Items) > q.Limit {
+			t.Fatalf("page of %d items, limit %d", len(page.Items), q.Limit)
+		}
+		for _, it := range page.Items {
+			ids = append(ids, it.ID)
+		}
+		if page.Next == nil {
+			return ids, pages
+		}
+		if len(page.Items) != q.Limit {
+			t.Fatalf("short page (%d of %d) with a next cursor", len(page.Items), q.Limit)
+		}
+		c, err := task.DecodeCursor(page.Next.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q.After = &c
+		if pages > 1000 {
+			t.Fatal("no end of pages")
+		}
+	}
+}
+
+func TestListFilters(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	day := func(d int) *time.Time { v := t0.AddDate(0, 0, d); return &v }
+	mk := func(i int, title, owner string, assignee *string, st task.Status, due *time.Time, labels ...string) task.Task {
+		return task.Task{
+			ID: uuid.Must(uuid.NewV7()), Title: title, Description: "task " + title, Status: st, Priority: task.PriorityMedium,
+			DueAt: due, OwnerID: owner, AssigneeID: assignee, Labels: labels, CreatedAt: t0.Add(time.Duration(i) * time.Minute),
+		}
+	}
+	tasks := []task.Task{
+		mk(0, "Fix login bug", "alice", nil, task.StatusTodo, day(1), "backend"),
+		mk(1, "Write quarterly report", "alice", ptr("bob"), task.StatusInProgress, day(10), "frontend"),
+		mk(2, "Migrate kafka cluster", "bob", ptr("alice"), task.StatusBlocked, nil, "backend", "ops"),
+		mk(3, "Call the customer", "bob", nil, task.StatusDone, day(5)),
+		mk(4, "Review invoice", "carol", ptr("carol"), task.StatusTodo, day(20)),
+		mk(5, "Plan the offsite", "carol", ptr("alice"), task.StatusCancelled, day(5), "ops"),
+		mk(6, "Rotate the keys", "alice", ptr("alice"), task.StatusTodo, nil, "bug"),
+		mk(7, "Upgrade postgres", "dave", nil, task.StatusTodo, day(2), "backend"),
+	}
+	insertAt(t, db, tasks...)
+	ids := func(idx ...int) []uuid.UUID {
+		out := []uuid.UUID{}
+		for _, i := range idx {
+			out = append(out, tasks[i].ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		q    task.ListQuery
+		want []uuid.UUID
+	}{
+		{"all newest first", task.ListQuery{}, ids(7, 6, 5, 4, 3, 2, 1, 0)},
+		{"all oldest first", task.ListQuery{Ascending: true}, ids(0, 1, 2, 3, 4, 5, 6, 7)},
+		{"one status", task.ListQuery{Statuses: []task.Status{task.StatusTodo}}, ids(7, 6, 4, 0)},
+		{"several statuses", task.ListQuery{Statuses: []task.Status{task.StatusBlocked, task.StatusDone}}, ids(3, 2)},
+		{"repeated status", task.ListQuery{Statuses: []task.Status{task.StatusDone, task.StatusDone}}, ids(3)},
+		{"owner", task.ListQuery{OwnerID: "bob"}, ids(3, 2)},
+		{"owner and status", task.ListQuery{OwnerID: "alice", Statuses: []task.Status{task.StatusTodo}, Ascending: true}, ids(0, 6)},
+		{"assignee", task.ListQuery{AssigneeID: "alice"}, ids(6, 5, 2)},
+		{"label", task.ListQuery{Label: "backend"}, ids(7, 2, 0)},
+		{"label nobody has", task.ListQuery{Label: "nope"}, ids()},
+		{"due before", task.ListQuery{DueBefore: day(5)}, ids(7, 0)},
+		{"due after, inclusive", task.ListQuery{DueAfter: day(5)}, ids(5, 4, 3, 1)},
+		{"due range", task.ListQuery{DueAfter: day(2), DueBefore: day(11)}, ids(7, 5, 3, 1)},
+		{"full text", task.ListQuery{Query: "kafka"}, ids(2)},
+		{"full text stems", task.ListQuery{Query: "reviewing invoices"}, ids(4)},
+		{"full text websearch", task.ListQuery{Query: `"quarterly report" or customer`}, ids(3, 1)},
+		{"full text negation", task.ListQuery{Query: "task -invoice", Statuses: []task.Status{task.StatusTodo}}, ids(7, 6, 0)},
+		{"full text stop words only", task.ListQuery{Query: "the"}, ids()},
+		// alice owns 0, 1, 6 and is assigned 2, 5 and (herself) 6.
+		{"visible to member", task.ListQuery{VisibleTo: "alice"}, ids(6, 5, 2, 1, 0)},
+		{"visible to member, oldest first", task.ListQuery{VisibleTo: "alice", Ascending: true}, ids(0, 1, 2, 5, 6)},
+		{"visible to member, self-assigned once", task.ListQuery{VisibleTo: "carol"}, ids(5, 4)},
+		{"visible to member with statuses", task.ListQuery{VisibleTo: "alice", Statuses: []task.Status{task.StatusTodo, task.StatusBlocked}}, ids(6, 2, 0)},
+		{"visible to member, owned by other", task.ListQuery{VisibleTo: "alice", OwnerID: "bob"}, ids(2)},
+		{"visible to member, owned by self", task.ListQuery{VisibleTo: "alice", OwnerID: "alice"}, ids(6, 1, 0)},
+		{"visible to member, assigned to self", task.ListQuery{VisibleTo: "alice", AssigneeID: "alice"}, ids(6, 5, 2)},
+		{"visible to member, assigned to other", task.ListQuery{VisibleTo: "alice", AssigneeID: "bob"}, ids(1)},
+		{"visible to member, owner and assignee others", task.ListQuery{VisibleTo: "alice", OwnerID: "bob", AssigneeID: "bob"}, ids()},
+		{"visible to member with label and due", task.ListQuery{VisibleTo: "alice", Label: "ops", DueBefore: day(6)}, ids(5)},
+		{"visible to stranger", task.ListQuery{VisibleTo: "mallory"}, ids()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.q.Limit = task.MaxListLimit
+			page, err := s.List(t.Context(), tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.Next != nil {
+				t.Errorf("Next = %+v on the only page", page.Next)
+			}
+			got := []uuid.UUID{}
+			for _, it := range page.Items {
+				got = append(got, it.ID)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ids (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("items are whole rows", func(t *testing.T) {
+		t.Parallel()
+		page, err := s.List(t.Context(), task.ListQuery{OwnerID: "carol", Statuses: []task.Status{task.StatusCancelled}, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Get(t.Context(), tasks[5].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]task.Task{got}, page.Items); diff != "" {
+			t.Errorf("(-get +list):\n%s", diff)
+		}
+	})
+}
+
+func TestListPagination(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name      string
+		n         int
+		limit     int
+		gap       time.Duration // between created_at values; 0 means all equal
+		wantPages int
+	}{
+		{"exact multiple of limit", 10, 5, time.Minute, 2},
+		{"remainder on last page", 10, 3, time.Minute, 4},
+		{"one page bigger than needed", 10, 20, time.Minute, 1},
+		{"limit one", 5, 1, time.Minute, 5},
+		{"empty", 0, 5, time.Minute, 1},
+		{"equal created_at, order by id", 9, 2, 0, 5},
+		{"microseconds apart", 9, 2, time.Microsecond, 5},
+	}
+	for _, tt := range tests {
+		for _, asc := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/asc=%t", tt.name, asc), func(t *testing.T) {
+				t.Parallel()
+				s, db := newStore(t)
+				tasks := make([]task.Task, tt.n)
+				for i := range tasks {
+					tasks[i] = draft("alice", fmt.Sprintf("t%d", i))
+					tasks[i].ID = uuid.New() // random, so id order differs from insert order
+					tasks[i].CreatedAt = t0.Add(time.Duration(i) * tt.gap)
+				}
+				insertAt(t, db, tasks...)
+
+				// The expected order, from the database itself.
+				dir := "DESC"
+				if asc {
+					dir = "ASC"
+				}
+				rows, _ := db.Primary.Query(t.Context(), "SELECT id FROM tasks ORDER BY created_at "+dir+", id "+dir)
+				want, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, q := range []task.ListQuery{
+					{Limit: tt.limit, Ascending: asc},
+					{Limit: tt.limit, Ascending: asc, VisibleTo: "alice"},
+					{Limit: tt.limit, Ascending: asc, Statuses: []task.Status{task.StatusTodo, task.StatusDone}},
+				} {
+					got, pages := walk(t, s, q)
+					if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+						t.Errorf("%+v: ids (-want +got):\n%s", q, diff)
+					}
+					if pages != tt.wantPages {
+						t.Errorf("%+v: %d pages, want %d", q, pages, tt.wantPages)
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestListRejects(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	desc := task.Cursor{CreatedAt: time.Now(), ID: uuid.New()}
+	asc := desc
+	asc.Ascending = true
+	tests := []struct {
+		name      string
+		q         task.ListQuery
+		badCursor bool
+	}{
+		{"limit zero", task.ListQuery{Limit: 0}, false},
+		{"limit above max", task.ListQuery{Limit: task.MaxListLimit + 1}, false},
+		{"newest-first cursor on oldest-first list", task.ListQuery{Limit: 5, Ascending: true, After: &desc}, true},
+		{"oldest-first cursor on newest-first list", task.ListQuery{Limit: 5, After: &asc}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := s.List(t.Context(), tt.q)
+			if err == nil || errors.Is(err, task.ErrBadCursor) != tt.badCursor {
+				t.Errorf("err = %v, want error (bad cursor: %t)", err, tt.badCursor)
+			}
+		})
+	}
+}
+
+// Paging while tasks are being created returns every task that existed
+// before exactly once; a keyset cursor does not shift as rows arrive.
+func TestListStableUnderConcurrentInserts(t *testing.T) {
+	t.Parallel()
+	for _, asc := range []bool{false, true} {
+		for _, visibleTo := range []string{"", "alice"} {
+			t.Run(fmt.Sprintf("asc=%t/visible=%q", asc, visibleTo), func(t *testing.T) {
+				t.Parallel()
+				s, db := newStore(t)
+				t0 := time.Now().Add(-time.Hour)
+				before := make([]task.Task, 60)
+				for i := range before {
+					before[i] = draft("alice", fmt.Sprintf("old %d", i))
+					if i%3 == 0 {
+						before[i].OwnerID, before[i].AssigneeID = "bob", ptr("alice")
+					}
+					before[i].ID = uuid.New()
+					before[i].CreatedAt = t0.Add(time.Duration(i/2) * time.Second) // pairs share a time
+				}
+				insertAt(t, db, before...)
+
+				ctx, stop := context.WithCancel(t.Context())
+				var wg sync.WaitGroup
+				inserted := 0
+				wg.Go(func() {
+					for ctx.Err() == nil {
+						d := draft("alice", "new")
+						if inserted%2 == 0 {
+							d.OwnerID, d.AssigneeID = "bob", ptr("alice")
+						}
+						if _, err := s.Create(ctx, d); err != nil && ctx.Err() == nil {
+							t.Error(err)
+							return
+						}
+						inserted++
+					}
+				})
+
+				q := task.ListQuery{Limit: 7, Ascending: asc, VisibleTo: visibleTo}
+				seen := map[uuid.UUID]int{}
+				for pages := 0; ; pages++ {
+					page, err := s.List(t.Context(), q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, it := range page.Items {
+						seen[it.ID]++
+					}
+					// Newest first never reaches the new rows, oldest first
+					// would chase them: stop once past the old ones.
+					if page.Next == nil || page.Next.CreatedAt.After(t0.Add(time.Minute)) {
+						break
+					}
+					q.After = page.Next
+					time.Sleep(time.Millisecond) // let inserts land between pages
+				}
+				stop()
+				wg.Wait()
+
+				for _, b := range before {
+					if seen[b.ID] != 1 {
+						t.Errorf("task %s (%s) seen %d times", b.ID, b.Title, seen[b.ID])
+					}
+				}
+				for id, n := range seen {
+					if n > 1 {
+						t.Errorf("task %s seen %d times", id, n)
+					}
+				}
+				if inserted == 0 {
+					t.Error("no concurrent inserts happened")
+				}
+				t.Logf("%d rows inserted while paging", inserted)
+			})
+		}
+	}
+}
+
+// List must not leave a prepared statement per query shape behind under
+// the default cache_statement mode: those could switch to generic plans
+// (see List). Get, as a control, is prepared.
+func TestListIsNotPrepared(t *testing.T) {
+	t.Parallel()
+	_, shared := newStore(t)
+	db, err := pg.Open(t.Context(), pg.Config{
+		URL: shared.Primary.Config().ConnString(), MaxConns: 1, QueryExecMode: "cache_statement",
+		ConnectTimeout: 10 * time.Second, MaxConnLifetime: time.Hour, MaxConnIdleTime: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s, err := task.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for range 8 {
+		if _, err := s.List(ctx, task.ListQuery{VisibleTo: "alice", Limit: 10}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Get(ctx, uuid.New()); !errors.Is(err, task.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	rows, _ := db.Replica.Query(ctx, "SELECT statement FROM pg_prepared_statements")
+	stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list, get int
+	for _, st := range stmts {
+		switch {
+		case strings.Contains(st, "UNION ALL"):
+			list++
+		case strings.Contains(st, "WHERE id = $1"):
+			get++
+		}
+	}
+	if list != 0 || get != 1 {
+		t.Errorf("prepared: %d list, %d get statements; want 0 and 1:\n%s", list, get, strings.Join(stmts, "\n---\n"))
+	}
+}

@@ -1,0 +1,196 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskfn/taskfn/shared/pg"
+)
+
+// Store reads and writes the tasks table. Writes and the reads inside
+// them use the primary; plain reads use the replica.
+type Store struct {
+	db *pg.DB
+	// prepares: the replica pool prepares statements (cache_statement),
+	// which List avoids.
+	prepares bool
+}
+
+// NewStore returns a Store on db.
+func NewStore(db *pg.DB) (*Store, error) {
+	if db == nil || db.Primary == nil || db.Replica == nil {
+		return nil, errors.New("task: NewStore needs a database")
+	}
+	mode := db.Replica.Config().ConnConfig.DefaultQueryExecMode
+	return &Store{db: db, prepares: mode == pgx.QueryExecModeCacheStatement}, nil
+}
+
+// taskColumns are the columns Task maps by its db tags; the generated
+// search column is left out.
+const taskColumns = "id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version"
+
+// Create inserts t and returns the row as stored: created_at, updated_at
+// and version come from the database. A zero ID gets a new UUIDv7, which
+// sorts by creation time and so keeps primary key inserts local.
+func (s *Store) Create(ctx context.Context, t Task) (Task, error) {
+	if t.ID == uuid.Nil {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return Task{}, fmt.Errorf("task: create: %w", err)
+		}
+		t.ID = id
+	}
+	const q = `
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+RETURNING ` + taskColumns
+	rows, _ := s.db.Primary.Query(ctx, q,
+		t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels))
+	created, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[Task])
+	if err != nil {
+		return Task{}, fmt.Errorf("task: create: %w", err)
+	}
+	return created, nil
+}
+
+// Get returns the task with id, read from the replica.
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (Task, error) {
+	const q = `
+SELECT ` + taskColumns + `
+FROM tasks
+WHERE id = $1`
+	rows, _ := s.db.Replica.Query(ctx, q, id)
+	return collectOne(rows, "get")
+}
+
+// Update changes a task under a row lock, so concurrent updates apply one
+// after the other and change always sees the current row. change's error
+// aborts the update and is returned as is. Only the mutable fields of the
+// task change returns are written (title, description, status, priority,
+// due_at, assignee_id, labels); when none differs from the current row
+// nothing is written and the current row is returned with its version.
+func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(cur Task) (Task, error)) (Task, error) {
+	var updated Task
+	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		cur, err := lockTask(ctx, tx, id, "update")
+		if err != nil {
+			return err
+		}
+		next, err := change(cur)
+		if err != nil {
+			return err
+		}
+		if sameMutable(cur, next) {
+			updated = cur
+			return nil
+		}
+		const q = `
+UPDATE tasks
+SET title = $2,
+    description = $3,
+    status = $4,
+    priority = $5,
+    due_at = $6,
+    assignee_id = $7,
+    labels = $8,
+    version = version + 1,
+    updated_at = now()
+WHERE id = $1
+RETURNING ` + taskColumns
+		rows, _ := tx.Query(ctx, q,
+			id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels))
+		updated, err = collectOne(rows, "update")
+		return err
+	})
+	if err != nil {
+		return Task{}, err
+	}
+	return updated, nil
+}
+
+// Delete removes a task if check, given the current row under a row lock,
+// returns nil; check's error is returned as is.
+func (s *Store) Delete(ctx context.Context, id uuid.UUID, check func(cur Task) error) error {
+	return pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		cur, err := lockTask(ctx, tx, id, "delete")
+		if err != nil {
+			return err
+		}
+		if check != nil {
+			if err := check(cur); err != nil {
+				return err
+			}
+		}
+		const q = `
+DELETE FROM tasks
+WHERE id = $1`
+		if _, err := tx.Exec(ctx, q, id); err != nil {
+			return fmt.Errorf("task: delete: %w", err)
+		}
+		return nil
+	})
+}
+
+func lockTask(ctx context.Context, tx pgx.Tx, id uuid.UUID, op string) (Task, error) {
+	const q = `
+SELECT ` + taskColumns + `
+FROM tasks
+WHERE id = $1
+FOR UPDATE`
+	rows, _ := tx.Query(ctx, q, id)
+	return collectOne(rows, op)
+}
+
+// collectOne scans one task, the one place pgx.ErrNoRows becomes ErrNotFound.
+func collectOne(rows pgx.Rows, op string) (Task, error) {
+	t, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[Task])
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Task{}, ErrNotFound
+	}
+	if err != nil {
+		return Task{}, fmt.Errorf("task: %s: %w", op, err)
+	}
+	return t, nil
+}
+
+// nonNilLabels turns nil into an empty slice: pgx sends nil as NULL, and
+// labels is NOT NULL.
+func nonNilLabels(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// sameMutable reports whether a and b agree on every field Update writes.
+func sameMutable(a, b Task) bool {
+	return a.Title == b.Title &&
+		a.Description == b.Description &&
+		a.Status == b.Status &&
+		a.Priority == b.Priority &&
+		sameStoredTime(a.DueAt, b.DueAt) &&
+		sameStoredPtr(a.AssigneeID, b.AssigneeID) &&
+		slices.Equal(a.Labels, b.Labels) // nil and empty are equal, as in the table
+}
+
+// sameStoredTime compares at the database's microsecond precision, so a
+// due time that would be stored unchanged is not a change.
+func sameStoredTime(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
+}
+
+func sameStoredPtr[T comparable](a, b *T) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
