@@ -91,18 +91,19 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 // self-assigned tasks, which the first already has). Each branch is then an
 // ordered scan of an index ending in (created_at, id), and the outer ORDER
 // BY ... LIMIT becomes a Merge Append that reads only about Limit rows in
-// all.
-//
-// Each branch carries its own ORDER BY and LIMIT: PostgreSQL cannot flatten
-// a UNION ALL member that has a WHERE clause into the outer query, so it
-// plans each as a separate subquery, which without an order and limit of
-// its own would be planned to return all its rows unordered (then sorted). When owner, assignee or visibility is fixed but status is not, the
+// all. When owner, assignee or visibility is fixed but status is not, the
 // branches cover every status, so the (owner_id|assignee_id, status,
 // created_at, id) indexes serve that too. The keyset condition goes into
 // each branch so every scan starts at the cursor.
 //
-// Full-text search is the exception: a GIN index has no order, so its
-// matches are sorted (top-N) after the index finds them.
+// Each branch carries its own ORDER BY and LIMIT (the page's first Limit+1
+// rows are among each branch's first Limit+1): PostgreSQL cannot flatten a
+// UNION ALL member that has a WHERE clause into the outer query, so it
+// plans each as a separate subquery, which without an order and limit of
+// its own is planned to return all its rows unordered, then sorted.
+//
+// Full-text search is the exception: a GIN index has no order, so for a
+// selective term the matches are sorted (top-N) after the index finds them.
 func listSQL(q ListQuery) (string, []any) {
 	var args []any
 	arg := func(v any) string {

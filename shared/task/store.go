@@ -13,8 +13,9 @@ import (
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
-// Store reads and writes the tasks table. Writes and the reads inside
-// them use the primary; plain reads use the replica.
+// Store reads and writes the tasks table. Writes, and the reads inside
+// them, use the primary; Get and List use the replica, which may lag
+// behind a write just made.
 type Store struct {
 	db *pg.DB
 	// prepares: the replica pool prepares statements (cache_statement),
@@ -115,7 +116,7 @@ RETURNING ` + taskColumns
 }
 
 // Delete removes a task if check, given the current row under a row lock,
-// returns nil; check's error is returned as is.
+// returns nil; check's error is returned as is. A nil check allows it.
 func (s *Store) Delete(ctx context.Context, id uuid.UUID, check func(cur Task) error) error {
 	return pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		cur, err := lockTask(ctx, tx, id, "delete")
