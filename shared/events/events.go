@@ -3,6 +3,8 @@
 package events
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +24,10 @@ const (
 // Types lists every event type taskfn emits.
 var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, ReportRequested, ReportCompleted}
 
+// PingSourceType is the type of the events a Knative PingSource sends on
+// each tick: not taskfn's own, but what triggers relay-outbox.
+const PingSourceType = "dev.knative.sources.ping"
+
 // Sources: the CloudEvents "source" of each family.
 const (
 	SourceTasks   = "/taskfn/tasks"
@@ -34,6 +40,66 @@ const (
 	DefaultTasksTopic   = "taskfn.tasks"
 	DefaultReportsTopic = "taskfn.reports"
 )
+
+// ExtPartitionKey is the CloudEvents partitioning extension: the Kafka
+// record key, which the kafka_sarama binding and KafkaSource both read.
+const ExtPartitionKey = "partitionkey"
+
+// Event is one event as the outbox stores it and the publisher sends it.
+// ID is the CloudEvent id: fixed when the change is made, so every re-send
+// of the event is recognisably the same event.
+type Event struct {
+	ID      uuid.UUID
+	Topic   string
+	Key     string // Kafka record key and partitionkey: the entity id
+	Type    string
+	Source  string
+	Subject string // the entity id
+	Time    time.Time
+	Data    json.RawMessage
+}
+
+// Data is an event payload. Each payload type names its event type, so an
+// event cannot be built with the wrong payload.
+type Data interface {
+	EventType() string
+}
+
+// New builds the event of data about entity (a task or report id): a new
+// UUIDv7 id, key and subject = entity, time now.
+func New(topic, source string, entity uuid.UUID, data Data) (Event, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Event{}, fmt.Errorf("events: %w", err)
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return Event{}, fmt.Errorf("events: %s data: %w", data.EventType(), err)
+	}
+	key := entity.String()
+	return Event{
+		ID:      id,
+		Topic:   topic,
+		Key:     key,
+		Type:    data.EventType(),
+		Source:  source,
+		Subject: key,
+		// Microseconds: what the outbox's timestamptz keeps, so an event
+		// reads back from the table exactly as it was built.
+		Time: time.Now().UTC().Truncate(time.Microsecond),
+		Data: b,
+	}, nil
+}
+
+// NewTaskEvent builds a task event on topic, keyed by the task's id.
+func NewTaskEvent(topic string, taskID uuid.UUID, data Data) (Event, error) {
+	return New(topic, SourceTasks, taskID, data)
+}
+
+// NewReportEvent builds a report event on topic, keyed by the report's id.
+func NewReportEvent(topic string, reportID uuid.UUID, data Data) (Event, error) {
+	return New(topic, SourceReports, reportID, data)
+}
 
 // TaskSnapshot is the task as it stood after the change (JSON as the API's).
 type TaskSnapshot struct {
@@ -93,6 +159,19 @@ type ReportRequestedData struct {
 	Kind        string    `json:"kind"`
 	RequestedBy string    `json:"requested_by"`
 }
+
+// TaskFields are the names TaskUpdatedData.Changed may list: the fields a
+// task update can change, named as in the JSON.
+var TaskFields = []string{"title", "description", "status", "priority", "due_at", "assignee_id", "labels"}
+
+// EventType names each payload's event type.
+func (TaskCreatedData) EventType() string       { return TaskCreated }
+func (TaskUpdatedData) EventType() string       { return TaskUpdated }
+func (TaskStatusChangedData) EventType() string { return TaskStatusChanged }
+func (TaskAssignedData) EventType() string      { return TaskAssigned }
+func (TaskDeletedData) EventType() string       { return TaskDeleted }
+func (ReportRequestedData) EventType() string   { return ReportRequested }
+func (ReportCompletedData) EventType() string   { return ReportCompleted }
 
 // ReportCompletedData is the data of ReportCompleted.
 type ReportCompletedData struct {

@@ -10,26 +10,58 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
 // Store reads and writes the tasks table. Writes, and the reads inside
 // them, use the primary; Get and List use the replica, which may lag
 // behind a write just made.
+//
+// Every write adds its events to the outbox in its own transaction (see
+// events.go), and after commit publishes them at once if the Store has a
+// publisher; otherwise, or if that fails, relay-outbox publishes them.
 type Store struct {
 	db *pg.DB
 	// prepares: the replica pool prepares statements (cache_statement),
 	// which List avoids.
 	prepares bool
+	topic    string           // of task events
+	pub      outbox.Publisher // nil: events wait for the relay
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPublisher makes writes publish their events right after commit.
+// Best effort: a failure is logged and the events wait for the relay; it
+// never fails the write, which has committed.
+func WithPublisher(p outbox.Publisher) Option { return func(s *Store) { s.pub = p } }
+
+// WithTopic sets the Kafka topic of task events (default
+// events.DefaultTasksTopic).
+func WithTopic(topic string) Option { return func(s *Store) { s.topic = topic } }
+
+// publishWait bounds the after-commit publish: waiting for a key's lock
+// held by the relay, and the reads and marks around the send (whose own
+// retries the publisher bounds).
+const publishWait = 5 * time.Second
+
 // NewStore returns a Store on db.
-func NewStore(db *pg.DB) (*Store, error) {
+func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 	if db == nil || db.Primary == nil || db.Replica == nil {
 		return nil, errors.New("task: NewStore needs a database")
 	}
 	mode := db.Replica.Config().ConnConfig.DefaultQueryExecMode
-	return &Store{db: db, prepares: mode == pgx.QueryExecModeCacheStatement}, nil
+	s := &Store{db: db, prepares: mode == pgx.QueryExecModeCacheStatement, topic: events.DefaultTasksTopic}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.topic == "" {
+		return nil, errors.New("task: NewStore: empty events topic")
+	}
+	return s, nil
 }
 
 // taskColumns are the columns Task maps by its db tags; the generated
@@ -38,7 +70,8 @@ const taskColumns = "id, title, description, status, priority, due_at, owner_id,
 
 // Create inserts t and returns the row as stored: created_at, updated_at
 // and version come from the database. A zero ID gets a new UUIDv7, which
-// sorts by creation time and so keeps primary key inserts local.
+// sorts by creation time and so keeps primary key inserts local. Its event
+// is task.created.
 func (s *Store) Create(ctx context.Context, t Task) (Task, error) {
 	if t.ID == uuid.Nil {
 		id, err := uuid.NewV7()
@@ -51,12 +84,20 @@ func (s *Store) Create(ctx context.Context, t Task) (Task, error) {
 INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 RETURNING ` + taskColumns
-	rows, _ := s.db.Primary.Query(ctx, q,
-		t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels))
-	created, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[Task])
+	var created Task
+	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		rows, _ := tx.Query(ctx, q,
+			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels))
+		var err error
+		if created, err = pgx.CollectOneRow(rows, pgx.RowToStructByName[Task]); err != nil {
+			return fmt.Errorf("task: create: %w", err)
+		}
+		return s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor(ctx), Task: created.Snapshot()})
+	})
 	if err != nil {
-		return Task{}, fmt.Errorf("task: create: %w", err)
+		return Task{}, err
 	}
+	s.publish(ctx, created.ID)
 	return created, nil
 }
 
@@ -70,14 +111,31 @@ WHERE id = $1`
 	return collectOne(rows, "get")
 }
 
+// GetPrimary is Get on the primary, for reads that must see every
+// acknowledged write even while the replica lags (the task cache's
+// fallback when Redis cannot vouch for an entry).
+func (s *Store) GetPrimary(ctx context.Context, id uuid.UUID) (Task, error) {
+	const q = `
+SELECT ` + taskColumns + `
+FROM tasks
+WHERE id = $1`
+	rows, _ := s.db.Primary.Query(ctx, q, id)
+	return collectOne(rows, "get")
+}
+
 // Update changes a task under a row lock, so concurrent updates apply one
 // after the other and change always sees the current row. change's error
 // aborts the update and is returned as is. Only the mutable fields of the
 // task change returns are written (title, description, status, priority,
 // due_at, assignee_id, labels); when none differs from the current row
 // nothing is written and the current row is returned with its version.
+// Its events: task.updated for every change, then task.status_changed and
+// task.assigned when those fields changed; a no-op update has none.
 func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(cur Task) (Task, error)) (Task, error) {
-	var updated Task
+	var (
+		updated Task
+		wrote   bool
+	)
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		cur, err := lockTask(ctx, tx, id, "update")
 		if err != nil {
@@ -106,19 +164,26 @@ WHERE id = $1
 RETURNING ` + taskColumns
 		rows, _ := tx.Query(ctx, q,
 			id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels))
-		updated, err = collectOne(rows, "update")
-		return err
+		if updated, err = collectOne(rows, "update"); err != nil {
+			return err
+		}
+		wrote = true
+		return s.addEvents(ctx, tx, id, changeData(actor(ctx), cur, updated)...)
 	})
 	if err != nil {
 		return Task{}, err
+	}
+	if wrote {
+		s.publish(ctx, id)
 	}
 	return updated, nil
 }
 
 // Delete removes a task if check, given the current row under a row lock,
 // returns nil; check's error is returned as is. A nil check allows it.
+// Its event is task.deleted, with the task as it was.
 func (s *Store) Delete(ctx context.Context, id uuid.UUID, check func(cur Task) error) error {
-	return pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		cur, err := lockTask(ctx, tx, id, "delete")
 		if err != nil {
 			return err
@@ -134,8 +199,13 @@ WHERE id = $1`
 		if _, err := tx.Exec(ctx, q, id); err != nil {
 			return fmt.Errorf("task: delete: %w", err)
 		}
-		return nil
+		return s.addEvents(ctx, tx, id, events.TaskDeletedData{Actor: actor(ctx), Task: cur.Snapshot()})
 	})
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, id)
+	return nil
 }
 
 func lockTask(ctx context.Context, tx pgx.Tx, id uuid.UUID, op string) (Task, error) {

@@ -1,0 +1,285 @@
+package events_test
+
+import (
+	"encoding/json"
+	"io/fs"
+	"path"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/events/eventstest"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func snapshot() events.TaskSnapshot {
+	now := time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC)
+	return events.TaskSnapshot{
+		ID: uuid.Must(uuid.NewV7()), Title: "Write docs", Description: "", Status: "todo", Priority: "medium",
+		OwnerID: "alice", Labels: []string{}, CreatedAt: now, UpdatedAt: now, Version: 1,
+	}
+}
+
+// Every type has a schema, and every schema is a type's or the shared
+// snapshot's: a new type cannot ship without its contract.
+func TestSchemasCoverTypes(t *testing.T) {
+	t.Parallel()
+	names, err := fs.Glob(events.Schemas, "schemas/*.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"schemas/task.v1.json"}
+	for _, typ := range events.Types {
+		want = append(want, events.SchemaFile(typ))
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("schema files %v, want %v", names, want)
+	}
+	for _, n := range names {
+		b, _ := events.Schemas.ReadFile(n)
+		var doc struct {
+			ID string `json:"$id"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if doc.ID != events.SchemaBase+path.Base(n) {
+			t.Errorf("%s: $id %q, want %q", n, doc.ID, events.SchemaBase+path.Base(n))
+		}
+	}
+}
+
+// What the code emits validates against the schema of its type, across
+// the shapes a payload takes (nil and set pointers, empty and full lists).
+func TestEmittedDataValidates(t *testing.T) {
+	t.Parallel()
+	full := snapshot()
+	full.Description = strings.Repeat("d", 10000)
+	full.DueAt = ptr(time.Date(2026, 4, 1, 17, 0, 0, 0, time.FixedZone("CET", 3600)))
+	full.AssigneeID = ptr("bob")
+	full.Labels = []string{"ops", "backend"}
+	full.Version = 7
+	report := uuid.Must(uuid.NewV7())
+	tests := []struct {
+		name string
+		data events.Data
+	}{
+		{"created, minimal", events.TaskCreatedData{Actor: "alice", Task: snapshot()}},
+		{"created, every field", events.TaskCreatedData{Actor: "alice", Task: full}},
+		{"created by the system", events.TaskCreatedData{Actor: "", Task: snapshot()}},
+		{"updated, one field", events.TaskUpdatedData{Actor: "bob", Changed: []string{"title"}, Task: full}},
+		{"updated, every field", events.TaskUpdatedData{Actor: "bob", Changed: events.TaskFields, Task: full}},
+		{"status changed", events.TaskStatusChangedData{Actor: "bob", OldStatus: "todo", NewStatus: "in_progress", Task: full}},
+		{"assigned", events.TaskAssignedData{Actor: "alice", OldAssigneeID: nil, NewAssigneeID: ptr("bob"), Task: full}},
+		{"unassigned", events.TaskAssignedData{Actor: "alice", OldAssigneeID: ptr("bob"), NewAssigneeID: nil, Task: snapshot()}},
+		{"deleted", events.TaskDeletedData{Actor: "alice", Task: full}},
+		{"report requested", events.ReportRequestedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob"}},
+		{"report succeeded", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "succeeded", Rows: 12}},
+		{"report failed", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "failed", Error: "timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev, err := events.New("topic", events.SourceTasks, uuid.Must(uuid.NewV7()), tt.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Type != tt.data.EventType() {
+				t.Errorf("type %q, want %q", ev.Type, tt.data.EventType())
+			}
+			if err := eventstest.Validate(ev.Type, ev.Data); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// The schemas are strict enough to catch the mistakes that matter to a
+// consumer: missing, unknown, mistyped and out-of-range fields.
+func TestSchemasRejectMistakes(t *testing.T) {
+	t.Parallel()
+	valid, err := json.Marshal(events.TaskStatusChangedData{Actor: "a", OldStatus: "todo", NewStatus: "done", Task: snapshot()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(m map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(valid, &m); err != nil {
+			t.Fatal(err)
+		}
+		f(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	task := func(m map[string]any) map[string]any { return m["task"].(map[string]any) }
+	tests := []struct {
+		name string
+		typ  string
+		data []byte
+	}{
+		{"missing old_status", events.TaskStatusChanged, edit(func(m map[string]any) { delete(m, "old_status") })},
+		{"unknown status", events.TaskStatusChanged, edit(func(m map[string]any) { m["new_status"] = "someday" })},
+		{"unknown field", events.TaskStatusChanged, edit(func(m map[string]any) { m["extra"] = 1 })},
+		{"task id not a uuid", events.TaskStatusChanged, edit(func(m map[string]any) { task(m)["id"] = "42" })},
+		{"labels null", events.TaskStatusChanged, edit(func(m map[string]any) { task(m)["labels"] = nil })},
+		{"due_at not a time", events.TaskStatusChanged, edit(func(m map[string]any) { task(m)["due_at"] = "tomorrow" })},
+		{"version zero", events.TaskStatusChanged, edit(func(m map[string]any) { task(m)["version"] = 0 })},
+		{"empty title", events.TaskStatusChanged, edit(func(m map[string]any) { task(m)["title"] = "" })},
+		{"no field changed", events.TaskUpdated, edit(func(m map[string]any) {
+			delete(m, "old_status")
+			delete(m, "new_status")
+			m["changed"] = []string{}
+		})},
+		{"changed names an unknown field", events.TaskUpdated, edit(func(m map[string]any) {
+			delete(m, "old_status")
+			delete(m, "new_status")
+			m["changed"] = []string{"owner_id"}
+		})},
+		{"report rows negative", events.ReportCompleted, []byte(`{"report_id":"` + uuid.NewString() + `","kind":"k","requested_by":"b","status":"succeeded","rows":-1}`)},
+		{"not JSON", events.TaskCreated, []byte(`{`)},
+		{"unknown type", "dev.taskfn.nothing.v1", []byte(`{}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if err := eventstest.Validate(tt.typ, tt.data); err == nil {
+				t.Errorf("validated: %s", tt.data)
+			}
+		})
+	}
+}
+
+func TestNewSetsEnvelope(t *testing.T) {
+	t.Parallel()
+	id := uuid.Must(uuid.NewV7())
+	before := time.Now().Add(-time.Second)
+	tests := []struct {
+		name   string
+		build  func() (events.Event, error)
+		source string
+	}{
+		{"task", func() (events.Event, error) {
+			return events.NewTaskEvent("t.tasks", id, events.TaskDeletedData{Task: snapshot()})
+		}, events.SourceTasks},
+		{"report", func() (events.Event, error) {
+			return events.NewReportEvent("t.tasks", id, events.ReportRequestedData{ReportID: id, Kind: "k"})
+		}, events.SourceReports},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, err := tt.build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := tt.build()
+			if a.ID == b.ID || a.ID.Version() != 7 {
+				t.Errorf("ids %s, %s: want distinct UUIDv7s", a.ID, b.ID)
+			}
+			if a.Key != id.String() || a.Subject != id.String() || a.Topic != "t.tasks" || a.Source != tt.source {
+				t.Errorf("envelope %+v", a)
+			}
+			if a.Time.Before(before) || a.Time.Location() != time.UTC || a.Time.Nanosecond()%1000 != 0 {
+				t.Errorf("time %v: want now, UTC, whole microseconds", a.Time)
+			}
+		})
+	}
+}
+
+func TestCloudEvent(t *testing.T) {
+	t.Parallel()
+	task := snapshot()
+	ev, err := events.NewTaskEvent("t", task.ID, events.TaskCreatedData{Actor: "alice", Task: task})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ce, err := ev.CloudEvent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{
+		"specversion": ce.SpecVersion(), "id": ce.ID(), "source": ce.Source(), "type": ce.Type(),
+		"subject": ce.Subject(), "time": ce.Time(), "datacontenttype": ce.DataContentType(),
+		"partitionkey": ce.Extensions()[events.ExtPartitionKey],
+	}
+	want := map[string]any{
+		"specversion": "1.0", "id": ev.ID.String(), "source": events.SourceTasks, "type": events.TaskCreated,
+		"subject": task.ID.String(), "time": ev.Time, "datacontenttype": "application/json",
+		"partitionkey": task.ID.String(),
+	}
+	for k, w := range want {
+		if g := got[k]; g != w {
+			if gt, ok := g.(time.Time); !ok || !gt.Equal(w.(time.Time)) {
+				t.Errorf("%s = %v, want %v", k, g, w)
+			}
+		}
+	}
+	if ce.DataBase64 {
+		t.Error("data marked base64: structured consumers would see data_base64")
+	}
+	var back events.TaskCreatedData
+	if err := ce.DataAs(&back); err != nil || back.Task.ID != task.ID {
+		t.Errorf("DataAs: %v, %+v", err, back)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	good := events.Config{
+		Brokers: []string{"127.0.0.1:9092"}, TasksTopic: "a", ReportsTopic: "b", Version: "2.8.0",
+		DialTimeout: time.Second, ProduceTimeout: time.Second, Retries: 3, RetryBackoff: time.Millisecond,
+	}
+	tests := []struct {
+		name   string
+		change func(*events.Config)
+		ok     bool
+	}{
+		{"good", func(*events.Config) {}, true},
+		{"no brokers", func(c *events.Config) { c.Brokers = nil }, false},
+		{"no topic", func(c *events.Config) { c.TasksTopic = "" }, false},
+		{"bad version", func(c *events.Config) { c.Version = "two" }, false},
+		{"no retries", func(c *events.Config) { c.Retries = 0 }, false},
+		{"zero timeout", func(c *events.Config) { c.ProduceTimeout = 0 }, false},
+		{"negative cooldown", func(c *events.Config) { c.Cooldown = -time.Second }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := good
+			tt.change(&c)
+			_, err := events.NewPublisher(c)
+			if (err == nil) != tt.ok {
+				t.Errorf("NewPublisher: %v, want ok=%t", err, tt.ok)
+			}
+		})
+	}
+}
+
+// The environment names and defaults, as a function loads them.
+func TestConfigFromEnvironment(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "k1:9092,k2:9092")
+	t.Setenv("KAFKA_TASKS_TOPIC", "prod.tasks")
+	var cfg events.Config
+	if err := config.Load(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := events.Config{
+		Brokers: []string{"k1:9092", "k2:9092"}, TasksTopic: "prod.tasks", ReportsTopic: events.DefaultReportsTopic,
+		ClientID: "taskfn", Version: "2.8.0", DialTimeout: 5 * time.Second, ProduceTimeout: 10 * time.Second,
+		Retries: 3, RetryBackoff: 250 * time.Millisecond, Cooldown: 5 * time.Second,
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Error(err)
+	}
+}

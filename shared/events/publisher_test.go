@@ -1,0 +1,240 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/events/eventstest"
+)
+
+// broker is shared by the package's tests: starting one is cheap, but
+// each test uses its own topic so they stay apart.
+var broker *devkafka.Broker
+
+func TestMain(m *testing.M) {
+	var err error
+	broker, err = devkafka.Start(devkafka.Config{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = broker.Close()
+	os.Exit(code)
+}
+
+func testConfig(brokers []string) events.Config {
+	return events.Config{
+		Brokers: brokers, TasksTopic: events.DefaultTasksTopic, ReportsTopic: events.DefaultReportsTopic,
+		ClientID: "events-test", Version: "2.8.0", DialTimeout: time.Second, ProduceTimeout: 5 * time.Second,
+		Retries: 2, RetryBackoff: 20 * time.Millisecond, Cooldown: time.Minute,
+	}
+}
+
+func newPublisher(t *testing.T, cfg events.Config) *events.Publisher {
+	t.Helper()
+	p, err := events.NewPublisher(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func topicName(t *testing.T) string {
+	return "test." + strings.NewReplacer("/", ".", " ", "_").Replace(t.Name()) + "." + uuid.NewString()[:8]
+}
+
+// consume reads n records of topic, from every partition, from the start.
+func consume(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_8_0_0
+	c, err := sarama.NewConsumer(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan *sarama.ConsumerMessage)
+	for _, p := range parts {
+		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				out <- m
+			}
+		}()
+	}
+	var got []*sarama.ConsumerMessage
+	timeout := time.After(10 * time.Second)
+	for len(got) < n {
+		select {
+		case m := <-out:
+			got = append(got, m)
+		case <-timeout:
+			t.Fatalf("got %d of %d records from %s", len(got), n, topic)
+		}
+	}
+	return got
+}
+
+func headers(m *sarama.ConsumerMessage) map[string]string {
+	h := map[string]string{}
+	for _, rh := range m.Headers {
+		h[string(rh.Key)] = string(rh.Value)
+	}
+	return h
+}
+
+// A published event is a binary-mode CloudEvent: attributes in ce_
+// headers, the JSON data as the value, the task id as the key.
+func TestPublishBinaryMode(t *testing.T) {
+	t.Parallel()
+	p := newPublisher(t, testConfig(broker.Brokers()))
+	topic := topicName(t)
+	task := snapshot()
+	ev, err := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Actor: "alice", Task: task})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Publish(t.Context(), ev); err != nil {
+		t.Fatal(err)
+	}
+	m := consume(t, broker.Brokers(), topic, 1)[0]
+	h := headers(m)
+	want := map[string]string{
+		"ce_specversion": "1.0", "ce_id": ev.ID.String(), "ce_type": events.TaskCreated,
+		"ce_source": events.SourceTasks, "ce_subject": task.ID.String(), "ce_partitionkey": task.ID.String(),
+		"content-type": "application/json", "ce_time": ev.Time.Format(time.RFC3339Nano),
+	}
+	for k, v := range want {
+		if h[k] != v {
+			t.Errorf("header %s = %q, want %q", k, h[k], v)
+		}
+	}
+	if string(m.Key) != task.ID.String() {
+		t.Errorf("key %q, want the task id", m.Key)
+	}
+	if err := eventstest.Validate(h["ce_type"], m.Value); err != nil {
+		t.Error(err)
+	}
+}
+
+// Kafka unreachable: ErrUnavailable, and for the cooldown every further
+// publish fails at once instead of waiting out the retries.
+func TestPublishUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	p := newPublisher(t, testConfig([]string{dead}))
+	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: snapshot()})
+	for i, within := range []time.Duration{30 * time.Second, 50 * time.Millisecond} {
+		start := time.Now()
+		err := p.Publish(t.Context(), ev)
+		if !errors.Is(err, events.ErrUnavailable) {
+			t.Fatalf("publish %d: %v, want ErrUnavailable", i, err)
+		}
+		if d := time.Since(start); d > within {
+			t.Errorf("publish %d took %v, want under %v", i, d, within)
+		}
+	}
+}
+
+// An event Kafka can never take fails alone: no cooldown for the others.
+func TestPublishRejected(t *testing.T) {
+	t.Parallel()
+	p := newPublisher(t, testConfig(broker.Brokers()))
+	topic := topicName(t)
+	task := snapshot()
+	task.Description = strings.Repeat("x", 2<<20) // over the 1 MiB record limit
+	big, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: task})
+	if err := p.Publish(t.Context(), big); !errors.Is(err, events.ErrRejected) {
+		t.Fatalf("big event: %v, want ErrRejected", err)
+	}
+	small, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: snapshot()})
+	if err := p.Publish(t.Context(), small); err != nil {
+		t.Fatalf("next event: %v", err)
+	}
+}
+
+func TestPublishAfterClose(t *testing.T) {
+	t.Parallel()
+	p := newPublisher(t, testConfig(broker.Brokers()))
+	_ = p.Close()
+	ev, _ := events.NewTaskEvent(topicName(t), uuid.New(), events.TaskDeletedData{Task: snapshot()})
+	if err := p.Publish(context.Background(), ev); err == nil {
+		t.Fatal("publish after Close succeeded")
+	}
+}
+
+// A broker that accepts connections and never answers (a network
+// partition) costs a publish no more than its context allows.
+func TestPublishGivesUpWithContext(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	p := newPublisher(t, testConfig([]string{ln.Addr().String()}))
+	// Cleanups run last first: hanging up lets the abandoned send end
+	// before the publisher closes.
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: snapshot()})
+	start := time.Now()
+	if err := p.Publish(ctx, ev); !errors.Is(err, events.ErrUnavailable) {
+		t.Fatalf("publish: %v, want ErrUnavailable", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("publish took %v despite a 200ms context", d)
+	}
+	if err := p.Publish(t.Context(), ev); !errors.Is(err, events.ErrCoolingDown) {
+		t.Errorf("next publish: %v, want ErrCoolingDown", err)
+	}
+}

@@ -1,0 +1,18 @@
+package events
+
+import "embed"
+
+// Schemas holds a JSON Schema (draft 2020-12) for the data of every event
+// type, named <type>.json, and task.v1.json, the task snapshot they share.
+// They are the contract consumers code against; a test checks that what
+// this code emits validates.
+//
+//go:embed schemas/*.json
+var Schemas embed.FS
+
+// SchemaBase is the $id prefix of every schema; relative $refs resolve
+// against it.
+const SchemaBase = "https://taskfn.dev/schemas/events/"
+
+// SchemaFile is the path in Schemas of the data schema of event type typ.
+func SchemaFile(typ string) string { return "schemas/" + typ + ".json" }

@@ -1,0 +1,219 @@
+package outbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/pgtest"
+)
+
+// broker is shared by the tests that do not stop it; each uses its own
+// topics.
+var broker *devkafka.Broker
+
+func TestMain(m *testing.M) {
+	var err error
+	if broker, err = devkafka.Start(devkafka.Config{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	pgtest.Main(m)
+	_ = broker.Close()
+}
+
+func kafkaConfig(brokers []string) events.Config {
+	return events.Config{
+		Brokers: brokers, TasksTopic: events.DefaultTasksTopic, ReportsTopic: events.DefaultReportsTopic,
+		ClientID: "outbox-test", Version: "2.8.0", DialTimeout: time.Second, ProduceTimeout: 5 * time.Second,
+		Retries: 2, RetryBackoff: 50 * time.Millisecond, Cooldown: 200 * time.Millisecond,
+	}
+}
+
+func newPublisher(t testing.TB, brokers []string) *events.Publisher {
+	t.Helper()
+	p, err := events.NewPublisher(kafkaConfig(brokers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+func topicName(t testing.TB) string {
+	return "test." + strings.NewReplacer("/", ".", " ", "_").Replace(t.Name()) + "." + uuid.NewString()[:8]
+}
+
+func snapshot(id uuid.UUID) events.TaskSnapshot {
+	now := time.Now().UTC()
+	return events.TaskSnapshot{ID: id, Title: "t", Status: "todo", Priority: "low", OwnerID: "o", Labels: []string{}, CreatedAt: now, UpdatedAt: now, Version: 1}
+}
+
+// addEvents adds n events for key to the outbox, one transaction each,
+// and returns their ids in order.
+func addEvents(t testing.TB, pool *pgxpool.Pool, topic string, key uuid.UUID, n int) []uuid.UUID {
+	t.Helper()
+	var ids []uuid.UUID
+	for range n {
+		ev, err := events.NewTaskEvent(topic, key, events.TaskUpdatedData{Changed: []string{"title"}, Task: snapshot(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pg.InTx(context.Background(), pool, func(tx pgx.Tx) error { return outbox.Add(context.Background(), tx, ev) }); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	return ids
+}
+
+// recorder is a Publisher that remembers what it was given; fail, when
+// set, decides per event whether it fails instead.
+type recorder struct {
+	mu   sync.Mutex
+	got  []events.Event
+	fail func(events.Event) error
+}
+
+func (r *recorder) Publish(_ context.Context, ev events.Event) error {
+	if r.fail != nil {
+		if err := r.fail(ev); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, ev)
+	return nil
+}
+
+func (r *recorder) ids() []uuid.UUID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]uuid.UUID, len(r.got))
+	for i, ev := range r.got {
+		out[i] = ev.ID
+	}
+	return out
+}
+
+var errDown = fmt.Errorf("%w: test says so", events.ErrUnavailable)
+
+// outboxRow is what the tests read back of a row.
+type outboxRow struct {
+	EventID   uuid.UUID  `db:"event_id"`
+	Key       string     `db:"key"`
+	Published *time.Time `db:"published_at"`
+	Attempts  int        `db:"attempts"`
+	LastError *string    `db:"last_error"`
+}
+
+func rows(t testing.TB, pool *pgxpool.Pool) []outboxRow {
+	t.Helper()
+	r, _ := pool.Query(context.Background(), `SELECT event_id, key, published_at, attempts, last_error FROM outbox ORDER BY id`)
+	out, err := pgx.CollectRows(r, pgx.RowToStructByName[outboxRow])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// record is one consumed Kafka record, reduced to what the tests check.
+type record struct {
+	Partition int32
+	Offset    int64
+	Key       string
+	Headers   map[string]string
+	Value     []byte
+}
+
+// consumeAll reads every record of topic up to the end of each partition
+// as of the call.
+func consumeAll(t testing.TB, brokers []string, topic string) []record {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_8_0_0
+	client, err := sarama.NewClient(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []record
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		timeout := time.After(30 * time.Second)
+		for done := false; !done; {
+			select {
+			case m := <-pc.Messages():
+				h := map[string]string{}
+				for _, rh := range m.Headers {
+					h[string(rh.Key)] = string(rh.Value)
+				}
+				out = append(out, record{Partition: p, Offset: m.Offset, Key: string(m.Key), Headers: h, Value: m.Value})
+				done = m.Offset >= end-1
+			case <-timeout:
+				t.Fatalf("partition %d: timed out before offset %d", p, end-1)
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func jsonEqual(t testing.TB, a, b []byte) bool {
+	t.Helper()
+	var va, vb any
+	if err := json.Unmarshal(a, &va); err != nil {
+		return false
+	}
+	if err := json.Unmarshal(b, &vb); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
+}

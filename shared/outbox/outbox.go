@@ -1,0 +1,232 @@
+// Package outbox is the transactional outbox: writers add their events to
+// the outbox table in the transaction that makes the change, and they are
+// published to Kafka after commit — at once by the writer (PublishKey) and,
+// for whatever that missed, by relay-outbox (Relay). It is the one place
+// with SQL for the outbox table.
+//
+// Delivery is at least once: an event is marked published only after Kafka
+// acknowledged it, so a crash in between sends it again, with the same id.
+// Order is kept per key: every publisher of a key holds that key's
+// advisory lock and sends its rows one at a time in id order, stopping at
+// the first failure.
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/pg"
+)
+
+// Publisher sends one event and returns once Kafka has it durably;
+// *events.Publisher is the real one.
+type Publisher interface {
+	Publish(ctx context.Context, ev events.Event) error
+}
+
+// lockSpace is the first key of every outbox advisory lock, so a key's
+// lock cannot collide with advisory locks taken for other purposes.
+const lockSpace = 0x6f757462 // "outb"
+
+// keyChunk bounds the rows one transaction publishes, so a key with a
+// long backlog does not keep a transaction (and its lock) open for long.
+const keyChunk = 100
+
+// Add inserts ev into the outbox inside tx, the transaction of the change
+// it describes: the event then exists exactly when the change committed.
+func Add(ctx context.Context, tx pgx.Tx, ev events.Event) error {
+	if ev.ID == uuid.Nil || ev.Topic == "" || ev.Key == "" || ev.Type == "" || ev.Source == "" || len(ev.Data) == 0 || ev.Time.IsZero() {
+		return fmt.Errorf("outbox: add: incomplete event %s %q", ev.ID, ev.Type)
+	}
+	const q = `
+INSERT INTO outbox (event_id, topic, key, type, source, subject, data, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+	if _, err := tx.Exec(ctx, q, ev.ID, ev.Topic, ev.Key, ev.Type, ev.Source, ev.Subject, ev.Data, ev.Time); err != nil {
+		return fmt.Errorf("outbox: add %s: %w", ev.Type, err)
+	}
+	return nil
+}
+
+// PublishKey publishes key's unpublished events in order and marks them
+// published; it returns how many it published. Called after a writer's
+// commit, and by Relay. A failed publish leaves that event and the later
+// ones of the key unpublished (counting the attempt and its error) and is
+// returned; events of other keys are not affected.
+func PublishKey(ctx context.Context, pool *pgxpool.Pool, pub Publisher, key string) (int, error) {
+	return publishKey(ctx, pool, pub, key, -1)
+}
+
+// publishKey is PublishKey publishing at most limit events (-1: no limit).
+func publishKey(ctx context.Context, pool *pgxpool.Pool, pub Publisher, key string, limit int) (int, error) {
+	total := 0
+	for limit != 0 {
+		n := keyChunk
+		if limit > 0 {
+			n = min(n, limit)
+			limit -= n
+		}
+		published, full, err := publishChunk(ctx, pool, pub, key, n)
+		total += published
+		if err != nil || !full {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// row is an outbox row as publishing reads it.
+type row struct {
+	ID        int64     `db:"id"`
+	EventID   uuid.UUID `db:"event_id"`
+	Topic     string    `db:"topic"`
+	Key       string    `db:"key"`
+	Type      string    `db:"type"`
+	Source    string    `db:"source"`
+	Subject   string    `db:"subject"`
+	Data      []byte    `db:"data"`
+	CreatedAt time.Time `db:"created_at"`
+}
+
+func (r row) event() events.Event {
+	return events.Event{
+		ID: r.EventID, Topic: r.Topic, Key: r.Key, Type: r.Type, Source: r.Source,
+		Subject: r.Subject, Time: r.CreatedAt.UTC(), Data: r.Data,
+	}
+}
+
+// publishChunk publishes up to limit of key's oldest unpublished events in
+// one transaction holding key's lock; full reports that it found limit
+// rows, so more may be waiting.
+//
+// The lock is a transaction-level advisory lock: it orders a writer's
+// publish after a relay's (or another writer's) for the same key, and it
+// is released by commit or rollback whatever happens, also behind
+// PgBouncer in transaction pooling mode. Hash collisions of two keys only
+// serialise them.
+func publishChunk(ctx context.Context, pool *pgxpool.Pool, pub Publisher, key string, limit int) (published int, full bool, err error) {
+	var pubErr error
+	err = pg.InTx(ctx, pool, func(tx pgx.Tx) error {
+		// The published mark need not wait for its WAL flush: lost in a
+		// crash, it only makes the events go out again, which at least once
+		// allows; and a publish no longer waits for a disk flush.
+		const lock = `SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock($1, hashtext($2))`
+		if _, err := tx.Exec(ctx, lock, lockSpace, key); err != nil {
+			return fmt.Errorf("outbox: lock %q: %w", key, err)
+		}
+		const q = `
+SELECT id, event_id, topic, key, type, source, subject, data, created_at
+FROM outbox
+WHERE key = $1
+  AND published_at IS NULL
+ORDER BY id
+LIMIT $2`
+		rows, _ := tx.Query(ctx, q, key, limit)
+		pending, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
+		if err != nil {
+			return fmt.Errorf("outbox: read %q: %w", key, err)
+		}
+		full = len(pending) == limit
+		done := make([]int64, 0, len(pending))
+		for _, r := range pending {
+			// One at a time: a later event must not reach Kafka while an
+			// earlier one of its key may still fail.
+			if pubErr = pub.Publish(ctx, r.event()); pubErr != nil {
+				if err := recordFailure(ctx, tx, r.ID, pubErr); err != nil {
+					return err
+				}
+				break
+			}
+			done = append(done, r.ID)
+		}
+		if len(done) > 0 {
+			const mark = `
+UPDATE outbox
+SET published_at = now(),
+    attempts = attempts + 1,
+    last_error = NULL
+WHERE id = ANY($1)`
+			if _, err := tx.Exec(ctx, mark, done); err != nil {
+				return fmt.Errorf("outbox: mark published: %w", err)
+			}
+		}
+		published = len(done)
+		return nil
+	})
+	if err != nil {
+		// Not committed: what was sent will be sent again, as duplicates.
+		return 0, false, err
+	}
+	if pubErr != nil {
+		return published, false, fmt.Errorf("outbox: publish %q: %w", key, pubErr)
+	}
+	return published, full, nil
+}
+
+// recordFailure counts a failed attempt on row id. A publish refused
+// during the cooldown was not attempted and leaves the row's last real
+// error in place.
+func recordFailure(ctx context.Context, tx pgx.Tx, id int64, cause error) error {
+	if isCoolingDown(cause) {
+		return nil
+	}
+	const q = `
+UPDATE outbox
+SET attempts = attempts + 1,
+    last_error = left($2, 1000)
+WHERE id = $1`
+	if _, err := tx.Exec(ctx, q, id, cause.Error()); err != nil {
+		return fmt.Errorf("outbox: record failure: %w", err)
+	}
+	return nil
+}
+
+func isCoolingDown(err error) bool { return errors.Is(err, events.ErrCoolingDown) }
+
+// Pending counts the unpublished events.
+func Pending(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	const q = `
+SELECT count(*)
+FROM outbox
+WHERE published_at IS NULL`
+	var n int64
+	if err := pool.QueryRow(ctx, q).Scan(&n); err != nil {
+		return 0, fmt.Errorf("outbox: pending: %w", err)
+	}
+	return n, nil
+}
+
+// PurgePublished deletes events published before olderThan, in
+// transactions of at most batch rows, and returns how many it deleted.
+// Concurrent runs skip each other's rows instead of waiting for them.
+func PurgePublished(ctx context.Context, pool *pgxpool.Pool, olderThan time.Time, batch int) (int64, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("outbox: purge: batch %d must be positive", batch)
+	}
+	const q = `
+DELETE FROM outbox
+WHERE id IN (
+    SELECT id
+    FROM outbox
+    WHERE published_at < $1
+    ORDER BY published_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED)`
+	var total int64
+	for {
+		tag, err := pool.Exec(ctx, q, olderThan, batch)
+		if err != nil {
+			return total, fmt.Errorf("outbox: purge: %w", err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			return total, nil
+		}
+	}
+}

@@ -1,0 +1,117 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/outbox"
+)
+
+// Snapshot returns t as task events carry it. Labels are never null in an
+// event, as in the table.
+func (t Task) Snapshot() events.TaskSnapshot {
+	return events.TaskSnapshot{
+		ID:          t.ID,
+		Title:       t.Title,
+		Description: t.Description,
+		Status:      string(t.Status),
+		Priority:    string(t.Priority),
+		DueAt:       t.DueAt,
+		OwnerID:     t.OwnerID,
+		AssigneeID:  t.AssigneeID,
+		Labels:      nonNilLabels(t.Labels),
+		CreatedAt:   t.CreatedAt,
+		UpdatedAt:   t.UpdatedAt,
+		Version:     t.Version,
+	}
+}
+
+// actor is the subject of the caller making a change; "" for the system
+// (no identity in the context).
+func actor(ctx context.Context) string {
+	id, _ := auth.FromContext(ctx)
+	return id.Subject
+}
+
+// changedFields names, as in the JSON and in the order of
+// events.TaskFields, the fields an update changed.
+func changedFields(before, after Task) []string {
+	differs := map[string]bool{
+		"title":       before.Title != after.Title,
+		"description": before.Description != after.Description,
+		"status":      before.Status != after.Status,
+		"priority":    before.Priority != after.Priority,
+		"due_at":      !sameStoredTime(before.DueAt, after.DueAt),
+		"assignee_id": !sameStoredPtr(before.AssigneeID, after.AssigneeID),
+		"labels":      !slices.Equal(before.Labels, after.Labels), // nil and empty are equal, as in the table
+	}
+	var out []string
+	for _, f := range events.TaskFields {
+		if differs[f] {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// changeData is the events of turning before into after: updated, then
+// status_changed and assigned when those changed. None when nothing did.
+func changeData(actor string, before, after Task) []events.Data {
+	changed := changedFields(before, after)
+	if len(changed) == 0 {
+		return nil
+	}
+	snap := after.Snapshot()
+	out := []events.Data{events.TaskUpdatedData{Actor: actor, Changed: changed, Task: snap}}
+	if before.Status != after.Status {
+		out = append(out, events.TaskStatusChangedData{
+			Actor: actor, OldStatus: string(before.Status), NewStatus: string(after.Status), Task: snap,
+		})
+	}
+	if !sameStoredPtr(before.AssigneeID, after.AssigneeID) {
+		out = append(out, events.TaskAssignedData{
+			Actor: actor, OldAssigneeID: before.AssigneeID, NewAssigneeID: after.AssigneeID, Task: snap,
+		})
+	}
+	return out
+}
+
+// addEvents adds the events of a change of task id to the outbox, in tx.
+func (s *Store) addEvents(ctx context.Context, tx pgx.Tx, id uuid.UUID, data ...events.Data) error {
+	for _, d := range data {
+		ev, err := events.NewTaskEvent(s.topic, id, d)
+		if err != nil {
+			return err
+		}
+		if err := outbox.Add(ctx, tx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish publishes task id's events after its write committed. The write
+// stands whatever happens here: failures are logged and the events wait
+// in the outbox for the relay.
+func (s *Store) publish(ctx context.Context, id uuid.UUID) {
+	if s.pub == nil {
+		return
+	}
+	// Committed: the caller hanging up must not stop the publish.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishWait)
+	defer cancel()
+	if _, err := outbox.PublishKey(ctx, s.db.Primary, s.pub, id.String()); err != nil {
+		level := zerolog.WarnLevel
+		if errors.Is(err, events.ErrCoolingDown) {
+			level = zerolog.DebugLevel // Kafka known down: one warning per cooldown is enough
+		}
+		zerolog.Ctx(ctx).WithLevel(level).Err(err).Str("task.id", id.String()).Msg("events left to the relay")
+	}
+}
