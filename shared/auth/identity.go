@@ -22,7 +22,10 @@ const (
 type Identity struct {
 	Subject  string // token "sub": owner_id / assignee_id refer to it
 	Username string // preferred_username, for logs only
-	Roles    []Role // only the roles taskfn knows, deduplicated
+	// Email is the token's "email" when its "email_verified" is true, else
+	// empty: notifications must not go to an address nobody proved is theirs.
+	Email string
+	Roles []Role // only the roles taskfn knows, deduplicated
 }
 
 // Has reports whether the caller holds role.

@@ -173,11 +173,13 @@ func (v *Verifier) Ready(ctx context.Context) error {
 
 // accessClaims are the claims beyond those go-oidc decodes.
 type accessClaims struct {
-	AZP         string   `json:"azp"`
-	Typ         string   `json:"typ"`
-	NotBefore   *float64 `json:"nbf"`
-	Username    string   `json:"preferred_username"`
-	RealmAccess struct {
+	AZP           string   `json:"azp"`
+	Typ           string   `json:"typ"`
+	NotBefore     *float64 `json:"nbf"`
+	Username      string   `json:"preferred_username"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	RealmAccess   struct {
 		Roles []string `json:"roles"`
 	} `json:"realm_access"`
 	ResourceAccess map[string]struct {
@@ -219,7 +221,11 @@ func (v *Verifier) checkClaims(tok *oidc.IDToken) (Identity, time.Time, error) {
 	if tok.Subject == "" {
 		return Identity{}, time.Time{}, invalid(descMissingIdentity, errors.New("empty sub"))
 	}
-	return Identity{Subject: tok.Subject, Username: c.Username, Roles: v.roles(c)}, deadline, nil
+	id := Identity{Subject: tok.Subject, Username: c.Username, Roles: v.roles(c)}
+	if c.EmailVerified {
+		id.Email = c.Email
+	}
+	return id, deadline, nil
 }
 
 // roles keeps the roles taskfn knows from the realm roles and the API

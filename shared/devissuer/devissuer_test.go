@@ -153,7 +153,7 @@ func TestPasswordGrantForDemoUsers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if diff := cmp.Diff(auth.Identity{Subject: tt.id, Username: tt.user, Roles: tt.roles}, id); diff != "" {
+			if diff := cmp.Diff(auth.Identity{Subject: tt.id, Username: tt.user, Email: tt.user + "@taskfn.dev", Roles: tt.roles}, id); diff != "" {
 				t.Errorf("identity (-want +got):\n%s", diff)
 			}
 		})

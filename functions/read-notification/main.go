@@ -1,0 +1,28 @@
+// Command read-notification is the Knative function behind POST /notifications/{id}/read: marks one of the caller's notifications read.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/notify"
+)
+
+const name = "read-notification"
+
+func main() { os.Exit(lifecycle.Run(name, run)) }
+
+func run(ctx context.Context) error {
+	var cfg notify.Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	svc, err := notify.Open(ctx, name, cfg, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer svc.Close()
+	return svc.Serve(ctx, svc.API.ReadRoute())
+}

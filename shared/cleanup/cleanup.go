@@ -1,0 +1,155 @@
+// Package cleanup deletes what taskfn no longer needs, in bounded batches:
+// finished tasks past the retention, read notifications and their emails,
+// reports, published outbox rows, and processed-event records past the
+// redelivery window. Each batch is one short transaction that skips rows
+// another holds (FOR UPDATE SKIP LOCKED), so two runs at once share the
+// work and neither blocks the API. The SQL stays with each table's
+// package; this one only decides what is old and keeps to a time budget.
+package cleanup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/taskfn/taskfn/shared/notify"
+	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// Retention says how long each kind of row is kept, in days.
+type Retention struct {
+	// Tasks done or cancelled, by the time of their last change.
+	TaskDays int `envconfig:"RETENTION_DAYS" default:"90"`
+	// Read notifications, by when they were read; emails by when they
+	// were queued.
+	NotificationDays int `envconfig:"NOTIFICATION_RETENTION_DAYS" default:"30"`
+	// Reports of any state, by when they were requested.
+	ReportDays int `envconfig:"REPORT_RETENTION_DAYS" default:"7"`
+	// Published outbox rows, by when they were published.
+	OutboxDays int `envconfig:"OUTBOX_RETENTION_DAYS" default:"3"`
+	// Processed-event records: longer than any redelivery can come late,
+	// i.e. longer than the topics keep events (7 days by default).
+	ProcessedEventDays int `envconfig:"PROCESSED_EVENT_RETENTION_DAYS" default:"8"`
+	// BatchSize is the most rows one transaction deletes.
+	BatchSize int `envconfig:"CLEANUP_BATCH_SIZE" default:"1000"`
+	// Budget bounds one run; what is left waits for the next tick.
+	Budget time.Duration `envconfig:"CLEANUP_BUDGET" default:"50s"`
+}
+
+func (r Retention) validate() error {
+	var errs []error
+	for _, d := range []struct {
+		name string
+		days int
+	}{
+		{"RETENTION_DAYS", r.TaskDays}, {"NOTIFICATION_RETENTION_DAYS", r.NotificationDays},
+		{"REPORT_RETENTION_DAYS", r.ReportDays}, {"OUTBOX_RETENTION_DAYS", r.OutboxDays},
+		{"PROCESSED_EVENT_RETENTION_DAYS", r.ProcessedEventDays},
+	} {
+		if d.days < 1 {
+			errs = append(errs, fmt.Errorf("%s %d must be at least 1", d.name, d.days))
+		}
+	}
+	if r.BatchSize < 1 || r.BatchSize > 100_000 {
+		errs = append(errs, fmt.Errorf("CLEANUP_BATCH_SIZE %d must be 1 to 100000", r.BatchSize))
+	}
+	if r.Budget <= 0 {
+		errs = append(errs, fmt.Errorf("CLEANUP_BUDGET %s must be positive", r.Budget))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cleanup: invalid config: %w", err)
+	}
+	return nil
+}
+
+// Result counts what one run deleted. Complete is false when the budget
+// ran out with rows left.
+type Result struct {
+	Tasks           int64 `json:"tasks"`
+	Notifications   int64 `json:"notifications"`
+	Emails          int64 `json:"emails"`
+	Reports         int64 `json:"reports"`
+	Outbox          int64 `json:"outbox"`
+	ProcessedEvents int64 `json:"processed_events"`
+	Complete        bool  `json:"complete"`
+}
+
+// Cleaner runs the deletes.
+type Cleaner struct {
+	db      *pg.DB
+	tasks   *task.Store
+	inbox   *notify.Store
+	reports *report.Store
+	cfg     Retention
+}
+
+// New returns a Cleaner on db.
+func New(db *pg.DB, cfg Retention) (*Cleaner, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tasks, err := task.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	inbox, err := notify.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	reports, err := report.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Cleaner{db: db, tasks: tasks, inbox: inbox, reports: reports, cfg: cfg}, nil
+}
+
+// batchFunc deletes up to batch rows older than cutoff.
+type batchFunc func(ctx context.Context, cutoff time.Time, batch int) (int64, error)
+
+// Run deletes everything older than its retention at now, until done or
+// the budget is spent.
+func (c *Cleaner) Run(ctx context.Context, now time.Time) (Result, error) {
+	var res Result
+	bctx, cancel := context.WithTimeout(ctx, c.cfg.Budget)
+	defer cancel()
+	days := func(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
+	steps := []struct {
+		name   string
+		cutoff time.Time
+		purge  batchFunc
+		count  *int64
+	}{
+		{"processed events", days(c.cfg.ProcessedEventDays), c.inbox.PurgeProcessed, &res.ProcessedEvents},
+		{"notifications", days(c.cfg.NotificationDays), c.inbox.PurgeRead, &res.Notifications},
+		{"emails", days(c.cfg.NotificationDays), c.inbox.PurgeEmails, &res.Emails},
+		{"reports", days(c.cfg.ReportDays), c.reports.PurgeBefore, &res.Reports},
+		{"outbox", days(c.cfg.OutboxDays), func(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+			return outbox.PurgePublished(ctx, c.db.Primary, cutoff, batch)
+		}, &res.Outbox},
+		{"tasks", days(c.cfg.TaskDays), c.tasks.DeleteFinishedBefore, &res.Tasks},
+	}
+	for _, s := range steps {
+		for {
+			n, err := s.purge(bctx, s.cutoff, c.cfg.BatchSize)
+			*s.count += n
+			if err != nil {
+				if ctx.Err() == nil && bctx.Err() != nil {
+					return res, nil // budget spent: the next tick goes on
+				}
+				return res, fmt.Errorf("cleanup: %s: %w", s.name, err)
+			}
+			if n < int64(c.cfg.BatchSize) {
+				break
+			}
+			if bctx.Err() != nil {
+				return res, nil
+			}
+		}
+	}
+	res.Complete = true
+	return res, nil
+}

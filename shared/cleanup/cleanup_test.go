@@ -1,0 +1,276 @@
+package cleanup_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfn/taskfn/shared/cleanup"
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+
+// small batches, so the aged rows take many of them.
+var retention = cleanup.Retention{
+	TaskDays: 90, NotificationDays: 30, ReportDays: 7, OutboxDays: 3, ProcessedEventDays: 8,
+	BatchSize: 50, Budget: time.Minute,
+}
+
+// aged is how many rows of each kind are past their retention.
+const aged = 400
+
+// seed fills every table with aged rows and with rows that must stay,
+// each of the latter named "keep ..." or otherwise marked.
+func seed(t *testing.T, db *pg.DB) {
+	t.Helper()
+	stmts := []string{
+		// Tasks: done or cancelled and untouched for more than 90 days go.
+		`INSERT INTO tasks (id, title, status, priority, owner_id, created_at, updated_at)
+		 SELECT gen_random_uuid(), 'old ' || g, CASE WHEN g % 2 = 0 THEN 'done' ELSE 'cancelled' END, 'low', 'alice',
+		        $1::timestamptz - interval '200 days', $1::timestamptz - interval '91 days' - g * interval '1 minute'
+		 FROM generate_series(1, $2::int) g`,
+		`INSERT INTO tasks (id, title, status, priority, owner_id, created_at, updated_at) VALUES
+		 (gen_random_uuid(), 'keep done recently', 'done', 'low', 'alice', $1::timestamptz - interval '200 days', $1::timestamptz - interval '89 days'),
+		 (gen_random_uuid(), 'keep old but open', 'todo', 'low', 'alice', $1::timestamptz - interval '900 days', $1::timestamptz - interval '900 days'),
+		 (gen_random_uuid(), 'keep blocked', 'blocked', 'low', 'alice', $1::timestamptz - interval '900 days', $1::timestamptz - interval '400 days')`,
+		// Notifications: read more than 30 days ago go; unread stay.
+		`INSERT INTO notifications (id, recipient, event_id, kind, summary, created_at, read_at)
+		 SELECT gen_random_uuid(), 'alice', 'old-' || g, 'task.status_changed', 'old', $1::timestamptz - interval '60 days', $1::timestamptz - interval '31 days'
+		 FROM generate_series(1, $2::int) g`,
+		`INSERT INTO notifications (id, recipient, event_id, kind, summary, created_at, read_at) VALUES
+		 ('00000000-0000-7000-8000-000000000001', 'alice', 'keep-1', 'task.status_changed', 'keep read recently', $1::timestamptz - interval '60 days', $1::timestamptz - interval '29 days'),
+		 ('00000000-0000-7000-8000-000000000002', 'alice', 'keep-2', 'task.status_changed', 'keep unread', $1::timestamptz - interval '400 days', NULL)`,
+		// Emails: queued more than 30 days ago go.
+		`INSERT INTO email_outbox (id, notification_id, event_id, to_address, subject, body, message_id, created_at)
+		 SELECT gen_random_uuid(), '00000000-0000-7000-8000-000000000002', 'e-' || g, 'a@x.test', 'old', '', '<x>', $1::timestamptz - interval '31 days'
+		 FROM generate_series(1, $2::int) g`,
+		`INSERT INTO email_outbox (id, notification_id, event_id, to_address, subject, body, message_id, created_at) VALUES
+		 (gen_random_uuid(), '00000000-0000-7000-8000-000000000001', 'keep', 'a@x.test', 'keep', '', '<y>', $1::timestamptz - interval '1 day')`,
+		// Reports (and their chunks): requested more than 7 days ago go.
+		`INSERT INTO reports (id, kind, format, requested_by, status, created_at)
+		 SELECT gen_random_uuid(), 'tasks_export', 'csv', 'alice', 'succeeded', $1::timestamptz - interval '8 days' FROM generate_series(1, $2::int)`,
+		`INSERT INTO report_chunks (report_id, attempt, seq, data) SELECT id, 1, 0, 'x' FROM reports WHERE created_at < $1`,
+		`INSERT INTO reports (id, kind, format, requested_by, status, created_at) VALUES
+		 (gen_random_uuid(), 'tasks_export', 'csv', 'keep', 'succeeded', $1::timestamptz - interval '6 days')`,
+		// Outbox: published more than 3 days ago goes; unpublished stays.
+		`INSERT INTO outbox (event_id, topic, key, type, source, subject, data, created_at, published_at)
+		 SELECT gen_random_uuid(), 't', 'k', 'old', 's', 'k', '{}', $1::timestamptz - interval '5 days', $1::timestamptz - interval '4 days'
+		 FROM generate_series(1, $2::int)`,
+		`INSERT INTO outbox (event_id, topic, key, type, source, subject, data, created_at, published_at) VALUES
+		 (gen_random_uuid(), 't', 'k', 'keep published', 's', 'k', '{}', $1::timestamptz - interval '3 days', $1::timestamptz - interval '2 days'),
+		 (gen_random_uuid(), 't', 'k', 'keep unpublished', 's', 'k', '{}', $1::timestamptz - interval '30 days', NULL)`,
+		// Processed events: recorded more than 8 days ago go.
+		`INSERT INTO processed_events (consumer, event_id, processed_at)
+		 SELECT 'notify', 'old-' || g, $1::timestamptz - interval '9 days' FROM generate_series(1, $2::int) g`,
+		`INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ('notify', 'keep', $1::timestamptz - interval '7 days')`,
+	}
+	for _, q := range stmts {
+		args := []any{now}
+		if strings.Contains(q, "$2") {
+			args = append(args, aged)
+		}
+		if _, err := db.Primary.Exec(context.Background(), q, args...); err != nil {
+			t.Fatalf("%v\n%s", err, q)
+		}
+	}
+}
+
+// left is what remains of each table: the markers of the rows that stay.
+func left(t *testing.T, db *pg.DB) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for table, q := range map[string]string{
+		"tasks":            "SELECT title FROM tasks ORDER BY title",
+		"notifications":    "SELECT summary FROM notifications ORDER BY summary",
+		"email_outbox":     "SELECT subject FROM email_outbox ORDER BY subject",
+		"reports":          "SELECT requested_by FROM reports",
+		"report_chunks":    "SELECT 'chunk of ' || r.requested_by FROM report_chunks c JOIN reports r ON r.id = c.report_id",
+		"outbox":           "SELECT type FROM outbox ORDER BY type",
+		"processed_events": "SELECT event_id FROM processed_events",
+	} {
+		rows, err := db.Primary.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			out[table] = append(out[table], s)
+		}
+		if rows.Err() != nil {
+			t.Fatal(rows.Err())
+		}
+	}
+	return out
+}
+
+var wantLeft = map[string][]string{
+	"tasks":            {"keep blocked", "keep done recently", "keep old but open"},
+	"notifications":    {"keep read recently", "keep unread"},
+	"email_outbox":     {"keep"},
+	"reports":          {"keep"},
+	"outbox":           {"keep published", "keep unpublished"},
+	"processed_events": {"keep"},
+}
+
+var wantDeleted = cleanup.Result{Tasks: aged, Notifications: aged, Emails: aged, Reports: aged, Outbox: aged, ProcessedEvents: aged}
+
+// Cleanup removes exactly the aged rows, one run alone or several at
+// once; together they delete each row once, and a run after them finds
+// nothing.
+func TestCleanupRemovesExactlyAgedRows(t *testing.T) {
+	t.Parallel()
+	for _, runs := range []int{1, 2, 4} {
+		t.Run(map[int]string{1: "one run", 2: "two at once", 4: "four at once"}[runs], func(t *testing.T) {
+			t.Parallel()
+			db := pgtest.New(t)
+			seed(t, db)
+			c, err := cleanup.New(db, retention)
+			if err != nil {
+				t.Fatal(err)
+			}
+			results := make([]cleanup.Result, runs)
+			var wg sync.WaitGroup
+			for i := range runs {
+				wg.Go(func() {
+					var err error
+					if results[i], err = c.Run(context.Background(), now); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			var total cleanup.Result
+			for _, r := range results {
+				if !r.Complete {
+					t.Errorf("run incomplete: %+v", r)
+				}
+				total.Tasks += r.Tasks
+				total.Notifications += r.Notifications
+				total.Emails += r.Emails
+				total.Reports += r.Reports
+				total.Outbox += r.Outbox
+				total.ProcessedEvents += r.ProcessedEvents
+			}
+			if d := cmp.Diff(wantDeleted, total, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Complete" }, cmp.Ignore())); d != "" {
+				t.Errorf("deleted (-want +got):\n%s", d)
+			}
+			if d := cmp.Diff(wantLeft, left(t, db)); d != "" {
+				t.Errorf("left (-want +got):\n%s", d)
+			}
+			again, err := c.Run(context.Background(), now)
+			if err != nil || again != (cleanup.Result{Complete: true}) {
+				t.Errorf("second run: %+v, %v", again, err)
+			}
+		})
+	}
+}
+
+// A run out of budget stops between batches and says so; the next one
+// goes on.
+func TestCleanupBudget(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	seed(t, db)
+	cfg := retention
+	cfg.Budget = time.Nanosecond
+	c, err := cleanup.New(db, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Run(context.Background(), now)
+	if err != nil || res.Complete {
+		t.Errorf("tiny budget: %+v, %v; want an incomplete run", res, err)
+	}
+	cfg.Budget = time.Minute
+	if c, err = cleanup.New(db, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.Run(context.Background(), now); err != nil || !res.Complete {
+		t.Errorf("next run: %+v, %v", res, err)
+	}
+	if d := cmp.Diff(wantLeft, left(t, db)); d != "" {
+		t.Errorf("left (-want +got):\n%s", d)
+	}
+}
+
+// The function's route: a PingSource tick runs a cleanup and gets what was
+// deleted; something else is refused.
+func TestTickHandler(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	seed(t, db)
+	c, err := cleanup.New(db, retention)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := cleanup.NewHandler(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(httpx.NewRouter(zerolog.Nop(), prometheus.NewRegistry(), db.Ping, h.Route()))
+	defer ts.Close()
+
+	resp, err := http.Post(ts.URL+"/", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("plain POST: %d, want 400", resp.StatusCode)
+	}
+
+	tick := event.New()
+	tick.SetID("tick-1")
+	tick.SetSource("/apis/v1/namespaces/taskfn/pingsources/cleanup")
+	tick.SetType("dev.knative.sources.ping")
+	req, err := cehttp.NewHTTPRequestFromEvent(context.Background(), ts.URL+"/", tick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var got cleanup.Result
+	if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Tasks == 0 || !got.Complete {
+		t.Errorf("tick: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestRetentionValidation(t *testing.T) {
+	t.Parallel()
+	for _, change := range []func(*cleanup.Retention){
+		func(r *cleanup.Retention) { r.TaskDays = 0 },
+		func(r *cleanup.Retention) { r.ProcessedEventDays = -1 },
+		func(r *cleanup.Retention) { r.BatchSize = 0 },
+		func(r *cleanup.Retention) { r.Budget = 0 },
+	} {
+		cfg := retention
+		change(&cfg)
+		if _, err := cleanup.New(&pg.DB{}, cfg); err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+// Package notify turns task and report events into notifications: an
+// in-app inbox (GET /notifications, POST /notifications/{id}/read) and, when
+// SMTP is configured, an email. Who is told what is decided by Decide, a
+// pure function of the event; Store is the one place with SQL for
+// notifications, their emails and processed events; Sink is the CloudEvent
+// sink; API serves the inbox.
+package notify
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// Kind says what a notification is about.
+type Kind string
+
+const (
+	KindStatusChanged   Kind = "task.status_changed"
+	KindAssigned        Kind = "task.assigned"
+	KindReportCompleted Kind = "report.completed"
+)
+
+// ErrPoison marks an event that can never be processed: retrying it cannot
+// help, so the sink answers 4xx and it goes to the dead-letter sink.
+var ErrPoison = errors.New("notify: unprocessable event")
+
+func poison(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrPoison, fmt.Sprintf(format, args...))
+}
+
+// Notice is one notification to one recipient, before it is stored.
+type Notice struct {
+	Recipient string
+	Kind      Kind
+	Actor     string // "" when the system acted
+	TaskID    *uuid.UUID
+	ReportID  *uuid.UUID
+	TaskTitle string
+	// Detail is what changed, as the API shows it under "detail".
+	Detail map[string]any
+}
+
+// Decide returns the notices an event causes, given its type, data content
+// type and data. Task status changes and assignments (including a task
+// created with an assignee) tell the owner and the assignee (for an
+// assignment also the previous assignee), never the actor; a completed
+// report tells its requester. Other event types cause
+// none. An event of a handled type whose data cannot be understood gives an
+// error wrapping ErrPoison.
+func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
+	switch eventType {
+	case events.TaskStatusChanged, events.TaskAssigned, events.TaskCreated, events.ReportCompleted:
+	default:
+		return nil, nil
+	}
+	if contentType != "" {
+		mt, _, err := mime.ParseMediaType(contentType)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, poison("data content type %q is not JSON", contentType)
+		}
+	}
+	if len(data) == 0 {
+		return nil, poison("%s without data", eventType)
+	}
+	switch eventType {
+	case events.TaskStatusChanged:
+		var d events.TaskStatusChangedData
+		if err := decode(data, &d); err != nil {
+			return nil, err
+		}
+		if err := checkTask(d.Task); err != nil {
+			return nil, err
+		}
+		if !task.Status(d.OldStatus).Valid() || !task.Status(d.NewStatus).Valid() {
+			return nil, poison("status change %q → %q names an unknown status", d.OldStatus, d.NewStatus)
+		}
+		if d.OldStatus == d.NewStatus {
+			return nil, nil
+		}
+		detail := map[string]any{"old_status": d.OldStatus, "new_status": d.NewStatus}
+		return taskNotices(KindStatusChanged, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)), nil
+
+	case events.TaskAssigned:
+		var d events.TaskAssignedData
+		if err := decode(data, &d); err != nil {
+			return nil, err
+		}
+		if err := checkTask(d.Task); err != nil {
+			return nil, err
+		}
+		old, cur := deref(d.OldAssigneeID), deref(d.NewAssigneeID)
+		if old == cur {
+			return nil, nil
+		}
+		detail := map[string]any{"old_assignee_id": d.OldAssigneeID, "new_assignee_id": d.NewAssigneeID}
+		return taskNotices(KindAssigned, d.Actor, d.Task, detail, d.Task.OwnerID, cur, old), nil
+
+	case events.TaskCreated:
+		// A task created with an assignee is assigned to them: the store
+		// emits only task.created then, so this is where they hear of it.
+		var d events.TaskCreatedData
+		if err := decode(data, &d); err != nil {
+			return nil, err
+		}
+		if err := checkTask(d.Task); err != nil {
+			return nil, err
+		}
+		if d.Task.AssigneeID == nil {
+			return nil, nil
+		}
+		detail := map[string]any{"old_assignee_id": (*string)(nil), "new_assignee_id": d.Task.AssigneeID}
+		return taskNotices(KindAssigned, d.Actor, d.Task, detail, d.Task.OwnerID, *d.Task.AssigneeID), nil
+
+	default: // events.ReportCompleted
+		var d events.ReportCompletedData
+		if err := decode(data, &d); err != nil {
+			return nil, err
+		}
+		if d.ReportID == uuid.Nil || d.RequestedBy == "" || (d.Status != "succeeded" && d.Status != "failed") {
+			return nil, poison("report.completed needs report_id, requested_by and a status of succeeded or failed")
+		}
+		id := d.ReportID
+		detail := map[string]any{"report_kind": d.Kind, "status": d.Status, "rows": d.Rows}
+		if d.Error != "" {
+			detail["error"] = d.Error
+		}
+		return []Notice{{Recipient: d.RequestedBy, Kind: KindReportCompleted, ReportID: &id, Detail: detail}}, nil
+	}
+}
+
+func decode(data []byte, v any) error {
+	if err := json.Unmarshal(data, v); err != nil {
+		return poison("data is not the expected JSON: %v", err)
+	}
+	return nil
+}
+
+func checkTask(t events.TaskSnapshot) error {
+	if t.ID == uuid.Nil || t.OwnerID == "" {
+		return poison("the task snapshot needs an id and an owner_id")
+	}
+	return nil
+}
+
+// taskNotices gives one notice to each distinct candidate other than the
+// actor, in the order given.
+func taskNotices(kind Kind, actor string, t events.TaskSnapshot, detail map[string]any, candidates ...string) []Notice {
+	var out []Notice
+	var seen []string
+	for _, c := range candidates {
+		if c == "" || c == actor || len(c) > task.MaxSubject || slices.Contains(seen, c) {
+			continue
+		}
+		seen = append(seen, c)
+		id := t.ID
+		out = append(out, Notice{Recipient: c, Kind: kind, Actor: actor, TaskID: &id, TaskTitle: t.Title, Detail: detail})
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// Summary is the notice as one line of text for the recipient, naming
+// people by name(subject).
+func (n Notice) Summary(name func(subject string) string) string {
+	actor := "Someone"
+	if n.Actor != "" {
+		actor = name(n.Actor)
+	}
+	title := "“" + n.TaskTitle + "”"
+	str := func(k string) string {
+		s, _ := n.Detail[k].(string)
+		if p, ok := n.Detail[k].(*string); ok && p != nil {
+			s = *p
+		}
+		return s
+	}
+	switch n.Kind {
+	case KindStatusChanged:
+		return fmt.Sprintf("%s moved %s from %s to %s", actor, title, statusText(str("old_status")), statusText(str("new_status")))
+	case KindAssigned:
+		old, cur := str("old_assignee_id"), str("new_assignee_id")
+		switch {
+		case cur == n.Recipient:
+			return fmt.Sprintf("%s assigned %s to you", actor, title)
+		case old == n.Recipient && cur == "":
+			return fmt.Sprintf("%s unassigned you from %s", actor, title)
+		case old == n.Recipient:
+			return fmt.Sprintf("%s reassigned %s from you to %s", actor, title, name(cur))
+		case cur == "":
+			return fmt.Sprintf("%s unassigned %s from %s", actor, name(old), title)
+		default:
+			return fmt.Sprintf("%s assigned %s to %s", actor, title, name(cur))
+		}
+	case KindReportCompleted:
+		kind := strings.ReplaceAll(str("report_kind"), "_", " ")
+		if str("status") == "succeeded" {
+			return fmt.Sprintf("Your %s report is ready", kind)
+		}
+		return fmt.Sprintf("Your %s report failed", kind)
+	}
+	return string(n.Kind)
+}
+
+func statusText(s string) string { return strings.ReplaceAll(s, "_", " ") }

@@ -1,0 +1,111 @@
+package notify_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/notify"
+)
+
+// Decide is who hears of what; Summary is what they read.
+func TestDecide(t *testing.T) {
+	t.Parallel()
+	snap := func(owner string, assignee *string) events.TaskSnapshot {
+		return events.TaskSnapshot{ID: uuid.MustParse("0190a4c2-7b1e-7c3d-9e4f-123456789abc"), Title: "Ship it", OwnerID: owner, AssigneeID: assignee}
+	}
+	status := func(actor string, s events.TaskSnapshot) events.Data {
+		return events.TaskStatusChangedData{Actor: actor, OldStatus: "todo", NewStatus: "in_progress", Task: s}
+	}
+	assign := func(actor string, old, cur *string, owner string) events.Data {
+		return events.TaskAssignedData{Actor: actor, OldAssigneeID: old, NewAssigneeID: cur, Task: snap(owner, cur)}
+	}
+	type got struct{ Recipient, Summary string }
+	tests := []struct {
+		name string
+		data events.Data
+		want []got
+	}{
+		{"status: owner and assignee", status("carol", snap("alice", ptr("bob"))), []got{
+			{"alice", "carol moved “Ship it” from todo to in progress"},
+			{"bob", "carol moved “Ship it” from todo to in progress"},
+		}},
+		{"status: the assignee acted", status("bob", snap("alice", ptr("bob"))), []got{
+			{"alice", "bob moved “Ship it” from todo to in progress"},
+		}},
+		{"status: self-assigned owner acted", status("alice", snap("alice", ptr("alice"))), nil},
+		{"status: owner is assignee, someone else acted", status("carol", snap("alice", ptr("alice"))), []got{
+			{"alice", "carol moved “Ship it” from todo to in progress"},
+		}},
+		{"assigned by the owner", assign("alice", nil, ptr("bob"), "alice"), []got{
+			{"bob", "alice assigned “Ship it” to you"},
+		}},
+		{"reassigned by a manager", assign("mgr", ptr("bob"), ptr("dave"), "alice"), []got{
+			{"alice", "mgr assigned “Ship it” to dave"},
+			{"dave", "mgr assigned “Ship it” to you"},
+			{"bob", "mgr reassigned “Ship it” from you to dave"},
+		}},
+		{"unassigned", assign("mgr", ptr("bob"), nil, "alice"), []got{
+			{"alice", "mgr unassigned bob from “Ship it”"},
+			{"bob", "mgr unassigned you from “Ship it”"},
+		}},
+		{"assignment that changes nothing", assign("mgr", ptr("bob"), ptr("bob"), "alice"), nil},
+		{"report done", events.ReportCompletedData{ReportID: uuid.New(), Kind: "status_summary", RequestedBy: "carol", Status: "succeeded"}, []got{
+			{"carol", "Your status summary report is ready"},
+		}},
+		{"report failed", events.ReportCompletedData{ReportID: uuid.New(), Kind: "tasks_export", RequestedBy: "carol", Status: "failed", Error: "x"}, []got{
+			{"carol", "Your tasks export report failed"},
+		}},
+		{"created with an assignee", events.TaskCreatedData{Actor: "alice", Task: snap("alice", ptr("bob"))}, []got{
+			{"bob", "alice assigned “Ship it” to you"},
+		}},
+		{"created unassigned", events.TaskCreatedData{Actor: "alice", Task: snap("alice", nil)}, nil},
+		{"updated: neither", events.TaskUpdatedData{Actor: "carol", Changed: []string{"title"}, Task: snap("alice", ptr("bob"))}, nil},
+		{"deleted", events.TaskDeletedData{Actor: "alice", Task: snap("alice", ptr("bob"))}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			data, err := json.Marshal(tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			notices, err := notify.Decide(tc.data.EventType(), "application/json", data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []got
+			for _, n := range notices {
+				out = append(out, got{n.Recipient, n.Summary(func(s string) string { return s })})
+			}
+			if d := cmp.Diff(tc.want, out); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestDecidePoison(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, typ, contentType, data string
+	}{
+		{"xml", events.TaskStatusChanged, "application/xml", `<x/>`},
+		{"truncated", events.TaskAssigned, "application/json", `{"task":`},
+		{"wrong types", events.TaskStatusChanged, "application/json", `{"task":{"id":1}}`},
+		{"no owner", events.TaskStatusChanged, "", `{"old_status":"todo","new_status":"done","task":{"id":"` + uuid.NewString() + `"}}`},
+		{"bad report status", events.ReportCompleted, "application/json", `{"report_id":"` + uuid.NewString() + `","requested_by":"a","status":"meh"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if _, err := notify.Decide(tc.typ, tc.contentType, []byte(tc.data)); !errors.Is(err, notify.ErrPoison) {
+				t.Errorf("err %v, want ErrPoison", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,239 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"mime"
+	"mime/quotedprintable"
+	"net"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// SMTPConfig says where emails go. An empty Addr turns email off: the
+// inbox alone is used.
+type SMTPConfig struct {
+	Addr     string `envconfig:"SMTP_ADDR"` // host:port
+	From     string `envconfig:"SMTP_FROM" default:"taskfn <noreply@taskfn.dev>"`
+	Username string `envconfig:"SMTP_USERNAME"`
+	Password string `envconfig:"SMTP_PASSWORD" secret:"true"`
+	// TLS is starttls (required, the default), tls (implicit, port 465) or
+	// none, for a relay on the same host or cluster network.
+	TLS     string        `envconfig:"SMTP_TLS" default:"starttls"`
+	Timeout time.Duration `envconfig:"SMTP_TIMEOUT" default:"10s"`
+	// HeloName is the name given in EHLO.
+	HeloName string `envconfig:"SMTP_HELO_NAME" default:"localhost"`
+}
+
+// Enabled reports whether emails are sent at all.
+func (c SMTPConfig) Enabled() bool { return c.Addr != "" }
+
+// Email is one message to one recipient, as stored in email_outbox.
+type Email struct {
+	ID        string
+	ToAddress string
+	ToName    string
+	Subject   string
+	Body      string
+	MessageID string
+}
+
+// UndeliverableError is an email the server refused for good (an SMTP 5xx
+// reply): retrying cannot help, so it is recorded as failed and the event
+// is still acknowledged.
+type UndeliverableError struct{ Err error }
+
+func (e *UndeliverableError) Error() string { return "notify: undeliverable email: " + e.Err.Error() }
+func (e *UndeliverableError) Unwrap() error { return e.Err }
+
+// Sender delivers emails over SMTP, one connection per message: a sink
+// sends a few per event, and a fresh connection never fails on one the
+// server dropped meanwhile.
+type Sender struct {
+	cfg  SMTPConfig
+	from *mail.Address
+	// TLSConfig overrides the TLS settings (tests trust their own CA).
+	TLSConfig *tls.Config
+}
+
+// NewSender checks cfg. It returns nil, nil when email is off.
+func NewSender(cfg SMTPConfig) (*Sender, error) {
+	if !cfg.Enabled() {
+		return nil, nil
+	}
+	var errs []error
+	host, _, err := net.SplitHostPort(cfg.Addr)
+	if err != nil || host == "" {
+		errs = append(errs, fmt.Errorf("SMTP_ADDR %q must be host:port", cfg.Addr))
+	}
+	from, err := mail.ParseAddress(cfg.From)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("SMTP_FROM %q is not an address: %v", cfg.From, err))
+	}
+	switch cfg.TLS {
+	case "starttls", "tls":
+	case "none":
+		// Credentials would cross the network in clear text.
+		if cfg.Username != "" {
+			errs = append(errs, errors.New("SMTP_USERNAME needs SMTP_TLS starttls or tls: the password must not travel in clear text"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("SMTP_TLS %q: want starttls, tls or none", cfg.TLS))
+	}
+	if cfg.Timeout <= 0 {
+		errs = append(errs, fmt.Errorf("SMTP_TIMEOUT %s must be positive", cfg.Timeout))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("notify: invalid SMTP config: %w", err)
+	}
+	return &Sender{cfg: cfg, from: from}, nil
+}
+
+// Send delivers e. A refusal for good is an *UndeliverableError; any other
+// error may pass on a retry.
+func (s *Sender) Send(ctx context.Context, e Email) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	conn, err := s.dial(ctx)
+	if err != nil {
+		return fmt.Errorf("notify: smtp: %w", err)
+	}
+	// The SMTP client takes no context: closing the connection when the
+	// deadline passes bounds every command, STARTTLS included.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	var c *smtp.Client
+	if s.cfg.TLS == "starttls" {
+		if c, err = smtp.NewClientStartTLS(conn, s.tlsConfig()); err != nil {
+			return fmt.Errorf("notify: smtp: starttls: %w", err)
+		}
+	} else {
+		c = smtp.NewClient(conn)
+	}
+	defer c.Close()
+	c.CommandTimeout, c.SubmissionTimeout = s.cfg.Timeout, s.cfg.Timeout
+	// Failures before MAIL concern the server or our credentials, not
+	// this message: they stay retryable whatever their code.
+	if err := c.Hello(s.cfg.HeloName); err != nil {
+		return fmt.Errorf("notify: smtp: %w", err)
+	}
+	if s.cfg.Username != "" {
+		if err := c.Auth(sasl.NewPlainClient("", s.cfg.Username, s.cfg.Password)); err != nil {
+			return fmt.Errorf("notify: smtp: auth: %w", err)
+		}
+	}
+	msg, err := s.compose(e, time.Now())
+	if err != nil {
+		return &UndeliverableError{Err: err}
+	}
+	if ok, _ := c.Extension("SMTPUTF8"); !ok && !isASCII(e.ToAddress) {
+		return &UndeliverableError{Err: fmt.Errorf("the server cannot take the non-ASCII address %q", e.ToAddress)}
+	}
+	if err := c.SendMail(s.from.Address, []string{e.ToAddress}, bytes.NewReader(msg)); err != nil {
+		return classify(err)
+	}
+	// The server took the message at the final dot; a failed QUIT does
+	// not undo that.
+	_ = c.Quit()
+	return nil
+}
+
+func (s *Sender) tlsConfig() *tls.Config {
+	if s.TLSConfig != nil {
+		return s.TLSConfig
+	}
+	host, _, _ := net.SplitHostPort(s.cfg.Addr)
+	return &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+}
+
+func (s *Sender) dial(ctx context.Context) (net.Conn, error) {
+	d := &net.Dialer{}
+	if s.cfg.TLS == "tls" {
+		return (&tls.Dialer{NetDialer: d, Config: s.tlsConfig()}).DialContext(ctx, "tcp", s.cfg.Addr)
+	}
+	return d.DialContext(ctx, "tcp", s.cfg.Addr)
+}
+
+// classify makes a permanent refusal of the message (a 5xx reply to MAIL,
+// RCPT or DATA) an *UndeliverableError.
+func classify(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 500 && se.Code < 600 {
+		return &UndeliverableError{Err: err}
+	}
+	return fmt.Errorf("notify: smtp: %w", err)
+}
+
+// compose renders e as an RFC 5322 message in UTF-8, quoted-printable.
+func (s *Sender) compose(e Email, now time.Time) ([]byte, error) {
+	to, err := mail.ParseAddress(e.ToAddress)
+	if err != nil {
+		return nil, fmt.Errorf("recipient %q: %w", e.ToAddress, err)
+	}
+	to.Name = headerText(e.ToName)
+	var b bytes.Buffer
+	header := func(k, v string) { b.WriteString(k + ": " + v + "\r\n") }
+	header("From", s.from.String())
+	header("To", to.String())
+	header("Subject", mime.QEncoding.Encode("utf-8", headerText(e.Subject)))
+	header("Date", now.UTC().Format(time.RFC1123Z))
+	header("Message-ID", e.MessageID)
+	header("MIME-Version", "1.0")
+	header("Content-Type", `text/plain; charset="utf-8"`)
+	header("Content-Transfer-Encoding", "quoted-printable")
+	header("Auto-Submitted", "auto-generated")
+	b.WriteString("\r\n")
+	qp := quotedprintable.NewWriter(&b)
+	body := strings.ReplaceAll(strings.ReplaceAll(e.Body, "\r\n", "\n"), "\n", "\r\n")
+	if _, err := qp.Write([]byte(body)); err != nil {
+		return nil, err
+	}
+	if err := qp.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// headerText keeps a value on one header line.
+func headerText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// messageID is the same for every attempt at one email, so a receiver
+// that got a message twice (accepted, then our record of it was lost) can
+// tell it is one message.
+func messageID(eventID, recipient, from string) string {
+	h := sha256.Sum256([]byte(eventID + "\x00" + recipient))
+	domain := "taskfn.invalid"
+	if a, err := mail.ParseAddress(from); err == nil {
+		if _, d, ok := strings.Cut(a.Address, "@"); ok && d != "" {
+			domain = d
+		}
+	}
+	return "<" + hex.EncodeToString(h[:16]) + "@" + domain + ">"
+}

@@ -1,0 +1,106 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfn/taskfn/shared/httpx"
+)
+
+// maxEventBytes bounds an event's body; ours are a few KiB.
+const maxEventBytes = 1 << 20
+
+// errMailUnavailable wraps a retryable email failure: the event is
+// redelivered and the email sent then.
+var errMailUnavailable = errors.New("notify: the mail server cannot take the email now")
+
+// Sink is notify's CloudEvent sink: task events from the tasks topic and
+// report.completed from the reports topic, delivered by a KafkaSource.
+// It answers 2xx only once the event's notifications (and emails) are
+// durable, 4xx for an event it can never process, 5xx when a retry may
+// help.
+type Sink struct {
+	store *Store
+	send  SendFunc // nil: email is off
+	from  string
+}
+
+// NewSink returns the sink over store. A nil sender turns email off.
+func NewSink(store *Store, sender *Sender) (*Sink, error) {
+	if store == nil {
+		return nil, errors.New("notify: NewSink needs a store")
+	}
+	s := &Sink{store: store}
+	if sender != nil {
+		s.send, s.from = sender.Send, sender.from.String()
+	}
+	return s, nil
+}
+
+// Route is the sink's route: CloudEvents are POSTed to /.
+func (s *Sink) Route() httpx.Route {
+	return httpx.Route{Name: "notify", Method: http.MethodPost, Path: "/", Handler: ceHandler(s.Handle)}
+}
+
+// Handle processes one event.
+func (s *Sink) Handle(ctx context.Context, ev event.Event) error {
+	log := zerolog.Ctx(ctx).With().Str("event.id", ev.ID()).Str("event.type", ev.Type()).Logger()
+	notices, err := Decide(ev.Type(), ev.DataContentType(), ev.Data())
+	if err != nil {
+		return err
+	}
+	if len(notices) == 0 {
+		log.Debug().Msg("nothing to notify")
+		return nil
+	}
+	from := ""
+	if s.send != nil {
+		from = s.from
+	}
+	rec, err := s.store.Record(ctx, ev.ID(), notices, from)
+	if err != nil {
+		return err
+	}
+	var sent Sent
+	if s.send != nil {
+		// Also on a duplicate: an earlier delivery may have stored the
+		// emails and failed to send them.
+		if sent, err = s.store.SendPending(ctx, ev.ID(), s.send); err != nil {
+			return err
+		}
+	}
+	log.Info().Bool("duplicate", rec.Duplicate).Int("notifications", rec.Notifications).
+		Int("emails.queued", rec.Emails).Int("emails.sent", sent.Sent).Int("emails.refused", sent.Failed).
+		Msg("event processed")
+	return nil
+}
+
+// ceHandler serves CloudEvents (binary or structured mode) to handle and
+// answers with its outcome: 204 when handled, else a problem whose status
+// tells the sender whether to retry.
+func ceHandler(handle func(context.Context, event.Event) error) http.Handler {
+	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		r.Body = http.MaxBytesReader(w, r.Body, maxEventBytes)
+		ev, err := cehttp.NewEventFromHTTPRequest(r)
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return httpx.TooLarge(maxEventBytes)
+			}
+			return httpx.BadRequest("the request is not a CloudEvent: " + err.Error())
+		}
+		if err := ev.Validate(); err != nil {
+			return httpx.BadRequest("the CloudEvent is not valid: " + err.Error())
+		}
+		if err := handle(r.Context(), *ev); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	})
+}

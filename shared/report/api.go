@@ -1,0 +1,177 @@
+package report
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/julienschmidt/httprouter"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// DefaultMaxActive is how many unfinished reports one requester may have.
+const DefaultMaxActive = 5
+
+// API serves the report routes. Every route verifies the bearer token and
+// needs a task role. A report covers the tasks its requester could list
+// when asking (task.Scope, recorded with it), and only the requester reads
+// it: anyone else gets 404, as for a task they may not see.
+type API struct {
+	store     *Store
+	verify    *auth.Verifier
+	dir       *people.Directory
+	maxActive int
+	now       func() time.Time
+}
+
+// NewAPI returns the report API over store, authenticating with v. A
+// non-nil dir remembers each caller's email, so the completion can be
+// mailed to them.
+func NewAPI(store *Store, v *auth.Verifier, dir *people.Directory, maxActive int) (*API, error) {
+	if store == nil || v == nil {
+		return nil, errors.New("report: NewAPI needs a store and a verifier")
+	}
+	if maxActive < 1 {
+		maxActive = DefaultMaxActive
+	}
+	return &API{store: store, verify: v, dir: dir, maxActive: maxActive, now: time.Now}, nil
+}
+
+func (a *API) route(name, method, path string, h handlerFunc) httpx.Route {
+	var next http.Handler = h
+	if a.dir != nil {
+		next = a.dir.Middleware(next)
+	}
+	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(next, task.Anyone...)}
+}
+
+// RequestRoute is POST /reports, the request-report function.
+func (a *API) RequestRoute() httpx.Route {
+	return a.route("request-report", http.MethodPost, "/reports", a.request)
+}
+
+// GetRoute is GET /reports/{id}, the get-report function.
+func (a *API) GetRoute() httpx.Route {
+	return a.route("get-report", http.MethodGet, "/reports/:id", a.get)
+}
+
+// ContentRoute is GET /reports/{id}/content, the get-report-content function.
+func (a *API) ContentRoute() httpx.Route {
+	return a.route("get-report-content", http.MethodGet, "/reports/:id/content", a.content)
+}
+
+// Routes are all three, as the dev runner mounts them.
+func (a *API) Routes() []httpx.Route {
+	return []httpx.Route{a.RequestRoute(), a.GetRoute(), a.ContentRoute()}
+}
+
+func caller(r *http.Request) auth.Identity {
+	id, ok := auth.FromContext(r.Context())
+	if !ok {
+		// Require always runs first; reaching here is a wiring bug.
+		panic("report: route mounted without authentication")
+	}
+	return id
+}
+
+// POST /reports
+func (a *API) request(w http.ResponseWriter, r *http.Request) error {
+	body, err := httpx.ReadBody(w, r, "application/json")
+	if err != nil {
+		return err
+	}
+	req, err := ParseRequest(body, a.now())
+	if err != nil {
+		return err
+	}
+	id := caller(r)
+	rep, err := a.store.Create(r.Context(), req, id.Subject, task.Scope(id), a.maxActive)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", Location(rep.ID))
+	w.Header().Set("Cache-Control", "no-store")
+	httpx.WriteJSON(w, http.StatusAccepted, rep.View())
+	return nil
+}
+
+// own returns the report named in the path if the caller requested it.
+func (a *API) own(r *http.Request) (Report, error) {
+	id, err := uuid.Parse(httprouter.ParamsFromContext(r.Context()).ByName("id"))
+	if err != nil {
+		return Report{}, ErrNotFound // a malformed id names no report
+	}
+	rep, err := a.store.Get(r.Context(), id)
+	if err != nil {
+		return Report{}, err
+	}
+	if rep.RequestedBy != caller(r).Subject {
+		return Report{}, ErrNotFound
+	}
+	return rep, nil
+}
+
+// GET /reports/{id}
+func (a *API) get(w http.ResponseWriter, r *http.Request) error {
+	rep, err := a.own(r)
+	if err != nil {
+		return err
+	}
+	if rep.Status == StatusPending || rep.Status == StatusRunning {
+		w.Header().Set("Retry-After", "2")
+	}
+	w.Header().Set("Cache-Control", "private, no-cache")
+	httpx.WriteJSON(w, http.StatusOK, rep.View())
+	return nil
+}
+
+// GET /reports/{id}/content streams the stored chunks one at a time, so a
+// download holds one chunk however large the report.
+func (a *API) content(w http.ResponseWriter, r *http.Request) error {
+	rep, err := a.own(r)
+	if err != nil {
+		return err
+	}
+	if rep.Status != StatusSucceeded || rep.Chunks == nil || rep.ContentBytes == nil {
+		return errNotReady
+	}
+	// The first chunk is read before any header is written, so a database
+	// failure is still a proper problem response.
+	var first []byte
+	if *rep.Chunks > 0 {
+		if first, err = a.store.Chunk(r.Context(), rep, 0); err != nil {
+			return err
+		}
+	}
+	h := w.Header()
+	h.Set("Content-Type", rep.Request.Format.ContentType())
+	h.Set("Content-Length", strconv.FormatInt(*rep.ContentBytes, 10))
+	h.Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s-%s.%s"`, rep.Request.Kind, rep.ID, rep.Request.Format.extension()))
+	h.Set("Cache-Control", "private, max-age=0")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write(first); err != nil {
+		return nil // the client went away
+	}
+	for seq := 1; seq < *rep.Chunks; seq++ {
+		data, err := a.store.Chunk(r.Context(), rep, seq)
+		if err != nil {
+			// Too late for a problem: cut the response short, so the
+			// client sees a body shorter than Content-Length.
+			zerolog.Ctx(r.Context()).Error().Err(err).Int("seq", seq).Msg("report download cut short")
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := w.Write(data); err != nil {
+			return nil
+		}
+	}
+	return nil
+}

@@ -1,0 +1,281 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/taskfn/taskfn/shared/pg"
+)
+
+// ExportQuery selects the tasks a report covers: the list filters, and the
+// requester's visibility. Filters combine with AND.
+type ExportQuery struct {
+	// VisibleTo, if set, keeps only tasks owned by or assigned to this
+	// subject (see Scope).
+	VisibleTo  string
+	Statuses   []Status // empty: any status
+	OwnerID    string
+	AssigneeID string
+	Label      string
+	DueBefore  *time.Time // due_at < DueBefore
+	DueAfter   *time.Time // due_at >= DueAfter
+	Query      string     // full-text search, websearch syntax
+}
+
+// ExportOptions tunes Export and Summarize.
+type ExportOptions struct {
+	// Timeout replaces the statement timeout for these queries: an export
+	// streams for as long as its consumer takes, far beyond what an API
+	// query may. Zero keeps the connection's.
+	Timeout time.Duration
+	// Total, if set, is called before the first row with the number of
+	// rows the export will give, counted in the same snapshot.
+	Total func(n int64) error
+}
+
+// where renders q's conditions (never empty) and their arguments; values
+// only ever travel as placeholders, numbered after those already in args.
+func (q ExportQuery) where(args []any) (string, []any) {
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	conds := []string{"true"}
+	if q.VisibleTo != "" {
+		v := arg(q.VisibleTo)
+		conds = append(conds, "(owner_id = "+v+" OR assignee_id = "+v+")")
+	}
+	if len(q.Statuses) > 0 {
+		st := make([]string, len(q.Statuses))
+		for i, s := range q.Statuses {
+			st[i] = string(s)
+		}
+		conds = append(conds, "status = ANY("+arg(st)+")")
+	}
+	if q.OwnerID != "" {
+		conds = append(conds, "owner_id = "+arg(q.OwnerID))
+	}
+	if q.AssigneeID != "" {
+		conds = append(conds, "assignee_id = "+arg(q.AssigneeID))
+	}
+	if q.Label != "" {
+		conds = append(conds, "labels @> ARRAY["+arg(q.Label)+"]")
+	}
+	if q.DueBefore != nil {
+		conds = append(conds, "due_at < "+arg(*q.DueBefore))
+	}
+	if q.DueAfter != nil {
+		conds = append(conds, "due_at >= "+arg(*q.DueAfter))
+	}
+	if q.Query != "" {
+		conds = append(conds, "search @@ websearch_to_tsquery('english', "+arg(q.Query)+")")
+	}
+	return strings.Join(conds, "\n  AND "), args
+}
+
+// Export calls each for every task matching q, oldest first, in one
+// snapshot of the replica. Rows are read as they arrive from one query
+// (pgx decodes a row at a time, and the server waits while each runs), so
+// memory stays the same for ten rows or ten million. each gets the same
+// *Task every time, overwritten with the next row: it must not keep it.
+// An error from each or Total stops the export and is returned as is.
+func (s *Store) Export(ctx context.Context, q ExportQuery, opts ExportOptions, each func(*Task) error) error {
+	return s.snapshot(ctx, opts.Timeout, func(tx pgx.Tx) error {
+		where, args := q.where(nil)
+		if opts.Total != nil {
+			var n int64
+			count := `
+SELECT count(*)
+FROM tasks
+WHERE ` + where
+			if err := tx.QueryRow(ctx, count, s.mode(args)...).Scan(&n); err != nil {
+				return fmt.Errorf("task: export: count: %w", err)
+			}
+			if err := opts.Total(n); err != nil {
+				return err
+			}
+		}
+		sql := `
+SELECT ` + taskColumns + `
+FROM tasks
+WHERE ` + where + `
+ORDER BY created_at, id`
+		rows, err := tx.Query(ctx, sql, s.mode(args)...)
+		if err != nil {
+			return fmt.Errorf("task: export: %w", err)
+		}
+		defer rows.Close()
+		var t Task
+		for rows.Next() {
+			if err := rows.Scan(&t.ID, &t.Title, &t.Description, &t.Status, &t.Priority, &t.DueAt,
+				&t.OwnerID, &t.AssigneeID, &t.Labels, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
+				return fmt.Errorf("task: export: %w", err)
+			}
+			if err := each(&t); err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("task: export: %w", err)
+		}
+		return nil
+	})
+}
+
+// Summary is the status summary of the tasks an ExportQuery selects.
+type Summary struct {
+	Total      int64
+	ByStatus   map[Status]int64
+	ByPriority map[Priority]int64
+	// ByStatusPriority counts every (status, priority) pair, zeros included.
+	ByStatusPriority map[Status]map[Priority]int64
+	// Overdue counts tasks past their due time and neither done nor
+	// cancelled.
+	Overdue int64
+	// Days has one entry per UTC day of the period, in order.
+	Days []DayCount
+}
+
+// DayCount is what happened on one UTC day.
+type DayCount struct {
+	Date      time.Time // midnight UTC
+	Created   int64
+	Completed int64 // tasks that became done that day and are done still
+}
+
+// MaxSummaryDays bounds a summary's period.
+const MaxSummaryDays = 366
+
+// Summarize counts the tasks q selects by status and priority, those
+// overdue at now, and those created and completed on each UTC day from
+// from up to, not including, to (both midnight UTC), in one snapshot of
+// the replica.
+func (s *Store) Summarize(ctx context.Context, q ExportQuery, from, to, now time.Time, opts ExportOptions) (Summary, error) {
+	from, to = from.UTC(), to.UTC()
+	if !from.Equal(from.Truncate(24*time.Hour)) || !to.Equal(to.Truncate(24*time.Hour)) || !from.Before(to) ||
+		to.Sub(from) > MaxSummaryDays*24*time.Hour {
+		return Summary{}, fmt.Errorf("task: summarize: period %s..%s must be whole UTC days, at most %d", from, to, MaxSummaryDays)
+	}
+	sum := Summary{
+		ByStatus:         map[Status]int64{},
+		ByPriority:       map[Priority]int64{},
+		ByStatusPriority: map[Status]map[Priority]int64{},
+	}
+	for _, st := range Statuses {
+		sum.ByStatus[st] = 0
+		sum.ByStatusPriority[st] = map[Priority]int64{}
+		for _, p := range Priorities {
+			sum.ByStatusPriority[st][p] = 0
+		}
+	}
+	for _, p := range Priorities {
+		sum.ByPriority[p] = 0
+	}
+	period := [2]time.Time{from, to}
+	days := map[time.Time]*DayCount{}
+	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
+		sum.Days = append(sum.Days, DayCount{Date: d})
+	}
+	for i := range sum.Days {
+		days[sum.Days[i].Date] = &sum.Days[i]
+	}
+
+	err := s.snapshot(ctx, opts.Timeout, func(tx pgx.Tx) error {
+		where, args := q.where([]any{now})
+		counts := `
+SELECT status,
+       priority,
+       count(*),
+       count(*) FILTER (WHERE due_at < $1 AND status NOT IN ('done', 'cancelled'))
+FROM tasks
+WHERE ` + where + `
+GROUP BY status, priority`
+		rows, _ := tx.Query(ctx, counts, s.mode(args)...)
+		var (
+			st      Status
+			pr      Priority
+			n, late int64
+		)
+		_, err := pgx.ForEachRow(rows, []any{&st, &pr, &n, &late}, func() error {
+			sum.Total += n
+			sum.ByStatus[st] += n
+			sum.ByPriority[pr] += n
+			sum.ByStatusPriority[st][pr] += n
+			sum.Overdue += late
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("task: summarize: %w", err)
+		}
+
+		// Per day, by the UTC date of created_at and of completed_at.
+		where, args = q.where([]any{period[0], period[1]})
+		for _, c := range []struct {
+			column string // a constant, never input
+			set    func(*DayCount, int64)
+		}{
+			{"created_at", func(d *DayCount, n int64) { d.Created = n }},
+			{"completed_at", func(d *DayCount, n int64) { d.Completed = n }},
+		} {
+			perDay := `
+SELECT (` + c.column + ` AT TIME ZONE 'UTC')::date,
+       count(*)
+FROM tasks
+WHERE ` + where + `
+  AND ` + c.column + ` >= $1
+  AND ` + c.column + ` < $2
+GROUP BY 1`
+			rows, _ := tx.Query(ctx, perDay, s.mode(args)...)
+			var day time.Time
+			_, err := pgx.ForEachRow(rows, []any{&day, &n}, func() error {
+				d, ok := days[time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)]
+				if !ok {
+					return fmt.Errorf("day %s is outside the period", day)
+				}
+				c.set(d, n)
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("task: summarize: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+// snapshot runs fn in a read-only repeatable-read transaction on the
+// replica, so every query of one report sees the same data, with the
+// statement timeout set to timeout for this transaction only (SET LOCAL
+// also holds behind PgBouncer in transaction pooling mode).
+func (s *Store) snapshot(ctx context.Context, timeout time.Duration, fn func(pgx.Tx) error) error {
+	return pg.InTx(ctx, s.db.Replica, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"); err != nil {
+			return fmt.Errorf("task: snapshot: %w", err)
+		}
+		if timeout > 0 {
+			const q = `SELECT set_config('statement_timeout', $1, true)`
+			if _, err := tx.Exec(ctx, q, strconv.FormatInt(timeout.Milliseconds(), 10)); err != nil {
+				return fmt.Errorf("task: snapshot: %w", err)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// mode prepends the exec mode List uses when the pool prepares: report
+// queries vary with their filters like lists do.
+func (s *Store) mode(args []any) []any {
+	if s.prepares {
+		return append([]any{pgx.QueryExecModeCacheDescribe}, args...)
+	}
+	return args
+}
