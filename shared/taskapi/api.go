@@ -14,6 +14,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -31,14 +32,17 @@ const (
 type API struct {
 	store  *task.Store
 	verify *auth.Verifier
+	// cache serves GET /tasks/{id}; the writes refresh it after commit.
+	cache *cache.Cache
 }
 
-// NewAPI returns the task API over store, authenticating with v.
-func NewAPI(store *task.Store, v *auth.Verifier) (*API, error) {
-	if store == nil || v == nil {
-		return nil, fmt.Errorf("%w: store and verifier are required", errMissing)
+// NewAPI returns the task API over store, authenticating with v and
+// reading single tasks through c (which may be in its disabled mode).
+func NewAPI(store *task.Store, v *auth.Verifier, c *cache.Cache) (*API, error) {
+	if store == nil || v == nil || c == nil {
+		return nil, fmt.Errorf("%w: store, verifier and cache are required", errMissing)
 	}
-	return &API{store: store, verify: v}, nil
+	return &API{store: store, verify: v, cache: c}, nil
 }
 
 func (a *API) route(name, method, path string, h handlerFunc) httpx.Route {
@@ -112,10 +116,13 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	if err := task.CheckCreate(id, t); err != nil {
 		return err
 	}
+	cw := a.cache.BeginWrite(r.Context())
 	t, err = a.store.Create(r.Context(), t)
 	if err != nil {
 		return err
 	}
+	// Replaces a cached "not found" for this id, if a reader guessed it.
+	cw.Stored(r.Context(), t)
 	w.Header().Set("Location", "/tasks/"+t.ID.String())
 	writeTask(w, http.StatusCreated, t)
 	return nil
@@ -127,10 +134,12 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.store.Get(r.Context(), tid)
+	t, err := a.cache.Get(r.Context(), tid)
 	if err != nil {
 		return err
 	}
+	// Checked on every request, hit or miss: the cache holds tasks, not
+	// decisions.
 	if !task.CanSee(caller(r), t) {
 		return task.ErrNotFound
 	}
@@ -158,6 +167,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	cw := a.cache.BeginWrite(r.Context())
 	t, err := a.store.Update(r.Context(), tid, func(cur task.Task) (task.Task, error) {
 		if !task.CanSee(id, cur) {
 			return cur, task.ErrNotFound
@@ -174,6 +184,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Before the reply: a GET after this PATCH must find the new version.
+	cw.Stored(r.Context(), t)
 	writeTask(w, http.StatusOK, t)
 	return nil
 }
@@ -185,6 +197,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	cw := a.cache.BeginWrite(r.Context())
 	err = a.store.Delete(r.Context(), tid, func(cur task.Task) error {
 		if err := task.CheckDelete(id, cur); err != nil {
 			return err
@@ -197,6 +210,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	cw.Deleted(r.Context(), tid)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -14,10 +14,13 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
+	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/cache/cachetest"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/metrics"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -44,11 +47,14 @@ var roles = map[string][]auth.Role{
 	eve:   nil,
 }
 
-// env is one test's world: its own database, an issuer over HTTP, and the
-// five routes served by a real HTTP server.
+// env is one test's world: its own database, its own key prefix on the
+// local Redis, an issuer over HTTP, and the five routes served by a real
+// HTTP server.
 type env struct {
 	t      testing.TB
 	db     *pg.DB
+	cache  *cache.Cache
+	reg    *prometheus.Registry
 	srv    *httptest.Server
 	tokens map[string]string
 }
@@ -65,14 +71,22 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := NewAPI(store, v)
+	reg := metrics.NewRegistry()
+	ccfg := cachetest.Config(t, "")
+	cachetest.Cleanup(t, ccfg)
+	c, err := cache.New(ccfg, cache.Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpx.NewRouter(zerolog.Nop(), metrics.NewRegistry(), db.Ping, api.Routes()...)
+	t.Cleanup(func() { _ = c.Close() })
+	api, err := NewAPI(store, v, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpx.NewRouter(zerolog.Nop(), reg, db.Ping, api.Routes()...)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, srv: srv, tokens: map[string]string{}}
+	e := &env{t: t, db: db, cache: c, reg: reg, srv: srv, tokens: map[string]string{}}
 	for who, rs := range roles {
 		e.tokens[who] = iss.Token(t, who, rs...)
 	}

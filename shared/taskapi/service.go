@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/logging"
@@ -33,6 +34,7 @@ type Config struct {
 	Log    logging.Config
 	DB     pg.Config
 	Auth   auth.Config
+	Cache  cache.Config
 }
 
 // Service holds what a task function runs on. Open it, mount routes with
@@ -44,13 +46,15 @@ type Service struct {
 	DB       *pg.DB
 	Store    *task.Store
 	Verifier *auth.Verifier
+	Cache    *cache.Cache
 	Registry *prometheus.Registry
 	API      *API
 }
 
 // Open wires a function: logger, database pools (and their metrics), store,
-// token verifier. Nothing here waits for the network: pools and OIDC
-// discovery connect lazily, so a cold start is fast and /readyz tells.
+// token verifier, task cache. Nothing here waits for the network: pools,
+// Redis and OIDC discovery connect lazily, so a cold start is fast and
+// /readyz tells.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
 	log, err := logging.New(cfg.Log, name, logOut)
 	if err != nil {
@@ -76,18 +80,31 @@ func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Serv
 		db.Close()
 		return nil, fmt.Errorf("token verifier: %w", err)
 	}
-	api, err := NewAPI(store, v)
+	c, err := cache.New(cfg.Cache, cache.Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, log)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	return &Service{Name: name, Config: cfg, Log: log, DB: db, Store: store, Verifier: v, Registry: reg, API: api}, nil
+	api, err := NewAPI(store, v, c)
+	if err != nil {
+		_ = c.Close()
+		db.Close()
+		return nil, err
+	}
+	return &Service{Name: name, Config: cfg, Log: log, DB: db, Store: store, Verifier: v, Cache: c, Registry: reg, API: api}, nil
 }
 
-// Close releases the pools.
-func (s *Service) Close() { s.DB.Close() }
+// Close releases the cache, then the pools.
+func (s *Service) Close() {
+	if err := s.Cache.Close(); err != nil {
+		s.Log.Warn().Err(err).Msg("closing the task cache")
+	}
+	s.DB.Close()
+}
 
-// Ready is the /readyz probe: both pools answer.
+// Ready is the /readyz probe: both pools answer. Redis is left out on
+// purpose: without it reads fall back to the database, so a Redis outage
+// must not take every pod out of service.
 func (s *Service) Ready(ctx context.Context) error { return s.DB.Ping(ctx) }
 
 // Handler mounts routes beside /healthz, /readyz and /metrics.

@@ -1,0 +1,90 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// Write is one change's claim on the cache. Take it with BeginWrite before
+// the transaction, then report the committed result with Stored or
+// Deleted; a write that did not commit reports nothing.
+//
+// The claim carries the generation and server time seen before the
+// database was touched: a refresh that arrives after an invalidation or
+// after its deadline cannot prove it is the newest, and leaves a poison
+// that sends readers of that task to the primary instead. The zero Write
+// (disabled cache) does nothing.
+type Write struct {
+	c    *Cache
+	seen seen
+	ok   bool // the begin call answered
+}
+
+// BeginWrite notes the cache generation before a write. If Redis does not
+// answer, the write goes ahead and its refresh counts as failed.
+func (c *Cache) BeginWrite(ctx context.Context) Write {
+	if c.rdb == nil {
+		return Write{}
+	}
+	s, err := c.observe(ctx)
+	if err != nil {
+		c.log.Debug().Err(err).Msg("cache begin failed")
+		return Write{c: c}
+	}
+	return Write{c: c, seen: s, ok: true}
+}
+
+// Stored refreshes the entry of a created or updated task after commit.
+// It never fails the request: a refresh that does not land makes this
+// process invalidate the cache as soon as Redis allows, and read from the
+// primary until then.
+func (w Write) Stored(ctx context.Context, t task.Task) {
+	if w.c == nil {
+		return
+	}
+	w.refresh(ctx, t.ID, kindTask, t.Version, &t, w.c.ttl())
+}
+
+// Deleted replaces a deleted task's entry with a tombstone, which reads as
+// not found and outranks every version a racing reader or writer holds.
+func (w Write) Deleted(ctx context.Context, id uuid.UUID) {
+	if w.c == nil {
+		return
+	}
+	w.refresh(ctx, id, kindTombstone, tombstoneVersion, nil, w.c.cfg.TombstoneTTL)
+}
+
+var errNoBegin = errors.New("cache: generation unknown: BeginWrite got no answer")
+
+func (w Write) refresh(ctx context.Context, id uuid.UUID, kind byte, version int64, t *task.Task, ttl time.Duration) {
+	c := w.c
+	if !w.ok {
+		c.lost(errNoBegin)
+		return
+	}
+	v, err := encode(kind, version, t)
+	if err != nil {
+		c.lost(err)
+		return
+	}
+	var n int64
+	err = c.call(ctx, opRefresh, func(ctx context.Context) error {
+		var err error
+		n, err = setScript.Run(ctx, c.rdb, []string{c.entryPrefix + id.String(), c.genKey, c.windowKey},
+			w.seen.gen, w.seen.deadline, version, v, ttl.Milliseconds(), 1, newGeneration()).Int64()
+		return err
+	})
+	switch {
+	case err != nil:
+		c.lost(err)
+	case n == setFailed:
+		c.lost(errors.New("cache: refresh refused by Redis (out of memory?)"))
+	case n == setPoisoned:
+		c.log.Debug().Str("task.id", id.String()).Msg("refresh raced an invalidation or passed its deadline; entry poisoned")
+	}
+}
