@@ -13,6 +13,8 @@ build:
 ## test: the whole suite against the real PostgreSQL (and Redis), with the race detector
 test: lint
 	$(GO) test -race -count=1 $(PKGS)
+	$(MAKE) test-pgbouncer
+	$(MAKE) validate
 
 ## dev: every function on one address (DEV_ADDR, default 127.0.0.1:8080), dev issuer included
 dev:
@@ -24,9 +26,52 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## bench: handler and store benchmarks against the real database
+## bench: handler and store benchmarks against the real database, and (shared/loadgen) the load
+## benchmark of the real function binaries with its ceilings: BENCHMARKS.md. Seeding its table
+## of a million tasks the first time takes minutes, hence the timeout.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./shared/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./shared/...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
+
+.PHONY: validate manifests-sync images
+
+## validate: what ships to a cluster, checked by the real tools (knative/validate, a module of
+## its own): manifests strictly decoded and validated as Knative's and Kubernetes' types,
+## nginx -t, promtool, and the end-to-end test of the real functions behind the real nginx
+validate:
+	cd knative/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+## manifests-sync: copy gateway.conf.template and alerts.yml into the manifests that embed them
+manifests-sync:
+	cd knative/validate && $(GO) test -count=1 -run 'MatchesTemplate|MatchesRuleFile' . -args -update
+
+# images: ko (go install github.com/google/ko@v0.19.1) builds every image the manifests name,
+# offline: the base is assembled locally (knative/validate/cmd/kobase) into ko's cache and used
+# instead of ko.yaml's, which needs a registry. The resolved manifests and an OCI layout of the
+# images land in $(IMAGES).
+KO      ?= ko
+KOCACHE ?= $(CURDIR)/.cache/ko
+IMAGES  ?= $(CURDIR)/bin/images
+KO_DIRS := -f knative/ -f knative/gateway/ -f kafka-sources/
+
+## images: build every function's image for linux/amd64 and linux/arm64 offline, then check
+## each exists for both, runs as non-root and is under 20 MB
+images:
+	@command -v $(KO) >/dev/null || { echo "ko not found: go install github.com/google/ko@v0.19.1"; exit 1; }
+	rm -rf $(IMAGES) && mkdir -p $(IMAGES) $(KOCACHE)
+	base=$$(cd knative/validate && KOCACHE=$(KOCACHE) $(GO) run ./cmd/kobase) && echo "base: $$base" && \
+	  KOCACHE=$(KOCACHE) KO_CONFIG_PATH=ko.yaml KO_DEFAULTBASEIMAGE=$$base KO_DOCKER_REPO=ko.invalid/taskfn \
+	  $(KO) resolve --push=false --sbom=none --platform=linux/amd64,linux/arm64 \
+	    --oci-layout-path=$(IMAGES)/layout $(KO_DIRS) > $(IMAGES)/resolved.yaml
+	cd knative/validate && $(GO) run ./cmd/imagecheck -layout $(IMAGES)/layout $(IMAGES)/resolved.yaml
+
+## test-pgbouncer: the database-backed tests again, through PgBouncer in transaction pooling mode
+PGBOUNCER_ADDR ?= 127.0.0.1:6432
+PGBOUNCER_PKGS := ./shared/pg/... ./shared/pgtest/... ./shared/task/... ./shared/taskapi/... ./shared/cache/... ./functions/...
+.PHONY: test-pgbouncer
+test-pgbouncer:
+	TEST_PGBOUNCER_ADDR=$(PGBOUNCER_ADDR) bash .ci/pgbouncer/start
+	TEST_PGBOUNCER_ADDR=$(PGBOUNCER_ADDR) DATABASE_QUERY_EXEC_MODE=exec DATABASE_TRANSACTION_POOLING=true \
+	  DATABASE_STATEMENT_TIMEOUT=0 $(GO) test -race -count=1 $(PGBOUNCER_PKGS)

@@ -27,5 +27,5 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer svc.Close()
-	return svc.Serve(ctx)
+	return svc.Serve(ctx, svc.Handler.Route())
 }

@@ -6,26 +6,52 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
+	"sync"
+	"time"
 
+	"github.com/taskfn/taskfn/shared/cleanup"
 	"github.com/taskfn/taskfn/shared/devissuer"
+	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/kafkasource"
+	"github.com/taskfn/taskfn/shared/notify"
+	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
 
-// devConfig is the task functions' configuration plus the dev runner's own.
+// devConfig holds every function's configuration (they read the same
+// variables) plus the dev runner's own.
 type devConfig struct {
-	Task taskapi.Config
+	Task    taskapi.Config
+	Notify  notify.Config
+	Report  report.Config
+	Cleanup cleanup.Config
+	Relay   outbox.RelayConfig
+
 	Addr string `envconfig:"DEV_ADDR" default:"127.0.0.1:8080"`
 	// ExternalIssuer reads OIDC_ISSUER without the default, to tell whether
 	// the operator named a real Keycloak.
-	ExternalIssuer string `envconfig:"OIDC_ISSUER"`
-	RealmFile      string `envconfig:"DEV_REALM_FILE" default:"knative/keycloak/realm-taskfn.json"`
+	ExternalIssuer  string        `envconfig:"OIDC_ISSUER"`
+	RealmFile       string        `envconfig:"DEV_REALM_FILE" default:"knative/keycloak/realm-taskfn.json"`
+	KafkaPort       int           `envconfig:"DEV_KAFKA_PORT" default:"0"`
+	RelayInterval   time.Duration `envconfig:"DEV_RELAY_INTERVAL" default:"10s"`
+	CleanupInterval time.Duration `envconfig:"DEV_CLEANUP_INTERVAL" default:"1h"`
 }
 
 // devRealm is the realm the development issuer serves.
 const devRealm = "taskfn"
+
+// Where the dev runner mounts the event sinks; in a cluster each is its
+// own Knative Service that only its KafkaSource or PingSource reaches.
+const (
+	notifySink  = "/_dev/notify"
+	reportSink  = "/_dev/build-report"
+	relaySink   = "/_dev/relay-outbox"
+	cleanupSink = "/_dev/cleanup"
+)
 
 // serve runs everything on cfg.Addr, or on ln when a test passes one.
 func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
@@ -35,36 +61,126 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 			return fmt.Errorf("listen %s: %w", cfg.Addr, err)
 		}
 	}
+	base := "http://" + ln.Addr().String()
 	mux := http.NewServeMux()
 	if cfg.ExternalIssuer == "" {
 		realm, err := devissuer.LoadRealm(cfg.RealmFile)
 		if err != nil {
 			return fmt.Errorf("dev issuer: %w", err)
 		}
-		cfg.Task.Auth.Issuer = "http://" + ln.Addr().String() + "/realms/" + devRealm
+		cfg.Task.Auth.Issuer = base + "/realms/" + devRealm
 		iss, err := devissuer.New(cfg.Task.Auth.Issuer, realm)
 		if err != nil {
 			return fmt.Errorf("dev issuer: %w", err)
 		}
 		mux.Handle("/realms/"+devRealm+"/", iss)
 	}
+	cfg.Notify.Auth, cfg.Report.Auth = cfg.Task.Auth, cfg.Task.Auth
 	if err := pg.EnsureDatabase(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	if err := pg.Migrate(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	svc, err := taskapi.Open(ctx, "dev", cfg.Task, os.Stdout)
+	kafka := &cfg.Task.Kafka
+	if len(kafka.Brokers) == 0 {
+		b, err := devkafka.Start(devkafka.Config{Port: cfg.KafkaPort, Topics: []string{
+			kafka.TasksTopic, kafka.ReportsTopic, dlq(kafka.TasksTopic), dlq(kafka.ReportsTopic)}})
+		if err != nil {
+			return fmt.Errorf("embedded kafka: %w", err)
+		}
+		defer b.Close()
+		kafka.Brokers = b.Brokers()
+	}
+	cfg.Report.Kafka = *kafka
+
+	b, err := function.Open(ctx, "dev", cfg.Task.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	mux.Handle("/", svc.Handler(svc.API.Routes()...))
-	if cfg.ExternalIssuer == "" {
-		svc.Log.Info().Str("issuer", cfg.Task.Auth.Issuer).
-			Str("token_endpoint", cfg.Task.Auth.Issuer+"/protocol/openid-connect/token").
-			Str("users", strings.Join([]string{"alice (admin)", "bob (manager)", "carol, dave (members)"}, ", ")).
-			Msg("development issuer: password = user name")
+	defer b.Close()
+	tasks, err := taskapi.New(b, cfg.Task)
+	if err != nil {
+		return err
 	}
-	return httpx.ServeListener(ctx, ln, mux, svc.Log, cfg.Task.Server.ShutdownTimeout)
+	inbox, err := notify.New(b, cfg.Notify)
+	if err != nil {
+		return err
+	}
+	reports, err := report.NewService(b, cfg.Report)
+	if err != nil {
+		return err
+	}
+	cleaner, err := cleanup.NewService(b, cfg.Cleanup)
+	if err != nil {
+		return err
+	}
+	pub, err := b.Publisher(*kafka)
+	if err != nil {
+		return err
+	}
+	relay, err := outbox.NewRelayHandler(b.DB.Primary, tasks.Outbox.Instrument(pub), tasks.Outbox, cfg.Relay)
+	if err != nil {
+		return err
+	}
+	routes := append(tasks.API.Routes(), inbox.API.Routes()...)
+	routes = append(routes, reports.API.Routes()...)
+	routes = append(routes,
+		at(notifySink, inbox.Sink.Route()),
+		at(reportSink, reports.Sink.Route()),
+		at(cleanupSink, cleaner.Handler.Route()),
+		httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay},
+	)
+	mux.Handle("/", b.Handler(routes...))
+
+	// The KafkaSources and PingSources of a cluster, as goroutines; they
+	// stop before the broker and the pools close.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	ksm := kafkasource.NewMetrics(b.Registry)
+	for _, s := range []struct {
+		name, topic, group, sink string
+		timeout                  time.Duration
+	}{
+		{"notify", kafka.TasksTopic, "taskfn-notify", notifySink, time.Minute},
+		{"notify-reports", kafka.ReportsTopic, "taskfn-notify-reports", notifySink, time.Minute},
+		// The build-report sink answers once the report is stored.
+		{"build-report", kafka.ReportsTopic, "taskfn-build-report", reportSink, cfg.Report.Worker.BuildTimeout + time.Minute},
+	} {
+		src, err := kafkasource.New(kafkasource.Config{Name: s.name, Kafka: *kafka, Topic: s.topic, Group: s.group,
+			Sink: base + s.sink, DeadLetterTopic: dlq(s.topic), Retry: 5, BackoffDelay: 200 * time.Millisecond,
+			Timeout: s.timeout}, ksm, b.Log)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { _ = src.Run(sctx) })
+	}
+	for _, p := range []struct {
+		name, sink string
+		every      time.Duration
+	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}} {
+		wg.Go(func() {
+			_ = kafkasource.Ping(sctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
+				Retry: 3, BackoffDelay: 500 * time.Millisecond, Timeout: time.Minute}, ksm, b.Log)
+		})
+	}
+	if cfg.ExternalIssuer == "" {
+		b.Log.Info().Str("issuer", cfg.Task.Auth.Issuer).
+			Str("token_endpoint", cfg.Task.Auth.Issuer+"/protocol/openid-connect/token").
+			Msg("development issuer: users alice (admin), bob (manager), carol and dave (members); password = user name")
+	}
+	b.Log.Info().Strs("kafka", kafka.Brokers).Msg("events flow through Kafka to the sinks under /_dev/")
+	err = httpx.ServeListener(ctx, ln, mux, b.Log, cfg.Task.Server.ShutdownTimeout)
+	stop()
+	return err
 }
+
+// at moves a function's route to path, as the dev runner mounts it.
+func at(path string, r httpx.Route) httpx.Route {
+	r.Path = path
+	return r
+}
+
+func dlq(topic string) string { return topic + ".dlq" }

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/notify/smtptest"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
@@ -21,6 +23,163 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // curl examples over HTTP: a password-grant token from the development
 // issuer, then create, read, list, change and delete a task.
 func TestREADMEFlow(t *testing.T) {
+	base := startDev(t, nil)
+
+	token(t, base, "carol", "wrong", http.StatusUnauthorized)
+	carol := token(t, base, "carol", "carol", 200)
+	dave := token(t, base, "dave", "dave", 200)
+	call(t, base, "GET", "/tasks", "", "", 401)
+
+	created := call(t, base, "POST", "/tasks", carol, `{"title":"Write the release notes","priority":"high","labels":["docs"]}`, 201)
+	id, _ := created["id"].(string)
+	call(t, base, "GET", "/tasks/"+id, carol, "", 200)
+	call(t, base, "GET", "/tasks/"+id, dave, "", 404) // not dave's to see
+	page := call(t, base, "GET", "/tasks?status=todo&limit=10", carol, "", 200)
+	if items, _ := page["items"].([]any); len(items) != 1 {
+		t.Fatalf("list: %v", page)
+	}
+	changed := call(t, base, "PATCH", "/tasks/"+id, carol, `{"status":"in_progress"}`, 200)
+	if changed["status"] != "in_progress" || changed["version"] != float64(2) {
+		t.Fatalf("patch: %v", changed)
+	}
+	call(t, base, "DELETE", "/tasks/"+id, carol, "", 204)
+	call(t, base, "GET", "/tasks/"+id, carol, "", 404)
+
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`taskfn_http_requests_total{method="POST",route="create-task",status="201"} 1`, "taskfn_pgxpool_max_conns", "taskfn_http_request_duration_seconds_bucket"} {
+		if !strings.Contains(string(m), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+// TestEventsEndToEnd: a change travels outbox → Kafka (embedded broker,
+// sarama over TCP) → KafkaSource stand-in → notify, and reaches the
+// owner's inbox and mailbox once; a report request is built by the worker
+// behind its own KafkaSource and downloaded.
+func TestEventsEndToEnd(t *testing.T) {
+	mail := smtptest.Start(t)
+	base := startDev(t, func(c *devConfig) {
+		c.Notify.SMTP.Addr, c.Notify.SMTP.TLS = mail.Addr, "none"
+	})
+	carol := token(t, base, "carol", "carol", 200)
+	bob := token(t, base, "bob", "bob", 200)
+
+	created := call(t, base, "POST", "/tasks", carol, `{"title":"Rotate the keys","labels":["ops"]}`, 201)
+	id, _ := created["id"].(string)
+	call(t, base, "PATCH", "/tasks/"+id, bob, `{"status":"blocked"}`, 200)
+
+	inbox := eventually(t, func() (map[string]any, bool) {
+		page := call(t, base, "GET", "/notifications", carol, "", 200)
+		items, _ := page["items"].([]any)
+		return page, len(items) == 1
+	})
+	n := inbox["items"].([]any)[0].(map[string]any)
+	if n["task_id"] != id || n["actor"] == nil {
+		t.Errorf("notification %v", n)
+	}
+	eventually(t, func() (map[string]any, bool) { return nil, len(mail.Messages()) >= 1 })
+	time.Sleep(500 * time.Millisecond) // a duplicate would have arrived by now
+	if msgs := mail.Messages(); len(msgs) != 1 || !strings.Contains(strings.Join(msgs[0].To, ","), "carol") {
+		t.Errorf("emails: %+v", msgs)
+	}
+	// bob acted, so bob's inbox stays empty.
+	if page := call(t, base, "GET", "/notifications", bob, "", 200); len(page["items"].([]any)) != 0 {
+		t.Errorf("the actor was notified: %v", page)
+	}
+
+	rep := call(t, base, "POST", "/reports", carol, `{"kind":"tasks_export","format":"csv"}`, 202)
+	rid, _ := rep["id"].(string)
+	eventually(t, func() (map[string]any, bool) {
+		r := call(t, base, "GET", "/reports/"+rid, carol, "", 200)
+		return r, r["status"] == "succeeded"
+	})
+	req, _ := http.NewRequest("GET", base+"/reports/"+rid+"/content", nil)
+	req.Header.Set("Authorization", "Bearer "+carol)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Rotate the keys") {
+		t.Errorf("content %d: %s", resp.StatusCode, body)
+	}
+}
+
+// eventually polls f until it reports done, for up to 20 s.
+func eventually(t *testing.T, f func() (map[string]any, bool)) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		v, ok := f()
+		if ok {
+			return v
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not reached in 20s; last: %v", v)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func call(t *testing.T, base, method, path, token, body string, want int) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, b)
+	}
+	apispec.Check(t, method, path, resp, b)
+	var out map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &out); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return out
+}
+
+// token asks the development issuer for a password-grant access token.
+func token(t *testing.T, base, user, password string, want int) string {
+	t.Helper()
+	resp, err := http.PostForm(base+"/realms/taskfn/protocol/openid-connect/token", url.Values{
+		"grant_type": {"password"}, "client_id": {"taskfn-cli"}, "username": {user}, "password": {password},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	if resp.StatusCode != want {
+		t.Fatalf("token for %s: %d, want %d", user, resp.StatusCode, want)
+	}
+	return tok.AccessToken
+}
+
+// startDev runs the dev runner as make dev does, on a free port with its
+// own database and embedded broker; adjust may change the configuration.
+func startDev(t *testing.T, adjust func(*devConfig)) string {
+	t.Helper()
 	db := pgtest.New(t)
 	var cfg devConfig
 	if err := config.Load(&cfg); err != nil {
@@ -29,6 +188,11 @@ func TestREADMEFlow(t *testing.T) {
 	cfg.ExternalIssuer = ""
 	cfg.RealmFile = "../../knative/keycloak/realm-taskfn.json"
 	cfg.Task.DB.URL = db.Primary.Config().ConnString()
+	cfg.Task.Cache.KeyPrefix = "taskfn-devtest-" + strings.ReplaceAll(t.Name(), "/", "-") + ":"
+	cfg.RelayInterval = 200 * time.Millisecond
+	if adjust != nil {
+		adjust(&cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -44,83 +208,7 @@ func TestREADMEFlow(t *testing.T) {
 		}
 	})
 	waitReady(t, base)
-
-	call := func(method, path, token, body string, want int) map[string]any {
-		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != want {
-			t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, b)
-		}
-		var out map[string]any
-		if len(b) > 0 {
-			if err := json.Unmarshal(b, &out); err != nil {
-				t.Fatalf("%s %s: %v: %s", method, path, err, b)
-			}
-		}
-		return out
-	}
-	token := func(user, password string, want int) string {
-		t.Helper()
-		resp, err := http.PostForm(base+"/realms/taskfn/protocol/openid-connect/token", url.Values{
-			"grant_type": {"password"}, "client_id": {"taskfn-cli"}, "username": {user}, "password": {password},
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var tok struct {
-			AccessToken string `json:"access_token"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&tok)
-		if resp.StatusCode != want {
-			t.Fatalf("token for %s: %d, want %d", user, resp.StatusCode, want)
-		}
-		return tok.AccessToken
-	}
-
-	token("carol", "wrong", http.StatusUnauthorized)
-	carol := token("carol", "carol", 200)
-	dave := token("dave", "dave", 200)
-	call("GET", "/tasks", "", "", 401)
-
-	created := call("POST", "/tasks", carol, `{"title":"Write the release notes","priority":"high","labels":["docs"]}`, 201)
-	id, _ := created["id"].(string)
-	call("GET", "/tasks/"+id, carol, "", 200)
-	call("GET", "/tasks/"+id, dave, "", 404) // not dave's to see
-	page := call("GET", "/tasks?status=todo&limit=10", carol, "", 200)
-	if items, _ := page["items"].([]any); len(items) != 1 {
-		t.Fatalf("list: %v", page)
-	}
-	changed := call("PATCH", "/tasks/"+id, carol, `{"status":"in_progress"}`, 200)
-	if changed["status"] != "in_progress" || changed["version"] != float64(2) {
-		t.Fatalf("patch: %v", changed)
-	}
-	call("DELETE", "/tasks/"+id, carol, "", 204)
-	call("GET", "/tasks/"+id, carol, "", 404)
-
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`taskfn_http_requests_total{method="POST",route="create-task",status="201"} 1`, "taskfn_pgxpool_max_conns", "taskfn_http_request_duration_seconds_bucket"} {
-		if !strings.Contains(string(m), want) {
-			t.Errorf("/metrics lacks %s", want)
-		}
-	}
+	return base
 }
 
 func waitReady(t *testing.T, base string) {

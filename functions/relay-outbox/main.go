@@ -7,30 +7,24 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
+	"errors"
 	"net/http"
 	"os"
-	"strconv"
 
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/lifecycle"
-	"github.com/taskfn/taskfn/shared/logging"
-	"github.com/taskfn/taskfn/shared/metrics"
 	"github.com/taskfn/taskfn/shared/outbox"
-	"github.com/taskfn/taskfn/shared/pg"
 )
 
 const name = "relay-outbox"
 
 type relayConfig struct {
-	Server httpx.ServerConfig
-	Log    logging.Config
-	DB     pg.Config
-	Kafka  events.Config
-	Relay  outbox.RelayConfig
+	function.Config
+	Kafka events.Config
+	Relay outbox.RelayConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -40,29 +34,22 @@ func run(ctx context.Context) error {
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	log, err := logging.New(cfg.Log, name, os.Stdout)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	log.Info().Interface("config", config.Describe(&cfg)).Msg("starting")
-	db, err := pg.Open(ctx, cfg.DB)
-	if err != nil {
-		return fmt.Errorf("database: %w", err)
-	}
-	defer db.Close()
-	pub, err := events.NewPublisher(cfg.Kafka)
+	defer b.Close()
+	pub, err := b.Publisher(cfg.Kafka)
 	if err != nil {
 		return err
 	}
-	defer pub.Close()
-	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewPoolCollector("primary", db.Primary))
-	m := outbox.NewMetrics(reg)
-	relay, err := outbox.NewRelayHandler(db.Primary, m.Instrument(pub), m, cfg.Relay)
+	if pub == nil {
+		return errors.New("KAFKA_BROKERS is required: relaying is publishing")
+	}
+	m := outbox.NewMetrics(b.Registry)
+	relay, err := outbox.NewRelayHandler(b.DB.Primary, m.Instrument(pub), m, cfg.Relay)
 	if err != nil {
 		return err
 	}
-	router := httpx.NewRouter(log, reg, db.Ping, httpx.Route{Name: name, Method: http.MethodPost, Path: "/", Handler: relay})
-	addr := net.JoinHostPort("", strconv.Itoa(cfg.Server.Port))
-	return httpx.Serve(ctx, addr, router, log, cfg.Server.ShutdownTimeout)
+	return b.Serve(ctx, httpx.Route{Name: name, Method: http.MethodPost, Path: "/", Handler: relay})
 }

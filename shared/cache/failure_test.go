@@ -75,7 +75,7 @@ func TestRedisKilled(t *testing.T) {
 			for range cfg.BreakerFailures {
 				start := time.Now()
 				a.get(tk.ID, 1)
-				if d := time.Since(start); d > cfg.Timeout+200*time.Millisecond {
+				if d := time.Since(start); d > cfg.Timeout+time.Second {
 					t.Errorf("a request with Redis down took %s", d)
 				}
 			}
@@ -88,11 +88,8 @@ func TestRedisKilled(t *testing.T) {
 			for range 100 {
 				a.get(tk.ID, 1)
 			}
-			elapsed := time.Since(start)
-			if elapsed > 100*cfg.Timeout/10 {
-				t.Errorf("100 requests with the breaker open took %s, want far less than 100 × %s", elapsed, cfg.Timeout)
-			}
-			if elapsed < cfg.BreakerCooldown && a.redisCalls("get") != calls {
+			// Counted, not timed: a loaded machine must not decide this.
+			if elapsed := time.Since(start); elapsed < cfg.BreakerCooldown && a.redisCalls("get") != calls {
 				t.Errorf("%d Redis reads with the breaker open", a.redisCalls("get")-calls)
 			}
 			if a.primary.Load() != primary+100 {

@@ -3,32 +3,21 @@ package cleanup
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"time"
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
-	"github.com/taskfn/taskfn/shared/logging"
-	"github.com/taskfn/taskfn/shared/metrics"
-	"github.com/taskfn/taskfn/shared/pg"
 )
 
-// Config is the cleanup function's configuration. Fields are named, so
-// envconfig would prefix their variables; the tags' own names are what it
-// reads when the prefixed name is unset, and the only names documented.
+// Config is the cleanup function's configuration.
 type Config struct {
-	Server    httpx.ServerConfig
-	Log       logging.Config
-	DB        pg.Config
+	function.Config
 	Retention Retention
 }
 
@@ -84,45 +73,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Service holds what the cleanup function runs on.
 type Service struct {
-	Config   Config
-	Log      zerolog.Logger
-	DB       *pg.DB
-	Registry *prometheus.Registry
-	Handler  *Handler
+	*function.Base
+	Handler *Handler
 }
 
 // Open wires the cleanup function; like the others it waits for nothing.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	log, err := logging.New(cfg.Log, name, logOut)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, logOut)
 	if err != nil {
 		return nil, err
 	}
-	log.Info().Interface("config", config.Describe(&cfg)).Msg("starting")
-	db, err := pg.Open(ctx, cfg.DB)
+	s, err := NewService(b, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+		b.Close()
+		return nil, err
 	}
-	c, err := New(db, cfg.Retention)
+	return s, nil
+}
+
+// NewService wires the cleaner and its tick handler on b.
+func NewService(b *function.Base, cfg Config) (*Service, error) {
+	c, err := New(b.DB, cfg.Retention)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	h, err := NewHandler(c)
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	reg := metrics.NewRegistry()
-	reg.MustRegister(metrics.NewPoolCollector("primary", db.Primary))
-	return &Service{Config: cfg, Log: log, DB: db, Registry: reg, Handler: h}, nil
-}
-
-// Close releases the pools.
-func (s *Service) Close() { s.DB.Close() }
-
-// Serve serves the tick route on $PORT until ctx ends, then drains.
-func (s *Service) Serve(ctx context.Context) error {
-	addr := net.JoinHostPort("", strconv.Itoa(s.Config.Server.Port))
-	h := httpx.NewRouter(s.Log, s.Registry, s.DB.Ping, s.Handler.Route())
-	return httpx.Serve(ctx, addr, h, s.Log, s.Config.Server.ShutdownTimeout)
+	return &Service{Base: b, Handler: h}, nil
 }

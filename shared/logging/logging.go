@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/taskfn/taskfn/shared/version"
 )
 
 // Config is the logging part of every function's configuration.
@@ -42,6 +44,7 @@ func New(cfg Config, service string, w io.Writer) (zerolog.Logger, error) {
 	return zerolog.New(w).Level(level).With().
 		Timestamp().
 		Str("service.name", service).
+		Str("service.version", version.Version).
 		Str("ecs.version", "8.11").
 		Logger(), nil
 }

@@ -22,16 +22,20 @@ type Config struct {
 	MaxConns       int32         `envconfig:"DATABASE_MAX_CONNS" default:"4"`
 	MinConns       int32         `envconfig:"DATABASE_MIN_CONNS" default:"0"`
 	ConnectTimeout time.Duration `envconfig:"DATABASE_CONNECT_TIMEOUT" default:"5s"`
-	// StatementTimeout is sent as a startup parameter; 0 leaves the
-	// server's setting alone. See Open for how this meets PgBouncer.
+	// StatementTimeout bounds every statement; 0 leaves the server's
+	// setting alone. It must be 0 with TransactionPooling: see Open.
 	StatementTimeout time.Duration `envconfig:"DATABASE_STATEMENT_TIMEOUT" default:"5s"`
 	// QueryExecMode is a pgx query exec mode: cache_statement, cache_describe,
 	// describe_exec, exec or simple_protocol. Use "exec" behind PgBouncer in
 	// transaction pooling mode: prepared statements cached per connection
 	// fail there, as the next statement may land on another server connection.
-	QueryExecMode   string        `envconfig:"DATABASE_QUERY_EXEC_MODE" default:"cache_statement"`
-	MaxConnLifetime time.Duration `envconfig:"DATABASE_MAX_CONN_LIFETIME" default:"30m"`
-	MaxConnIdleTime time.Duration `envconfig:"DATABASE_MAX_CONN_IDLE_TIME" default:"5m"`
+	QueryExecMode string `envconfig:"DATABASE_QUERY_EXEC_MODE" default:"cache_statement"`
+	// TransactionPooling says the URLs reach PostgreSQL through a pooler in
+	// transaction mode (PgBouncer pool_mode = transaction), where no session
+	// state of ours survives from one transaction to the next.
+	TransactionPooling bool          `envconfig:"DATABASE_TRANSACTION_POOLING" default:"false"`
+	MaxConnLifetime    time.Duration `envconfig:"DATABASE_MAX_CONN_LIFETIME" default:"30m"`
+	MaxConnIdleTime    time.Duration `envconfig:"DATABASE_MAX_CONN_IDLE_TIME" default:"5m"`
 }
 
 var queryExecModes = map[string]pgx.QueryExecMode{
@@ -64,6 +68,16 @@ func (c Config) validate() error {
 	if _, ok := queryExecModes[c.QueryExecMode]; !ok {
 		errs = append(errs, fmt.Errorf("QueryExecMode %q: want one of cache_statement, cache_describe, describe_exec, exec, simple_protocol", c.QueryExecMode))
 	}
+	// cache_statement fails behind a transaction pooler (42P05: the named
+	// statement exists on one server connection and not on the next), and
+	// describe_exec may describe on one server connection and execute on
+	// another: refuse both at start rather than on some later request.
+	if c.TransactionPooling && (c.QueryExecMode == "cache_statement" || c.QueryExecMode == "describe_exec") {
+		errs = append(errs, fmt.Errorf("QueryExecMode %q does not work with TransactionPooling: use exec, simple_protocol or cache_describe", c.QueryExecMode))
+	}
+	if c.TransactionPooling && c.StatementTimeout != 0 {
+		errs = append(errs, fmt.Errorf("StatementTimeout %s cannot be sent through a transaction pooler: set it 0 and on the server, ALTER ROLE <role> SET statement_timeout = '%s' (see pg.Open)", c.StatementTimeout, c.StatementTimeout))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("pg: invalid config: %w", err)
 	}
@@ -82,15 +96,17 @@ type DB struct {
 // so a database that is briefly unreachable at start does not fail Open;
 // Ping tells readiness.
 //
-// The statement timeout is a startup parameter (RuntimeParams), not a SET
-// run after connecting (AfterConnect): behind PgBouncer in transaction
-// pooling mode a SET would run on whichever server connection serves that
-// one statement, changing it for other clients and not for us. PgBouncer
-// refuses unknown startup parameters, so there either list
-// statement_timeout in its ignore_startup_parameters (it is then dropped,
-// not applied) or set DATABASE_STATEMENT_TIMEOUT=0, and put the limit on the
-// server side, which does apply to pooled connections:
-// ALTER ROLE <app role> SET statement_timeout = '5s'.
+// The statement timeout is a startup parameter (RuntimeParams): a session
+// default the server enforces on every statement, at no cost per
+// statement. Behind a transaction pooler no session setting can be ours:
+// PgBouncer refuses the startup parameter, and a SET would land on
+// whichever server connection serves that one transaction, changing it for
+// other clients and not for us. SET LOCAL would need a transaction around
+// every read, and a client-side deadline needs cancel requests, which
+// PgBouncer 1.18 (Debian 12) can crash on when pgx closes the cancel
+// connection early. So there the timeout belongs to the server connections
+// PgBouncer opens: ALTER ROLE <app role> SET statement_timeout = '5s' (or
+// ALTER DATABASE), and StatementTimeout must be 0 (validate says so).
 func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -19,24 +18,24 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// config is a valid Config for url, as envconfig's defaults would give.
+// config is a valid Config for url, as envconfig's defaults would give,
+// or as production behind PgBouncer sets them when the tests run there.
 func config(url string) pg.Config {
-	return pg.Config{
+	cfg := pg.Config{
 		URL: url, MaxConns: 4, ConnectTimeout: 5 * time.Second, StatementTimeout: 5 * time.Second,
 		QueryExecMode: "cache_statement", MaxConnLifetime: 30 * time.Minute, MaxConnIdleTime: 5 * time.Minute,
 	}
+	if pgtest.PgBouncer() != "" {
+		cfg.TransactionPooling, cfg.QueryExecMode, cfg.StatementTimeout = true, "exec", 0
+	}
+	return cfg
 }
 
-// serverURL is a URL of the test server naming database name.
+// serverURL is a URL of the test server itself (never PgBouncer) naming
+// database name.
 func serverURL(t *testing.T, name string) string {
 	t.Helper()
-	db := pgtest.New(t)
-	u, err := url.Parse(db.Primary.Config().ConnString())
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
+	return pgtest.DirectURL(name)
 }
 
 // freshDatabase returns the URL of a database that does not exist yet,
@@ -81,6 +80,15 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 		{"statement timeout below a millisecond", func(c *pg.Config) { c.StatementTimeout = time.Microsecond }},
 		{"unknown exec mode", func(c *pg.Config) { c.QueryExecMode = "fast" }},
 		{"exec mode case", func(c *pg.Config) { c.QueryExecMode = "Exec" }},
+		{"prepared statements behind a transaction pooler", func(c *pg.Config) {
+			c.TransactionPooling, c.QueryExecMode = true, "cache_statement"
+		}},
+		{"describe_exec behind a transaction pooler", func(c *pg.Config) {
+			c.TransactionPooling, c.QueryExecMode = true, "describe_exec"
+		}},
+		{"statement timeout through a transaction pooler", func(c *pg.Config) {
+			c.TransactionPooling, c.QueryExecMode, c.StatementTimeout = true, "exec", time.Second
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +105,9 @@ func TestOpenRejectsBadConfig(t *testing.T) {
 
 func TestOpenAppliesConfig(t *testing.T) {
 	t.Parallel()
+	if pgtest.PgBouncer() != "" {
+		t.Skip("startup parameters do not pass PgBouncer: TestStatementTimeoutFromServer covers it")
+	}
 	base := pgtest.New(t).Primary.Config().ConnString()
 	tests := []struct {
 		name     string

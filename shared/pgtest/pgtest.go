@@ -10,6 +10,14 @@
 // and call New in each test. The server is TEST_DATABASE_URL (a URL naming
 // a database the user may connect to, with the right to create databases),
 // by default the local "postgres" database.
+//
+// With TEST_PGBOUNCER_ADDR set (host:port of a PgBouncer in transaction
+// pooling mode in front of that server, as .ci/pgbouncer/start runs it),
+// New's pools connect through PgBouncer instead, configured as production
+// behind it: TransactionPooling on, DATABASE_QUERY_EXEC_MODE (default
+// exec), and the statement timeout a server-side default. Databases are
+// still created, migrated and dropped directly on the server: that needs a
+// session of its own, which a transaction pooler does not give.
 package pgtest
 
 import (
@@ -18,6 +26,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -48,6 +57,9 @@ var namePattern = regexp.MustCompile(`^` + prefix + `_(\d+)_[0-9a-f]+$`)
 // this package-level state is set once, before any test runs.
 var state struct {
 	adminURL *url.URL
+	// bouncer is TEST_PGBOUNCER_ADDR; empty means connect directly.
+	bouncer  string
+	execMode string
 	admin    *pgxpool.Pool
 	template string
 	err      error // setup failure, reported by New so it names the test
@@ -85,6 +97,16 @@ func setup(ctx context.Context) error {
 		return errors.New("pgtest: TEST_DATABASE_URL must be a postgres:// URL")
 	}
 	state.adminURL = u
+	if addr := os.Getenv("TEST_PGBOUNCER_ADDR"); addr != "" {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return fmt.Errorf("pgtest: TEST_PGBOUNCER_ADDR %q: want host:port", addr)
+		}
+		state.bouncer = addr
+		state.execMode = os.Getenv("DATABASE_QUERY_EXEC_MODE")
+		if state.execMode == "" {
+			state.execMode = "exec"
+		}
+	}
 	state.admin, err = pgxpool.New(ctx, raw)
 	if err != nil {
 		return fmt.Errorf("pgtest: %w", err)
@@ -134,6 +156,19 @@ func dropStale(ctx context.Context) {
 // Tests may run it in parallel.
 func New(t testing.TB) *pg.DB {
 	t.Helper()
+	db, err := pg.Open(context.Background(), NewConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close) // cleanups run last-in first-out: close, then drop
+	return db
+}
+
+// NewConfig makes a fresh database as New does, dropped when t ends, and
+// returns the configuration to open it with, for tests that open pools
+// themselves: a second database as a replica, a function's whole wiring.
+func NewConfig(t testing.TB) pg.Config {
+	t.Helper()
 	if state.admin == nil && state.err == nil {
 		t.Fatal("pgtest: call pgtest.Main from TestMain before pgtest.New")
 	}
@@ -154,7 +189,7 @@ func New(t testing.TB) *pg.DB {
 			t.Error(err)
 		}
 	})
-	db, err := pg.Open(ctx, pg.Config{
+	cfg := pg.Config{
 		URL:      databaseURL(name),
 		MaxConns: 8,
 		// Generous: tests check behaviour, not latency, and may share
@@ -164,12 +199,21 @@ func New(t testing.TB) *pg.DB {
 		QueryExecMode:    "cache_statement",
 		MaxConnLifetime:  time.Hour,
 		MaxConnIdleTime:  time.Hour,
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(db.Close) // cleanups run last-in first-out: close, then drop
-	return db
+	if state.bouncer != "" {
+		// The timeout cannot travel through PgBouncer (see pg.Open):
+		// production sets it on the role, the clone gets it as its
+		// database default before PgBouncer first connects to it.
+		q := "ALTER DATABASE " + pgx.Identifier{name}.Sanitize() + " SET statement_timeout = " + strconv.FormatInt(cfg.StatementTimeout.Milliseconds(), 10)
+		if _, err := state.admin.Exec(ctx, q); err != nil {
+			t.Fatalf("pgtest: %v", err)
+		}
+		cfg.URL = bouncerURL(name)
+		cfg.TransactionPooling = true
+		cfg.QueryExecMode = state.execMode
+		cfg.StatementTimeout = 0
+	}
+	return cfg
 }
 
 func newName() (string, error) {
@@ -187,6 +231,23 @@ func databaseURL(name string) string {
 	u.RawPath = ""
 	return u.String()
 }
+
+// bouncerURL is databaseURL through PgBouncer, which forwards any
+// database name to the server with the same user.
+func bouncerURL(name string) string {
+	u, _ := url.Parse(databaseURL(name))
+	u.Host = state.bouncer
+	return u.String()
+}
+
+// PgBouncer is TEST_PGBOUNCER_ADDR: the PgBouncer New's pools go through,
+// or "" when they connect directly.
+func PgBouncer() string { return state.bouncer }
+
+// DirectURL is the URL of database name on the server itself, bypassing
+// PgBouncer, for what needs a session: migrations (advisory locks),
+// creating and dropping databases, pg_stat_activity of other databases.
+func DirectURL(name string) string { return databaseURL(name) }
 
 func dropDatabase(ctx context.Context, name string) error {
 	// FORCE ends sessions a test leaked instead of failing on them.

@@ -15,7 +15,9 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/notify/people"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -34,19 +36,22 @@ type API struct {
 	verify *auth.Verifier
 	// cache serves GET /tasks/{id}; the writes refresh it after commit.
 	cache *cache.Cache
+	// people remembers callers' e-mail addresses for notify.
+	people *people.Directory
 }
 
 // NewAPI returns the task API over store, authenticating with v and
-// reading single tasks through c (which may be in its disabled mode).
-func NewAPI(store *task.Store, v *auth.Verifier, c *cache.Cache) (*API, error) {
-	if store == nil || v == nil || c == nil {
-		return nil, fmt.Errorf("%w: store, verifier and cache are required", errMissing)
+// reading single tasks through c (which may be in its disabled mode) and
+// remembering callers in dir.
+func NewAPI(store *task.Store, v *auth.Verifier, c *cache.Cache, dir *people.Directory) (*API, error) {
+	if store == nil || v == nil || c == nil || dir == nil {
+		return nil, fmt.Errorf("taskapi: %w: store, verifier, cache and directory are required", function.ErrMissing)
 	}
-	return &API{store: store, verify: v, cache: c}, nil
+	return &API{store: store, verify: v, cache: c, people: dir}, nil
 }
 
 func (a *API) route(name, method, path string, h handlerFunc) httpx.Route {
-	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(h, task.Anyone...)}
+	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(a.people.Middleware(h), task.Anyone...)}
 }
 
 // The routes, one per function.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
@@ -106,7 +107,7 @@ func TestGetThroughCache(t *testing.T) {
 func TestReadyWithoutRedis(t *testing.T) {
 	t.Parallel()
 	iss := authtest.NewIssuer(t)
-	cfg := Config{Log: logging.Config{Level: "error"}, Auth: iss.Config(), DB: pgtest.NewConfig(t)}
+	cfg := Config{Config: function.Config{Log: logging.Config{Level: "error"}, DB: pgtest.NewConfig(t)}, Auth: iss.Config()}
 	cfg.Cache = cachetest.Config(t, "redis://127.0.0.1:1/0") // nothing listens on port 1
 	svc, err := Open(t.Context(), "no-redis", cfg, io.Discard)
 	if err != nil {

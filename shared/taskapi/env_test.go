@@ -7,22 +7,20 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/metrics"
+	"github.com/taskfn/taskfn/shared/notify/people"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
@@ -79,7 +77,11 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	api, err := NewAPI(store, v, c)
+	dir, err := people.New(db.Primary, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := NewAPI(store, v, c, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,57 +93,6 @@ func newEnv(t testing.TB) *env {
 		e.tokens[who] = iss.Token(t, who, rs...)
 	}
 	return e
-}
-
-// spec is openapi.yaml, loaded once; every response of every test is
-// validated against it.
-var (
-	specOnce sync.Once
-	specV    validator.Validator
-	specErr  error
-)
-
-func openAPI(t testing.TB) validator.Validator {
-	t.Helper()
-	specOnce.Do(func() {
-		b, err := os.ReadFile("../../openapi.yaml")
-		if err != nil {
-			specErr = err
-			return
-		}
-		doc, err := libopenapi.NewDocument(b)
-		if err != nil {
-			specErr = err
-			return
-		}
-		v, errs := validator.NewValidator(doc)
-		if len(errs) > 0 {
-			specErr = errs[0]
-			return
-		}
-		if ok, verrs := v.ValidateDocument(); !ok {
-			specErr = errorsOf(verrs)
-			return
-		}
-		specV = v
-	})
-	if specErr != nil {
-		t.Fatalf("openapi.yaml: %v", specErr)
-	}
-	return specV
-}
-
-type specError string
-
-func (e specError) Error() string { return string(e) }
-
-func errorsOf[E interface{ Error() string }](errs []E) error {
-	var b strings.Builder
-	for _, e := range errs {
-		b.WriteString(e.Error())
-		b.WriteString("; ")
-	}
-	return specError(b.String())
 }
 
 // reply is a response with its body read.
@@ -227,18 +178,7 @@ func (e *env) do(r req) reply {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	// The validator reads the body: hand it a fresh copy.
-	resp.Body = io.NopCloser(bytes.NewReader(b))
-	vreq, _ := http.NewRequest(r.method, e.srv.URL+r.path, nil)
-	if ok, verrs := openAPI(e.t).ValidateHttpResponse(vreq, resp); !ok {
-		for _, ve := range verrs {
-			e.t.Errorf("%s %s → %d does not match openapi.yaml: %s (%s)", r.method, r.path, resp.StatusCode, ve.Message, ve.Reason)
-			for _, se := range ve.SchemaValidationErrors {
-				e.t.Errorf("  schema: %s at %s", se.Reason, se.FieldPath)
-			}
-		}
-		e.t.Logf("body: %s", b)
-	}
+	apispec.Check(e.t, r.method, r.path, resp, b)
 	return reply{status: resp.StatusCode, header: resp.Header, body: b}
 }
 

@@ -1,0 +1,476 @@
+package validate
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/auth/authtest"
+)
+
+// e2eVersion is stamped into the test binaries through ko.yaml's ldflags.
+const e2eVersion = "e2e-build"
+
+// koLdflags renders ko.yaml's defaultLdflags the way ko does (text/template,
+// missing keys fail), with e2eVersion for the git fields.
+func koLdflags(t *testing.T) string {
+	t.Helper()
+	data := map[string]any{
+		"Env":   map[string]string{},
+		"GoEnv": map[string]string{},
+		"Git": map[string]any{
+			"Branch": e2eVersion, "Tag": e2eVersion, "ShortCommit": e2eVersion, "FullCommit": e2eVersion,
+			"CommitDate": "1970-01-01T00:00:00Z", "CommitTimestamp": 0, "IsDirty": false, "IsClean": true, "TreeState": "clean",
+		},
+		"Date":      "1970-01-01T00:00:00Z",
+		"Timestamp": 0,
+	}
+	var out []string
+	for _, f := range loadKoConfig(t).DefaultLdflags {
+		tmpl, err := template.New("ldflags").Option("missingkey=error").Parse(f)
+		if err != nil {
+			t.Fatalf("ko.yaml ldflags %q: %v", f, err)
+		}
+		var b strings.Builder
+		if err := tmpl.Execute(&b, data); err != nil {
+			t.Fatalf("ko.yaml ldflags %q: %v", f, err)
+		}
+		out = append(out, b.String())
+	}
+	return strings.Join(out, " ")
+}
+
+// buildFunctions compiles the named functions as ko would (CGO off,
+// -trimpath, ko.yaml's ldflags) in one go build, and returns their paths.
+func buildFunctions(t *testing.T, names []string) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"build", "-trimpath", "-ldflags", koLdflags(t), "-o", dir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "./functions/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("built %v in %s", names, time.Since(start).Round(time.Millisecond))
+	bins := map[string]string{}
+	for _, n := range names {
+		bins[n] = filepath.Join(dir, n)
+	}
+	return bins
+}
+
+// throwawayDatabase creates an empty database on the test server and drops
+// it when t ends. The name follows shared/pgtest's, whose sweep removes
+// what a crashed run leaves.
+func throwawayDatabase(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := os.Getenv("TEST_DATABASE_URL")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("PostgreSQL (TEST_DATABASE_URL): %v", err)
+	}
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := fmt.Sprintf("taskfn_test_%d_%s", time.Now().Unix(), hex.EncodeToString(b))
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+		_ = conn.Close(ctx)
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// clusterEnv is the environment a pod gets from knative/: the ConfigMap's
+// data and the Secret's keys, then overrides for this machine. Starting the
+// binaries on it proves every value in the ConfigMap parses.
+func clusterEnv(t *testing.T, overrides map[string]string) []string {
+	t.Helper()
+	env := maps.Clone(configMapData(t, "knative", "taskfn-config"))
+	for _, d := range loadManifests(t, "knative") {
+		if s, ok := d.obj.(*corev1.Secret); ok && s.Name == "taskfn-secret" {
+			for k := range s.StringData {
+				if _, ok := overrides[k]; !ok {
+					t.Fatalf("the Secret's %s has no local value in the test", k)
+				}
+			}
+		}
+	}
+	maps.Copy(env, overrides)
+	out := []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// process is a running function binary.
+type process struct {
+	name string
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	addr string
+	done chan error
+}
+
+// startFunction runs bin on a free port, waits for /readyz and returns how
+// long that took: the cold start, process start to ready. When t ends it
+// sends SIGTERM, as Knative does, and expects a clean exit.
+func startFunction(t *testing.T, name, bin string, env []string) (*process, time.Duration) {
+	t.Helper()
+	p := &process{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
+	_, port, _ := strings.Cut(p.addr, ":")
+	p.cmd = exec.Command(bin)
+	p.cmd.Env = append(slices.Clone(env), "PORT="+port)
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	start := time.Now()
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if err := p.stop(); err != nil {
+			t.Errorf("%s: after SIGTERM: %v\n%s", name, err, p.logs)
+		}
+	})
+	ready := make(chan time.Duration, 1)
+	go func() { ready <- waitReady("http://" + p.addr + "/readyz") }()
+	select {
+	case d := <-ready:
+		if d < 0 {
+			t.Fatalf("%s: not ready in 20s\n%s", name, p.logs)
+		}
+		return p, time.Since(start)
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("%s exited before ready: %v\n%s", name, err, p.logs)
+	}
+	return nil, 0
+}
+
+// waitReady polls url every few milliseconds, as Knative's queue-proxy does
+// at start; -1 if it never answers 200.
+func waitReady(url string) time.Duration {
+	start := time.Now()
+	c := &http.Client{Timeout: time.Second}
+	for time.Since(start) < 20*time.Second {
+		if resp, err := c.Get(url); err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Since(start)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return -1
+}
+
+// stop sends SIGTERM and waits; a function must drain and exit 0.
+func (p *process) stop() error {
+	select {
+	case err := <-p.done: // already gone
+		p.done <- err
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("exited early: %w", err)
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(25 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return errors.New("still running 25s after SIGTERM")
+	}
+}
+
+// logLines parses a process's output as JSON lines.
+func logLines(t *testing.T, what, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Errorf("%s: a log line is not JSON: %v: %s", what, err, l)
+			continue
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// TestEndToEnd builds the real binaries, migrates a fresh database with the
+// migrate binary, runs each routed function on its own port against it and
+// a real OIDC issuer, puts the real nginx with the shipped gateway config in
+// front, and drives every route through it.
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs every function")
+	}
+	lookTool(t, "nginx")
+
+	var fns []string
+	for _, r := range routes {
+		if !slices.Contains(fns, r.fn) {
+			fns = append(fns, r.fn)
+		}
+	}
+	bins := buildFunctions(t, append(slices.Clone(fns), "migrate"))
+	dbURL := throwawayDatabase(t)
+	iss := authtest.NewIssuer(t)
+	env := clusterEnv(t, map[string]string{
+		"DATABASE_URL":      dbURL,
+		"DATABASE_READ_URL": "",
+		"OIDC_ISSUER":       iss.URL(),
+		"OIDC_AUDIENCE":     authtest.Audience,
+	})
+
+	// The Job's binary, twice: the second run is what every later release
+	// does and must change nothing.
+	for i := range 2 {
+		cmd := exec.Command(bins["migrate"])
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("migrate run %d: %v\n%s", i+1, err, out)
+		}
+		lines := logLines(t, "migrate", string(out))
+		if len(lines) == 0 || lines[0]["service.version"] != e2eVersion {
+			t.Errorf("migrate: want service.version %q from ko.yaml's -X in its first log line, got %s", e2eVersion, out)
+		}
+	}
+
+	procs := map[string]*process{}
+	upstreams := map[string]string{}
+	for _, fn := range fns {
+		p, cold := startFunction(t, fn, bins[fn], env)
+		procs[fn], upstreams[fn] = p, p.addr
+		t.Logf("cold start %-12s %6.1f ms (process start to /readyz 200)", fn, float64(cold.Microseconds())/1000)
+	}
+	gw := startGateway(t, upstreams)
+
+	carol := http.Header{"Authorization": {"Bearer " + iss.Token(t, "carol", auth.RoleMember)}}
+	with := func(h http.Header, kv ...string) http.Header {
+		h = h.Clone()
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	type taskJSON struct {
+		ID      string `json:"id"`
+		Title   string `json:"title"`
+		Status  string `json:"status"`
+		Version int64  `json:"version"`
+	}
+	decode := func(resp *http.Response, status int, v any) {
+		t.Helper()
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != status {
+			t.Fatalf("%s %s: status %d, want %d: %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, status, body)
+		}
+		if v != nil {
+			if err := json.Unmarshal(body, v); err != nil {
+				t.Fatalf("%s %s: %v: %s", resp.Request.Method, resp.Request.URL, err, body)
+			}
+		}
+	}
+
+	// No token: the function's 401 comes back through the gateway intact.
+	resp := do(t, http.MethodGet, gw.url+"/tasks", nil, nil)
+	readProblem(t, resp, http.StatusUnauthorized)
+	if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("401 without WWW-Authenticate: %v", resp.Header)
+	}
+
+	// create
+	var created taskJSON
+	resp = do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Ship the gateway","priority":"high","labels":["e2e"]}`),
+		with(carol, "Content-Type", "application/json", "X-Request-Id", "e2e-create-1"))
+	decode(resp, http.StatusCreated, &created)
+	if created.ID == "" || created.Title != "Ship the gateway" || created.Version != 1 {
+		t.Fatalf("created %+v", created)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/tasks/"+created.ID {
+		t.Errorf("Location %q", loc)
+	}
+	if ids := resp.Header.Values("X-Request-Id"); len(ids) != 1 || ids[0] != "e2e-create-1" {
+		t.Errorf("X-Request-Id %q, want the client's, once", ids)
+	}
+
+	// get
+	var got taskJSON
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusOK, &got)
+	if got.ID != created.ID {
+		t.Errorf("get returned %+v", got)
+	}
+
+	// list, with a query string the gateway must pass on
+	var list struct {
+		Items []taskJSON `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks?label=e2e&limit=10&sort=-created_at", nil, carol), http.StatusOK, &list)
+	if len(list.Items) != 1 || list.Items[0].ID != created.ID {
+		t.Errorf("list returned %+v, want just %s", list.Items, created.ID)
+	}
+
+	// patch
+	var patched taskJSON
+	decode(do(t, http.MethodPatch, gw.url+"/tasks/"+created.ID, strings.NewReader(`{"status":"in_progress"}`),
+		with(carol, "Content-Type", "application/merge-patch+json", "If-Match", `"1"`)), http.StatusOK, &patched)
+	if patched.Status != "in_progress" || patched.Version != 2 {
+		t.Errorf("patched %+v", patched)
+	}
+	readProblem(t, do(t, http.MethodPatch, gw.url+"/tasks/"+created.ID, strings.NewReader(`{"status":"done"}`),
+		with(carol, "Content-Type", "application/merge-patch+json", "If-Match", `"1"`)), http.StatusPreconditionFailed)
+
+	// delete, then it is gone
+	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNoContent, nil)
+	readProblem(t, do(t, http.MethodGet, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNotFound)
+
+	// The gateway's own answers.
+	readProblem(t, do(t, http.MethodGet, gw.url+"/projects", nil, carol), http.StatusNotFound)
+	resp = do(t, http.MethodPut, gw.url+"/tasks", nil, carol)
+	readProblem(t, resp, http.StatusMethodNotAllowed)
+	if a := resp.Header.Get("Allow"); a != "GET, POST" {
+		t.Errorf("PUT /tasks: Allow %q", a)
+	}
+	resp = do(t, http.MethodPost, gw.url+"/tasks/"+created.ID, strings.NewReader("{}"), carol)
+	readProblem(t, resp, http.StatusMethodNotAllowed)
+	if a := resp.Header.Get("Allow"); a != "GET, PATCH, DELETE" {
+		t.Errorf("POST /tasks/{id}: Allow %q", a)
+	}
+
+	// Bodies: exactly 1 MiB reaches the function (which then judges the
+	// JSON); one byte more is refused by nginx before any function sees it.
+	resp = do(t, http.MethodPost, gw.url+"/tasks", bytes.NewReader(bytes.Repeat([]byte(" "), 1<<20)),
+		with(carol, "Content-Type", "application/json"))
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusRequestEntityTooLarge || resp.StatusCode/100 == 5 {
+		t.Errorf("a body of exactly 1 MiB: status %d, want the function's own answer", resp.StatusCode)
+	}
+	resp = do(t, http.MethodPost, gw.url+"/tasks", bytes.NewReader(bytes.Repeat([]byte(" "), 1<<20+1)),
+		with(carol, "Content-Type", "application/json", "X-Request-Id", "e2e-too-large"))
+	if p := readProblem(t, resp, http.StatusRequestEntityTooLarge); p.Type != "https://taskfn.dev/problems/too-large" {
+		t.Errorf("413: %+v", p)
+	}
+
+	// The request id the client chose is in the function's log line too.
+	if !strings.Contains(procs["create-task"].logs.String(), `"http.request.id":"e2e-create-1"`) {
+		t.Errorf("create-task did not log the gateway's request id:\n%s", procs["create-task"].logs)
+	}
+
+	// Every metric the alerts and the dashboard use is one the functions
+	// export (now that each has served requests).
+	exported := map[string]bool{}
+	for fn, p := range procs {
+		resp := do(t, http.MethodGet, "http://"+p.addr+"/metrics", nil, nil)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s /metrics: %d", fn, resp.StatusCode)
+		}
+		for _, l := range strings.Split(string(body), "\n") {
+			if l != "" && !strings.HasPrefix(l, "#") {
+				name, _, _ := strings.Cut(l, "{")
+				name, _, _ = strings.Cut(name, " ")
+				exported[name] = true
+			}
+		}
+	}
+	for metric, where := range referencedMetrics(t) {
+		if !exported[metric] {
+			t.Errorf("%s uses %s, which no function exports", where, metric)
+		}
+	}
+
+	// A function that is down: nginx's own 502, as problem+json.
+	if err := procs["delete-task"].stop(); err != nil {
+		t.Errorf("delete-task: after SIGTERM: %v", err)
+	}
+	readProblem(t, do(t, http.MethodDelete, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusBadGateway)
+
+	checkAccessLog(t, gw.logs.String())
+}
+
+// checkAccessLog reads the gateway's JSON access log: every line parses,
+// numbers are numbers, and requests nginx answered itself name no upstream.
+func checkAccessLog(t *testing.T, out string) {
+	t.Helper()
+	lines := logLines(t, "gateway access log", out)
+	if len(lines) < 10 {
+		t.Fatalf("only %d access log lines:\n%s", len(lines), out)
+	}
+	var sawCreate, saw413 bool
+	for _, l := range lines {
+		for _, f := range []string{"http.response.status_code", "event.duration", "http.request.bytes", "http.response.body.bytes"} {
+			if _, ok := l[f].(float64); !ok {
+				t.Errorf("access log %s is %T, want a number: %v", f, l[f], l)
+			}
+		}
+		switch l["http.request.id"] {
+		case "e2e-create-1":
+			sawCreate = true
+			if l["service.target.name"] != "create-task" || l["nginx.upstream.address"] == "" {
+				t.Errorf("create logged as %v", l)
+			}
+		case "e2e-too-large":
+			saw413 = true
+			if l["http.response.status_code"] != float64(413) || l["nginx.upstream.address"] != "" {
+				t.Errorf("the 413 should be nginx's own, logged as %v", l)
+			}
+		}
+	}
+	if !sawCreate || !saw413 {
+		t.Errorf("access log lacks the create (%v) or the 413 (%v) line:\n%s", sawCreate, saw413, out)
+	}
+}

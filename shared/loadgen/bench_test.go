@@ -1,0 +1,596 @@
+package loadgen_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/auth/authtest"
+	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/loadgen"
+	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/taskapi"
+)
+
+// benchConfig is BenchmarkLoad's own configuration. The functions and the
+// ceilings also read the usual variables (DATABASE_MAX_CONNS,
+// REDIS_POOL_SIZE, ...), so both run with the same pool settings.
+type benchConfig struct {
+	// DatabaseURL is the benchmark's own database, kept between runs:
+	// seeding a million tasks takes a while, reusing them seconds.
+	DatabaseURL string        `envconfig:"BENCH_DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/taskfn_bench?sslmode=disable"`
+	RedisURL    string        `envconfig:"BENCH_REDIS_URL" default:"redis://127.0.0.1:6379/0"`
+	Rows        int           `envconfig:"BENCH_ROWS" default:"1000000"`
+	Concurrency int           `envconfig:"BENCH_CONCURRENCY" default:"16"`
+	Warmup      time.Duration `envconfig:"BENCH_WARMUP" default:"1s"`
+	Duration    time.Duration `envconfig:"BENCH_DURATION" default:"5s"`
+	// Strict fails the benchmark when a target is missed; by default the
+	// report says FAIL and the run succeeds, as figures vary by machine.
+	Strict bool `envconfig:"BENCH_STRICT" default:"false"`
+}
+
+// Subjects of the benchmark's tokens. The writer's tasks are deleted after
+// each run, so the table stays as seeded.
+const (
+	writer = "bench-writer"
+	member = "user-7" // owns about 1000 seeded tasks and is assigned about 750
+)
+
+var statuses = []string{"todo", "in_progress", "blocked", "done", "cancelled"}
+
+// BenchmarkLoad measures the real get-task, list-tasks and create-task
+// binaries over loopback HTTP, every request with a verified JWT, against a
+// table of BENCH_ROWS tasks, next to three ceilings measured in the same
+// run with the same concurrency: a bare httprouter handler returning the
+// same bytes, one go-redis GET per request, one pgx point select per
+// request. It prints a report (see BENCHMARKS.md) and reports the figures
+// as benchmark metrics for benchstat. One iteration is the whole run,
+// whatever b.N; make bench runs it once.
+func BenchmarkLoad(b *testing.B) {
+	var cfg benchConfig
+	if err := config.Load(&cfg); err != nil {
+		b.Fatal(err)
+	}
+	var fn taskapi.Config // what the functions will read, defaults included
+	if err := config.Load(&fn); err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	root, err := moduleRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	seedStart := time.Now()
+	db, seeded, err := seed(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	seedTook := time.Since(seedStart)
+	ids, err := sampleIDs(ctx, db, 300_100, cfg.Rows)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Each GET scenario draws from ids of its own, so none reads pages
+	// another one just brought into memory.
+	hot, rest := ids[:100], ids[100:]
+	third := len(rest) / 3
+	pgxIDs, uncachedIDs, missIDs := rest[:third], rest[third:2*third], rest[2*third:]
+
+	bin := b.TempDir()
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		b.Fatalf("building the functions: %v", err)
+	}
+
+	iss := authtest.NewIssuer(b)
+	token := func(sub string, role auth.Role) string {
+		c := iss.Claims(sub, role)
+		c["exp"] = time.Now().Add(time.Hour).Unix() // outlives the run
+		return iss.Sign(b, c)
+	}
+	// One token per worker, as many clients would send: each is verified
+	// once, then found in the verified-token cache.
+	readers, members, writers := make([]string, cfg.Concurrency), make([]string, cfg.Concurrency), make([]string, cfg.Concurrency)
+	for w := range cfg.Concurrency {
+		readers[w] = token(fmt.Sprintf("bench-reader-%d", w), auth.RoleAdmin)
+		members[w] = token(member, auth.RoleMember)
+		writers[w] = token(writer, auth.RoleMember)
+	}
+
+	// A key prefix of this run's own: no entry of an earlier run is hit.
+	prefix := "taskfn-bench:" + strconv.FormatInt(time.Now().UnixNano(), 36) + ":"
+	rdb := redis.NewClient(mustRedisOptions(b, cfg.RedisURL))
+	defer rdb.Close()
+	defer deleteKeys(rdb, prefix)
+	common := []string{
+		"DATABASE_URL=" + cfg.DatabaseURL, "REDIS_URL=" + cfg.RedisURL, "CACHE_KEY_PREFIX=" + prefix,
+		"OIDC_ISSUER=" + iss.URL(), "OIDC_AUDIENCE=" + authtest.Audience,
+	}
+	logs := b.TempDir()
+	getCached := startProc(b, logs, "get-task", filepath.Join(bin, "get-task"), common, "/readyz")
+	getUncached := startProc(b, logs, "get-task-uncached", filepath.Join(bin, "get-task"), append(common, "CACHE_ENABLED=false"), "/readyz")
+	list := startProc(b, logs, "list-tasks", filepath.Join(bin, "list-tasks"), common, "/readyz")
+	create := startProc(b, logs, "create-task", filepath.Join(bin, "create-task"), common, "/readyz")
+	defer func() {
+		if _, err := db.Exec(context.Background(), "DELETE FROM tasks WHERE owner_id = $1", writer); err != nil {
+			b.Errorf("removing the created tasks: %v", err)
+		}
+	}()
+
+	// The bytes a cached GET answers, for the ceilings to answer too.
+	client := loadgen.NewClient(cfg.Concurrency)
+	bodies := map[string][]byte{}
+	var header http.Header
+	for _, id := range hot {
+		body, h, err := fetch(ctx, client, getUncached+"/tasks/"+id, readers[0])
+		if err != nil {
+			b.Fatal(err)
+		}
+		bodies[id], header = body, h
+		if err := rdb.Set(ctx, prefix+"ceiling:"+id, body, time.Hour).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, k := range []string{"Date", "Content-Length", "X-Request-Id"} {
+		header.Del(k)
+	}
+	headerJSON, _ := json.Marshal(header)
+	bodyFile := filepath.Join(logs, "body.json")
+	if err := os.WriteFile(bodyFile, bodies[hot[0]], 0o600); err != nil {
+		b.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ceilingEnv := append(common, "LOADGEN_HEADER="+string(headerJSON), "LOADGEN_BODY_FILE="+bodyFile, "LOADGEN_REDIS_PREFIX="+prefix+"ceiling:")
+	static := startProc(b, logs, "ceiling-static", self, append(ceilingEnv, ceilingEnvName+"=static"), "/tasks/"+hot[0])
+	bareRedis := startProc(b, logs, "ceiling-redis", self, append(ceilingEnv, ceilingEnvName+"=redis"), "/tasks/"+hot[0])
+	barePgx := startProc(b, logs, "ceiling-pgx", self, append(ceilingEnv, ceilingEnvName+"=pgx"), "/tasks/"+hot[0])
+
+	o := loadgen.Options{Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration}
+	get := func(base string, ids []string, tokens []string) loadgen.Step {
+		var next atomic.Int64
+		return loadgen.HTTP(client, http.StatusOK, func(ctx context.Context, w int) (*http.Request, error) {
+			id := ids[int(next.Add(1)-1)%len(ids)]
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/tasks/"+id, nil)
+			if err == nil && tokens != nil {
+				req.Header.Set("Authorization", "Bearer "+tokens[w])
+			}
+			return req, err
+		})
+	}
+	listStep := func(tokens []string) loadgen.Step {
+		var next atomic.Int64
+		return loadgen.HTTP(client, http.StatusOK, func(ctx context.Context, w int) (*http.Request, error) {
+			st := statuses[int(next.Add(1)-1)%len(statuses)]
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, list+"/tasks?status="+st+"&sort=-created_at&limit=50", nil)
+			if err == nil {
+				req.Header.Set("Authorization", "Bearer "+tokens[w])
+			}
+			return req, err
+		})
+	}
+	createBody := []byte(`{"title":"Benchmark task","description":"made by make bench","priority":"high","labels":["bench"]}`)
+	createStep := loadgen.HTTP(client, http.StatusCreated, func(ctx context.Context, w int) (*http.Request, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, create+"/tasks", bytes.NewReader(createBody))
+		if err == nil {
+			req.Header.Set("Authorization", "Bearer "+writers[w])
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	})
+
+	b.ResetTimer()
+	run := func(name string, step loadgen.Step) loadgen.Result { return loadgen.Run(ctx, name, o, step) }
+	rStatic := run("bare httprouter", get(static, hot, nil))
+	rRedis := run("bare go-redis GET", get(bareRedis, hot, nil))
+	rCached := run("GET, cached", get(getCached, hot, readers))
+	rPgx := run("bare pgx select", get(barePgx, pgxIDs, nil))
+	rUncached := run("GET, uncached", get(getUncached, uncachedIDs, readers))
+	rMiss := run("GET, cache miss", get(getCached, missIDs, readers))
+	rList := run("list, status filter", listStep(readers))
+	rListMember := run("list, as a member", listStep(members))
+	rCreate := run("create", createStep)
+	b.StopTimer()
+
+	r := loadgen.Report{Title: "taskfn load benchmark, " + time.Now().UTC().Format("2006-01-02 15:04 MST")}
+	r.About = append(machine(ctx, db, rdb), [2]string{"run", fmt.Sprintf(
+		"%d clients, keep-alive; warm-up %s, %s measured per scenario; %d tasks (%s)",
+		cfg.Concurrency, cfg.Warmup, cfg.Duration, cfg.Rows, seeded+" in "+seedTook.Round(100*time.Millisecond).String())},
+		[2]string{"pools", fmt.Sprintf("DATABASE_MAX_CONNS=%d DATABASE_QUERY_EXEC_MODE=%s REDIS_POOL_SIZE=%d, functions and ceilings alike",
+			fn.DB.MaxConns, fn.DB.QueryExecMode, fn.Cache.PoolSize)},
+		[2]string{"requests", "GET /tasks/{id}: 100 hot ids (cached) or ids drawn from a random 300k (uncached, miss, pgx); " +
+			"list: GET /tasks?status=<each in turn>&sort=-created_at&limit=50"},
+	)
+	r.Add(rStatic, nil)
+	r.Add(rRedis, nil)
+	r.Add(rPgx, nil)
+	r.Add(rCached, &rRedis)
+	r.Add(rUncached, &rPgx)
+	r.Add(rMiss, &rPgx)
+	r.Add(rList, &rStatic)
+	r.Add(rListMember, &rStatic)
+	r.Add(rCreate, &rStatic)
+	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
+	listP99 := rList.Latency.Quantile(0.99)
+	r.Check("cached GET ≥ 0.60 × bare go-redis GET", cachedRatio >= 0.6 && rCached.Errors == 0, fmt.Sprintf("%.2f", cachedRatio))
+	r.Check("uncached GET ≥ 0.70 × bare pgx select", uncachedRatio >= 0.7 && rUncached.Errors == 0, fmt.Sprintf("%.2f", uncachedRatio))
+	r.Check(fmt.Sprintf("list p99 < 10ms at %d clients", cfg.Concurrency), listP99 < 10*time.Millisecond && rList.Errors == 0, loadgen.Ms(listP99))
+	fmt.Println()
+	_, _ = r.WriteTo(os.Stdout)
+	fmt.Println()
+
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rCreate} {
+		metric := strings.NewReplacer(", ", "-", " ", "-").Replace(res.Name)
+		b.ReportMetric(res.Rate(), metric+"-req/s")
+		b.ReportMetric(float64(res.Latency.Quantile(0.99).Microseconds()), metric+"-p99-µs")
+	}
+	b.ReportMetric(cachedRatio, "cached/redis")
+	b.ReportMetric(uncachedRatio, "uncached/pgx")
+	if cfg.Strict && !r.Passed() {
+		b.Error("targets missed (BENCH_STRICT)")
+	}
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rCached, rUncached, rMiss, rList, rListMember, rCreate} {
+		if res.Errors > 0 {
+			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
+		}
+	}
+}
+
+// seed makes sure cfg.DatabaseURL holds the migrated schema and exactly
+// cfg.Rows seeded tasks, reusing them when they are there, and returns a
+// pool on it and what it did.
+func seed(ctx context.Context, cfg benchConfig) (*pgxpool.Pool, string, error) {
+	if err := pg.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
+		return nil, "", err
+	}
+	if err := pg.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return nil, "", err
+	}
+	db, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, "", err
+	}
+	// A run that died before its cleanup leaves its creates behind.
+	if _, err := db.Exec(ctx, "DELETE FROM tasks WHERE owner_id = $1", writer); err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	var n int
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM tasks").Scan(&n); err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	did := "reused"
+	if n != cfg.Rows {
+		did = "seeded"
+		if err := fill(ctx, db, cfg.Rows); err != nil {
+			db.Close()
+			return nil, "", fmt.Errorf("seeding %d tasks: %w", cfg.Rows, err)
+		}
+	}
+	// Steady state for every run: visibility map set, statistics fresh.
+	if _, err := db.Exec(ctx, "VACUUM ANALYZE tasks"); err != nil {
+		db.Close()
+		return nil, "", err
+	}
+	return db, did, nil
+}
+
+// fill replaces the table's rows with rows synthetic tasks, made in one
+// statement on the server. Attributes come from two hashes of the row
+// number, so they are spread like real data: 1000 owners (user-0 ...
+// user-999) with about 1000 tasks each, three in four tasks assigned to
+// one of them, statuses 20% each, four priorities, a due date for two in
+// three, four label sets; one task every 30 seconds from 2025-01-01.
+func fill(ctx context.Context, db *pgxpool.Pool, rows int) error {
+	const q = `
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at)
+SELECT gen_random_uuid(),
+       'Task ' || g || ': ' || (ARRAY['review the release', 'fix the login page', 'write the report', 'call the customer', 'plan the sprint', 'update the docs'])[1 + h % 6],
+       'Seeded by make bench; ref ' || (h2 % 10000),
+       (ARRAY['todo', 'in_progress', 'blocked', 'done', 'cancelled'])[1 + h / 6 % 5],
+       (ARRAY['low', 'medium', 'high', 'urgent'])[1 + h / 30 % 4],
+       CASE WHEN h / 120 % 3 = 0 THEN NULL ELSE timestamptz '2026-01-01' + (h / 360 % 365) * interval '1 day' END,
+       'user-' || (h2 % 1000),
+       CASE WHEN h2 / 1000 % 4 = 0 THEN NULL ELSE 'user-' || (h2 / 4000 % 1000) END,
+       CASE h / 4000 % 4
+         WHEN 0 THEN '{}'::text[]
+         WHEN 1 THEN ARRAY['backend']
+         WHEN 2 THEN ARRAY['frontend', 'bug']
+         ELSE ARRAY['ops']
+       END,
+       timestamptz '2025-01-01' + g * interval '30 seconds',
+       timestamptz '2025-01-01' + g * interval '30 seconds'
+FROM generate_series(1, $1::int) AS g,
+     LATERAL (SELECT abs(hashint4(g)::bigint) AS h, abs(hashint8(g)::bigint) AS h2) AS hashes`
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		// One big load: no need to wait for each WAL flush, and sorting
+		// for the GIN indexes goes faster with more memory.
+		for _, s := range []string{"SET LOCAL synchronous_commit = off", "SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL statement_timeout = 0", "TRUNCATE tasks"} {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, q, rows)
+		return err
+	})
+}
+
+// sampleIDs returns up to n ids spread over the whole table, in a random
+// order that is the same for every run on the same table.
+func sampleIDs(ctx context.Context, db *pgxpool.Pool, n, rows int) ([]string, error) {
+	pct := min(100, 110*float64(n)/float64(max(rows, 1)))
+	rows2, _ := db.Query(ctx, "SELECT id::text FROM tasks TABLESAMPLE BERNOULLI ($1) REPEATABLE (42)", pct)
+	ids, err := pgx.CollectRows(rows2, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	if len(ids) < 1000 {
+		return nil, fmt.Errorf("%d tasks sampled, want at least 1000 (BENCH_ROWS)", len(ids))
+	}
+	return ids[:min(n, len(ids))], nil
+}
+
+func fetch(ctx context.Context, client *http.Client, url, token string) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, body)
+	}
+	return body, resp.Header, err
+}
+
+// startProc runs path with env added to ours and PORT set to a free
+// loopback port, waits until ready (a path) answers 200, and stops it with
+// SIGTERM when b ends. It returns the base URL; output goes to
+// logs/name.log, whose end is shown if the process does not come up.
+func startProc(b *testing.B, logs, name, path string, env []string, ready string) string {
+	b.Helper()
+	port, err := freePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	logPath := filepath.Join(logs, name+".log")
+	out, err := os.Create(logPath)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(path)
+	cmd.Env = append(append(os.Environ(), env...), "PORT="+strconv.Itoa(port))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		out.Close()
+		close(exited)
+	}()
+	b.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + ready)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		select {
+		case <-exited:
+			b.Fatalf("%s exited at start:\n%s", name, tail(logPath))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s not ready on %s%s:\n%s", name, base, ready, tail(logPath))
+		}
+	}
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return strings.Join(lines[max(0, len(lines)-20):], "\n")
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside the module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func mustRedisOptions(b *testing.B, url string) *redis.Options {
+	b.Helper()
+	o, err := redis.ParseURL(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return o
+}
+
+// deleteKeys removes what a run left in Redis under prefix.
+func deleteKeys(rdb *redis.Client, prefix string) {
+	ctx := context.Background()
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 1000 {
+			rdb.Unlink(ctx, keys...)
+			keys = keys[:0]
+		}
+	}
+	if len(keys) > 0 {
+		rdb.Unlink(ctx, keys...)
+	}
+}
+
+// machine describes where the figures come from.
+func machine(ctx context.Context, db *pgxpool.Pool, rdb *redis.Client) [][2]string {
+	cpu := "unknown CPU"
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				if kb, err := strconv.ParseFloat(f[1], 64); err == nil {
+					mem = fmt.Sprintf(", %.1f GiB", kb/(1<<20))
+				}
+			}
+		}
+	}
+	var pgVersion string
+	_ = db.QueryRow(ctx, "SHOW server_version").Scan(&pgVersion)
+	redisVersion := "?"
+	if info, err := rdb.Info(ctx, "server").Result(); err == nil {
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+				redisVersion = v
+			}
+		}
+	}
+	return [][2]string{
+		{"machine", fmt.Sprintf("%d × %s%s, %s/%s", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH)},
+		{"software", fmt.Sprintf("%s, PostgreSQL %s, Redis %s; load generator, functions, ceilings, PostgreSQL and Redis share the machine", runtime.Version(), pgVersion, redisVersion)},
+	}
+}
+
+// ceilingEnvName selects, in the test binary's environment, the ceiling
+// server TestMain runs instead of the tests.
+const ceilingEnvName = "LOADGEN_CEILING"
+
+// serveCeiling runs one ceiling server on $PORT until SIGTERM, with the
+// database and Redis settings the functions read, so its pools are the
+// functions' pools.
+func serveCeiling(kind string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := ceiling(ctx, kind); err != nil {
+		fmt.Fprintf(os.Stderr, "ceiling %s: %v\n", kind, err)
+		return 1
+	}
+	return 0
+}
+
+func ceiling(ctx context.Context, kind string) error {
+	var cfg taskapi.Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	var h http.Header
+	if err := json.Unmarshal([]byte(os.Getenv("LOADGEN_HEADER")), &h); err != nil {
+		return fmt.Errorf("LOADGEN_HEADER: %w", err)
+	}
+	var handler http.Handler
+	switch kind {
+	case "static":
+		body, err := os.ReadFile(os.Getenv("LOADGEN_BODY_FILE"))
+		if err != nil {
+			return err
+		}
+		handler = loadgen.StaticHandler(body, h)
+	case "redis":
+		opts, err := redis.ParseURL(cfg.Cache.RedisURL)
+		if err != nil {
+			return err
+		}
+		opts.PoolSize = cfg.Cache.PoolSize
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		prefix := os.Getenv("LOADGEN_REDIS_PREFIX")
+		handler = loadgen.RedisHandler(rdb, func(id string) string { return prefix + id }, h)
+	case "pgx":
+		db, err := pg.Open(ctx, cfg.DB)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		handler = loadgen.PgxHandler(db.Replica, h)
+	default:
+		return fmt.Errorf("unknown ceiling %q", kind)
+	}
+	srv := &http.Server{Addr: "127.0.0.1:" + strconv.Itoa(cfg.Server.Port), Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	}
+}

@@ -1,0 +1,96 @@
+package loadgen
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/julienschmidt/httprouter"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// The ceilings answer GET /tasks/:id with the bytes a function would, doing
+// only the one thing the function cannot avoid: nothing, one go-redis GET,
+// or one pgx point select. No token check, policy, logging, metrics or
+// problem details: what is left between a function and its ceiling is
+// exactly what those cost.
+
+// header sets the headers a task response carries.
+func header(w http.ResponseWriter, h http.Header) {
+	for k, vs := range h {
+		w.Header()[k] = vs
+	}
+}
+
+// StaticHandler answers with body and h, as a cached GET would if it cost
+// nothing to find the task.
+func StaticHandler(body []byte, h http.Header) http.Handler {
+	rt := httprouter.New()
+	rt.GET("/tasks/:id", func(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+		header(w, h)
+		_, _ = w.Write(body)
+	})
+	return rt
+}
+
+// RedisHandler answers with the value stored at key(id), read with one
+// go-redis GET per request.
+func RedisHandler(rdb *redis.Client, key func(id string) string, h http.Header) http.Handler {
+	rt := httprouter.New()
+	rt.GET("/tasks/:id", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		b, err := rdb.Get(r.Context(), key(p.ByName("id"))).Bytes()
+		switch {
+		case errors.Is(err, redis.Nil):
+			http.NotFound(w, r)
+			return
+		case err != nil:
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		header(w, h)
+		_, _ = w.Write(b)
+	})
+	return rt
+}
+
+// pointSelect is the store's read of one task.
+const pointSelect = `
+SELECT id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version
+FROM tasks
+WHERE id = $1`
+
+// PgxHandler answers with the task read by one pgx point select per
+// request, encoded as the function encodes it.
+func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
+	rt := httprouter.New()
+	rt.GET("/tasks/:id", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		id, err := uuid.Parse(p.ByName("id"))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		rows, _ := pool.Query(r.Context(), pointSelect, id)
+		t, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[task.Task])
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			http.NotFound(w, r)
+			return
+		case err != nil:
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		b, err := json.Marshal(t)
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		header(w, h)
+		_, _ = w.Write(b)
+	})
+	return rt
+}

@@ -1,0 +1,269 @@
+package loadgen_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/taskfn/taskfn/shared/loadgen"
+	"github.com/taskfn/taskfn/shared/pgtest"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// TestMain is also the entry of the ceiling servers BenchmarkLoad runs as
+// processes of their own (see serveCeiling).
+func TestMain(m *testing.M) {
+	if kind := os.Getenv(ceilingEnvName); kind != "" {
+		os.Exit(serveCeiling(kind))
+	}
+	pgtest.Main(m)
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		record []time.Duration
+		q      float64
+		want   time.Duration
+		within float64 // relative error allowed
+	}{
+		{"empty", nil, 0.5, 0, 0},
+		{"exact below 128ns", []time.Duration{5, 7, 9}, 0.5, 7, 0},
+		{"single", []time.Duration{3 * time.Millisecond}, 0.99, 3 * time.Millisecond, 0},
+		{"median of 1..1000µs", spread(1000, time.Microsecond), 0.5, 500 * time.Microsecond, 0.008},
+		{"p99 of 1..1000µs", spread(1000, time.Microsecond), 0.99, 990 * time.Microsecond, 0.008},
+		{"p100 is the maximum", spread(1000, time.Microsecond), 1, 1000 * time.Microsecond, 0},
+		{"negative counts as 0", []time.Duration{-time.Second}, 0.5, 0, 0},
+		{"hours", []time.Duration{3 * time.Hour}, 0.5, 3 * time.Hour, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := loadgen.NewHistogram()
+			for _, d := range tt.record {
+				h.Record(d)
+			}
+			got := h.Quantile(tt.q)
+			diff := float64(got - tt.want)
+			if diff < 0 {
+				diff = -diff
+			}
+			if diff > tt.within*float64(tt.want) {
+				t.Errorf("Quantile(%v) = %v, want %v within %.1f%%", tt.q, got, tt.want, tt.within*100)
+			}
+			if tt.record != nil && got > h.Quantile(1) {
+				t.Errorf("Quantile(%v) = %v above the maximum %v", tt.q, got, h.Quantile(1))
+			}
+		})
+	}
+}
+
+func spread(n int, unit time.Duration) []time.Duration {
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		ds[i] = time.Duration(i+1) * unit
+	}
+	return ds
+}
+
+func TestHistogramMerge(t *testing.T) {
+	t.Parallel()
+	a, b := loadgen.NewHistogram(), loadgen.NewHistogram()
+	for _, d := range spread(500, time.Microsecond) {
+		a.Record(d)
+		b.Record(d + 500*time.Microsecond)
+	}
+	a.Merge(b)
+	if a.Count() != 1000 {
+		t.Errorf("Count = %d", a.Count())
+	}
+	if got := a.Quantile(0.5); got < 496*time.Microsecond || got > 504*time.Microsecond {
+		t.Errorf("merged median %v", got)
+	}
+}
+
+// Run keeps Concurrency requests in flight, leaves the warm-up out, and
+// counts errors apart.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	var calls, inFlight, peak atomic.Int64
+	errOdd := errors.New("odd")
+	step := func(ctx context.Context, worker int) error {
+		n := calls.Add(1)
+		cur := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for p := peak.Load(); cur > p && !peak.CompareAndSwap(p, cur); p = peak.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+		if worker == 3 && n%2 == 1 {
+			return errOdd
+		}
+		return nil
+	}
+	o := loadgen.Options{Concurrency: 4, Warmup: 100 * time.Millisecond, Duration: 300 * time.Millisecond}
+	r := loadgen.Run(t.Context(), "sleep", o, step)
+	if peak.Load() != 4 {
+		t.Errorf("peak concurrency %d, want 4", peak.Load())
+	}
+	measured := r.Requests + r.Errors
+	if measured >= calls.Load() {
+		t.Errorf("%d measured of %d calls: the warm-up was counted", measured, calls.Load())
+	}
+	// 4 workers × 300ms / ≥2ms: at most 600, and not far below on an idle machine.
+	if measured > 4*150+4 || measured < 100 {
+		t.Errorf("%d requests measured", measured)
+	}
+	if r.Errors == 0 || !errors.Is(r.FirstError, errOdd) {
+		t.Errorf("errors %d, first %v", r.Errors, r.FirstError)
+	}
+	if r.Latency.Count() != uint64(r.Requests) {
+		t.Errorf("histogram holds %d, want the %d successes", r.Latency.Count(), r.Requests)
+	}
+	if p50 := r.Latency.Quantile(0.5); p50 < 2*time.Millisecond {
+		t.Errorf("p50 %v below the step's sleep", p50)
+	}
+	if rate := r.Rate(); rate <= 0 || rate > 4/0.002 {
+		t.Errorf("rate %.0f", rate)
+	}
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	loadgen.Run(ctx, "x", loadgen.Options{Concurrency: 2, Duration: time.Hour}, func(context.Context, int) error {
+		time.Sleep(time.Millisecond)
+		return nil
+	})
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Run took %v after its context ended", took)
+	}
+}
+
+func TestReport(t *testing.T) {
+	t.Parallel()
+	res := func(name string, n int64, d time.Duration) loadgen.Result {
+		h := loadgen.NewHistogram()
+		for range n {
+			h.Record(d)
+		}
+		return loadgen.Result{Name: name, Requests: n, Duration: time.Second, Latency: h}
+	}
+	ceiling := res("bare go-redis GET", 1000, time.Millisecond)
+	var r loadgen.Report
+	r.Title = "title"
+	r.About = [][2]string{{"machine", "2 CPUs"}}
+	r.Add(ceiling, nil)
+	r.Add(res("GET, cached", 640, 2*time.Millisecond), &ceiling)
+	r.Check("cached GET ≥ 0.60 × bare go-redis GET", true, "0.64")
+	r.Check("list p99 < 10ms", false, "12.00ms")
+	var b bytes.Buffer
+	if _, err := r.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"machine  2 CPUs",
+		"scenario           req/s     p50     p99  errors  ratio  of ceiling\n",
+		"bare go-redis GET   1000  1.00ms  1.00ms       0\n",
+		"GET, cached          640  2.00ms  2.00ms       0   0.64  bare go-redis GET\n",
+		"PASS  cached GET ≥ 0.60 × bare go-redis GET  0.64\n",
+		"FAIL  list p99 < 10ms                        12.00ms\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if r.Passed() {
+		t.Error("Passed with a failed target")
+	}
+}
+
+// The ceilings answer like a function: same bytes, same headers.
+func TestCeilingHandlers(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db := pgtest.New(t)
+	store, err := task.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := store.Create(ctx, task.Task{Title: "ceiling", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "alice", Labels: []string{"x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{"Content-Type": {"application/json"}, "Etag": {`"1"`}}
+
+	opts, err := redis.ParseURL(redisURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	prefix := "loadgen-test:" + uuid.NewString() + ":"
+	if err := rdb.Set(ctx, prefix+tk.ID.String(), body, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups, not defers: the parallel subtests run after this returns.
+	t.Cleanup(func() {
+		rdb.Del(context.Background(), prefix+tk.ID.String())
+		rdb.Close()
+	})
+
+	tests := []struct {
+		name    string
+		handler http.Handler
+	}{
+		{"static", loadgen.StaticHandler(body, h)},
+		{"redis", loadgen.RedisHandler(rdb, func(id string) string { return prefix + id }, h)},
+		{"pgx", loadgen.PgxHandler(db.Primary, h)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec := httptest.NewRecorder()
+			tt.handler.ServeHTTP(rec, httptest.NewRequest("GET", "/tasks/"+tk.ID.String(), nil))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if diff := cmp.Diff(string(body), rec.Body.String()); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
+			}
+			if got := rec.Header().Get("Etag"); got != `"1"` {
+				t.Errorf("ETag %q", got)
+			}
+			if tt.name == "static" {
+				return
+			}
+			rec = httptest.NewRecorder()
+			tt.handler.ServeHTTP(rec, httptest.NewRequest("GET", "/tasks/"+uuid.NewString(), nil))
+			if rec.Code != http.StatusNotFound {
+				t.Errorf("unknown id: status %d", rec.Code)
+			}
+		})
+	}
+}
+
+func redisURL() string {
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://127.0.0.1:6379/0"
+}
