@@ -57,7 +57,7 @@ IMAGES  ?= $(CURDIR)/bin/images
 KO_DIRS := -f knative/ -f knative/gateway/ -f kafka-sources/
 
 ## images: build every function's image for linux/amd64 and linux/arm64 offline, then check
-## each exists for both, runs as non-root and is under 20 MB
+## each exists for both, runs as non-root and is under 20 MB compressed (the pulled size)
 images:
 	@command -v $(KO) >/dev/null || { echo "ko not found: go install github.com/google/ko@v0.19.1"; exit 1; }
 	rm -rf $(IMAGES) && mkdir -p $(IMAGES) $(KOCACHE)

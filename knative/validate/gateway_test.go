@@ -33,6 +33,12 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodGet, "/tasks/{id}", "get-task"},
 	{http.MethodPatch, "/tasks/{id}", "update-task"},
 	{http.MethodDelete, "/tasks/{id}", "delete-task"},
+	{http.MethodGet, "/notifications", "list-notifications"},
+	{http.MethodPost, "/notifications/{id}/read", "read-notification"},
+	{http.MethodPost, "/reports", "request-report"},
+	{http.MethodGet, "/reports/{id}", "get-report"},
+	// Not get-report: the longer path has its own location.
+	{http.MethodGet, "/reports/{id}/content", "get-report-content"},
 }
 
 const gatewayTemplate = "knative/gateway/gateway.conf.template"
@@ -391,7 +397,8 @@ func TestGatewayRoutes(t *testing.T) {
 		}
 	}
 
-	for _, path := range []string{"/", "/task", "/tasks/", "/tasks/a/b", "/healthz", "/metrics"} {
+	for _, path := range []string{"/", "/task", "/tasks/", "/tasks/a/b", "/healthz", "/metrics",
+		"/notifications/", "/notifications/a", "/notifications/a/read/x", "/reports/", "/reports/a/b", "/reports/a/content/x"} {
 		p := readProblem(t, do(t, http.MethodGet, gw.url+path, nil, nil), http.StatusNotFound)
 		if p.Type != "https://taskfn.dev/problems/not-found" {
 			t.Errorf("GET %s: type %s", path, p.Type)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,7 +97,96 @@ func dashboardExprs(t *testing.T) []panelExpr {
 
 // exportedMetric finds the series a query reads: ours and the Go and
 // process collectors'. Recording rules (taskfn:...) come from alerts.yml.
-var exportedMetric = regexp.MustCompile(`\b(?:taskfn|go|process)_[a-z0-9_]+`)
+// kafka_... are the Kafka Exporter's (externalMetrics).
+var exportedMetric = regexp.MustCompile(`\b(?:taskfn|go|process|kafka)_[a-z0-9_]+`)
+
+// externalMetrics are series the rules read that taskfn does not export,
+// and who does. Not checked here: their exporter is not run by the tests.
+var externalMetrics = map[string]string{
+	"kafka_topic_partition_current_offset": "Kafka Exporter (Strimzi: spec.kafkaExporter of the Kafka resource)",
+	"kafka_consumergroup_lag":              "Kafka Exporter (Strimzi: spec.kafkaExporter of the Kafka resource)",
+}
+
+// nonHTTPMetrics are taskfn metrics whose meaningful values come from a
+// function the end-to-end test does not run (it starts the gateway's
+// functions only): metric → that function and the package defining it.
+// checkMetricsExported verifies each by source instead: the package names
+// the metric and the function is built with the package.
+var nonHTTPMetrics = map[string]struct{ fn, pkg string }{
+	// Set after each relay run; the writers export it too, always 0.
+	"taskfn_outbox_pending": {"relay-outbox", "shared/outbox"},
+	// The dev runner's stand-in for the KafkaSources (not deployed).
+	"taskfn_kafkasource_deliveries_total":   {"dev", "shared/kafkasource"},
+	"taskfn_kafkasource_dead_letters_total": {"dev", "shared/kafkasource"},
+}
+
+// checkMetricsExported fails t for every metric the rules and the
+// dashboard read that is neither in scraped (what the running functions
+// served on /metrics), nor a nonHTTPMetrics entry the sources confirm, nor
+// an externalMetrics entry.
+func checkMetricsExported(t *testing.T, scraped map[string]bool) {
+	t.Helper()
+	for metric, where := range referencedMetrics(t) {
+		if by, ok := externalMetrics[metric]; ok {
+			t.Logf("%s: %s, exported by the %s", where, metric, by)
+			continue
+		}
+		if e, ok := nonHTTPMetrics[metric]; ok {
+			if err := exportedBy(metric, e.fn, e.pkg); err != nil {
+				t.Errorf("%s uses %s: %v", where, metric, err)
+			}
+			continue
+		}
+		if !scraped[metric] {
+			t.Errorf("%s uses %s, which no function exports", where, metric)
+		}
+	}
+}
+
+// exportedBy checks that pkg's sources name metric (as a Name: "..."
+// string) and that functions/fn is built with pkg.
+func exportedBy(metric, fn, pkg string) error {
+	files, err := filepath.Glob(filepath.Join(root, pkg, "*.go"))
+	if err != nil {
+		return err
+	}
+	found := false
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), `"`+metric+`"`) {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("%s does not define it (nonHTTPMetrics is out of date)", pkg)
+	}
+	cmd := exec.Command("go", "list", "-deps", "./functions/"+fn)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("go list -deps ./functions/%s: %v", fn, err)
+	}
+	if !slices.Contains(strings.Fields(string(out)), modulePath+"/"+pkg) {
+		return fmt.Errorf("functions/%s is not built with %s", fn, pkg)
+	}
+	return nil
+}
+
+// TestNonHTTPMetricsInSources runs the source check of nonHTTPMetrics on
+// its own, without the end-to-end test's database.
+func TestNonHTTPMetricsInSources(t *testing.T) {
+	for metric, e := range nonHTTPMetrics {
+		if err := exportedBy(metric, e.fn, e.pkg); err != nil {
+			t.Errorf("%s: %v", metric, err)
+		}
+	}
+}
 
 // referencedMetrics returns every metric the rules and the dashboard
 // (queries and variables) read, with where each is used.
