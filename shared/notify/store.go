@@ -152,7 +152,9 @@ func insertNotification(ctx context.Context, tx pgx.Tx, eventID string, n Notice
 INSERT INTO notifications (id, recipient, event_id, kind, actor, task_id, report_id, summary, detail)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (recipient, event_id) DO NOTHING`
-	tag, err := tx.Exec(ctx, q, id, n.Recipient, eventID, n.Kind, n.Actor, n.TaskID, n.ReportID, summary, detail)
+	// detail as text: behind PgBouncer (exec mode) a []byte is sent as
+	// bytea, which jsonb rejects.
+	tag, err := tx.Exec(ctx, q, id, n.Recipient, eventID, n.Kind, n.Actor, n.TaskID, n.ReportID, summary, string(detail))
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("notify: record: %w", err)
 	}

@@ -58,6 +58,9 @@ func EnsureDatabase(ctx context.Context, url string) error {
 	}
 	admin := cc.Copy()
 	admin.Database = "postgres"
+	// A one-off statement: no prepared statement to collide with others'
+	// behind a transaction pooler.
+	admin.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	conn, err := pgx.ConnectConfig(ctx, admin)
 	if err != nil {
 		return fmt.Errorf("pg: ensure database: %w", err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -73,7 +74,7 @@ func TestExportMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestExportMemoryChild$", "-test.v")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), memChildEnv+"="+r.ID.String(), memDBEnv+"="+e.db.Primary.Config().ConnString())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -151,35 +152,36 @@ FROM generate_series(1, $1::int) AS g`
 	}
 }
 
-// TestExportMemoryChild is the child's side: build the report named in
-// the environment, sampling memory meanwhile, and print what was seen.
-func TestExportMemoryChild(t *testing.T) {
-	idText := os.Getenv(memChildEnv)
-	if idText == "" {
-		t.Skip("run by TestExportMemory")
-	}
-	id, err := uuid.Parse(idText)
+// memoryChild is the child's side, run by TestMain instead of the tests:
+// build the report named in the environment, sampling memory meanwhile,
+// and print what was seen.
+func memoryChild() error {
+	id, err := uuid.Parse(os.Getenv(memChildEnv))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	ctx := context.Background()
-	db, err := pg.Open(ctx, pg.Config{URL: os.Getenv(memDBEnv), MaxConns: 4, StatementTimeout: time.Minute,
-		ConnectTimeout: 10 * time.Second, QueryExecMode: "cache_statement", MaxConnLifetime: time.Hour, MaxConnIdleTime: time.Hour})
+	cfg := pg.Config{URL: os.Getenv(memDBEnv), MaxConns: 4, StatementTimeout: time.Minute,
+		ConnectTimeout: 10 * time.Second, QueryExecMode: "cache_statement", MaxConnLifetime: time.Hour, MaxConnIdleTime: time.Hour}
+	if os.Getenv("TEST_PGBOUNCER_ADDR") != "" { // the URL goes through PgBouncer, as pgtest set it up
+		cfg.QueryExecMode, cfg.TransactionPooling, cfg.StatementTimeout = "exec", true, 0
+	}
+	db, err := pg.Open(ctx, cfg)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer db.Close()
 	store, err := report.NewStore(db)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	tasks, err := task.NewStore(db)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	w, err := report.NewWorker(store, tasks, report.WorkerConfig{ChunkBytes: 1 << 20, Lease: time.Minute, BuildTimeout: 10 * time.Minute, MaxAttempts: 1})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 
 	var res memResult
@@ -208,34 +210,33 @@ func TestExportMemoryChild(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	res.NumGC = after.NumGC - before.NumGC
 	res.TotalAllocMB = float64(after.TotalAlloc-before.TotalAlloc) / (1 << 20)
-	res.PeakRSS = vmHWM(t)
+	if res.PeakRSS, err = vmHWM(); err != nil {
+		return err
+	}
 	b, _ := json.Marshal(res)
 	fmt.Println(memResultTag + string(b))
+	return nil
 }
 
 // vmHWM reads the process's peak resident set size from /proc.
-func vmHWM(t *testing.T) int64 {
+func vmHWM() (int64, error) {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:")); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
+			return kb << 10, err
 		}
 	}
-	t.Fatal("no VmHWM in /proc/self/status")
-	return 0
+	return 0, errors.New("no VmHWM in /proc/self/status")
 }

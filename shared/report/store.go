@@ -134,7 +134,9 @@ WHERE requested_by = $1
 INSERT INTO reports (id, kind, format, params, requested_by, scope_subject)
 VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''))
 RETURNING ` + reportColumns
-		rows, _ := tx.Query(ctx, q, id, req.Kind, req.Format, params, requestedBy, scope)
+		// params as text: behind PgBouncer (exec mode) a []byte is sent as
+		// bytea, which jsonb rejects.
+		rows, _ := tx.Query(ctx, q, id, req.Kind, req.Format, string(params), requestedBy, scope)
 		if created, err = collectReport(rows, "create"); err != nil {
 			return err
 		}
