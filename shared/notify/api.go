@@ -39,8 +39,8 @@ func NewAPI(store *Store, v *auth.Verifier, dir *people.Directory) (*API, error)
 	return &API{store: store, verify: v, dir: dir}, nil
 }
 
-func (a *API) route(name, method, path string, h handlerFunc) httpx.Route {
-	var next http.Handler = h
+func (a *API) route(name, method, path string, h httpx.HandlerFunc) httpx.Route {
+	next := httpx.Handle(problemFor, h)
 	if a.dir != nil {
 		next = a.dir.Middleware(next)
 	}

@@ -6,9 +6,9 @@ import (
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 )
 
@@ -44,7 +44,7 @@ func NewSink(store *Store, sender *Sender) (*Sink, error) {
 
 // Route is the sink's route: CloudEvents are POSTed to /.
 func (s *Sink) Route() httpx.Route {
-	return httpx.Route{Name: "notify", Method: http.MethodPost, Path: "/", Handler: ceHandler(s.Handle)}
+	return httpx.Route{Name: "notify", Method: http.MethodPost, Path: "/", Handler: events.SinkHandler(problemFor, maxEventBytes, s.Handle)}
 }
 
 // Handle processes one event.
@@ -78,29 +78,4 @@ func (s *Sink) Handle(ctx context.Context, ev event.Event) error {
 		Int("emails.queued", rec.Emails).Int("emails.sent", sent.Sent).Int("emails.refused", sent.Failed).
 		Msg("event processed")
 	return nil
-}
-
-// ceHandler serves CloudEvents (binary or structured mode) to handle and
-// answers with its outcome: 204 when handled, else a problem whose status
-// tells the sender whether to retry.
-func ceHandler(handle func(context.Context, event.Event) error) http.Handler {
-	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		r.Body = http.MaxBytesReader(w, r.Body, maxEventBytes)
-		ev, err := cehttp.NewEventFromHTTPRequest(r)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return httpx.TooLarge(maxEventBytes)
-			}
-			return httpx.BadRequest("the request is not a CloudEvent: " + err.Error())
-		}
-		if err := ev.Validate(); err != nil {
-			return httpx.BadRequest("the CloudEvent is not valid: " + err.Error())
-		}
-		if err := handle(r.Context(), *ev); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	})
 }

@@ -45,8 +45,8 @@ func NewAPI(store *Store, v *auth.Verifier, dir *people.Directory, maxActive int
 	return &API{store: store, verify: v, dir: dir, maxActive: maxActive, now: time.Now}, nil
 }
 
-func (a *API) route(name, method, path string, h handlerFunc) httpx.Route {
-	var next http.Handler = h
+func (a *API) route(name, method, path string, h httpx.HandlerFunc) httpx.Route {
+	next := httpx.Handle(problemFor, h)
 	if a.dir != nil {
 		next = a.dir.Middleware(next)
 	}

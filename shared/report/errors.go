@@ -5,20 +5,10 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/httpx"
 )
-
-// handlerFunc is a handler that returns its failure; ServeHTTP renders it.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
-
-func (f handlerFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if err := f(w, r); err != nil {
-		httpx.WriteProblem(w, r, problemFor(r.Context(), err))
-	}
-}
 
 // errNotReady is content asked for before the report succeeded.
 var errNotReady = errors.New("report content is not ready")
@@ -32,8 +22,6 @@ func problemFor(ctx context.Context, err error) *httpx.Problem {
 		se *SyntaxError
 	)
 	switch {
-	case httpx.AsProblem(err) != nil:
-		return httpx.AsProblem(err)
 	case errors.Is(err, ErrPoison):
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("unprocessable event")
 		return httpx.NewProblem(http.StatusBadRequest, "unprocessable-event", "Unprocessable event", err.Error())
@@ -59,32 +47,6 @@ func problemFor(ctx context.Context, err error) *httpx.Problem {
 		return httpx.Validation(fields...)
 	case errors.As(err, &se):
 		return httpx.BadRequest(se.Detail)
-	case transient(err):
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("dependency unavailable")
-		p := httpx.Unavailable("the database is busy or unreachable; retry shortly")
-		p.Header = http.Header{"Retry-After": {"1"}}
-		return p
 	}
-	zerolog.Ctx(ctx).Error().Err(err).Msg("request failed")
-	return httpx.Internal()
-}
-
-// transient reports failures a retry may cure: timeouts, cancelled
-// statements, unreachable servers.
-func transient(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
-		return true
-	}
-	var ce *pgconn.ConnectError
-	if errors.As(err, &ce) {
-		return true
-	}
-	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "57014", "57P01", "57P03", "53300", "40001", "40P01": // query_canceled, admin_shutdown, cannot_connect_now, too_many_connections, serialization, deadlock
-			return true
-		}
-	}
-	return false
+	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
@@ -42,7 +41,7 @@ func NewSink(worker *Worker) (*Sink, error) {
 
 // Route is the sink's route: CloudEvents are POSTed to /.
 func (s *Sink) Route() httpx.Route {
-	h := ceHandler(s.Handle)
+	h := events.SinkHandler(problemFor, maxEventBytes, s.Handle)
 	// A build outlasts the server's write timeout, which would cut off
 	// the answer; the build's own timeout bounds it instead.
 	wait := s.worker.cfg.BuildTimeout + time.Minute
@@ -87,29 +86,4 @@ func requestedID(contentType string, data []byte) (uuid.UUID, error) {
 		return uuid.Nil, fmt.Errorf("%w: report.requested without report_id", ErrPoison)
 	}
 	return d.ReportID, nil
-}
-
-// ceHandler serves CloudEvents (binary or structured mode) to handle and
-// answers with its outcome: 204 when handled, else a problem whose status
-// tells the sender whether to retry.
-func ceHandler(handle func(context.Context, event.Event) error) http.Handler {
-	return handlerFunc(func(w http.ResponseWriter, r *http.Request) error {
-		r.Body = http.MaxBytesReader(w, r.Body, maxEventBytes)
-		ev, err := cehttp.NewEventFromHTTPRequest(r)
-		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return httpx.TooLarge(maxEventBytes)
-			}
-			return httpx.BadRequest("the request is not a CloudEvent: " + err.Error())
-		}
-		if err := ev.Validate(); err != nil {
-			return httpx.BadRequest("the CloudEvent is not valid: " + err.Error())
-		}
-		if err := handle(r.Context(), *ev); err != nil {
-			return err
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return nil
-	})
 }

@@ -50,8 +50,8 @@ func NewAPI(store *task.Store, v *auth.Verifier, c *cache.Cache, dir *people.Dir
 	return &API{store: store, verify: v, cache: c, people: dir}, nil
 }
 
-func (a *API) route(name, method, path string, h handlerFunc) httpx.Route {
-	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(a.people.Middleware(h), task.Anyone...)}
+func (a *API) route(name, method, path string, h httpx.HandlerFunc) httpx.Route {
+	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(a.people.Middleware(httpx.Handle(problemFor, h)), task.Anyone...)}
 }
 
 // The routes, one per function.
