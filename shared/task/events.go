@@ -48,8 +48,8 @@ func changedFields(before, after Task) []string {
 		"description": before.Description != after.Description,
 		"status":      before.Status != after.Status,
 		"priority":    before.Priority != after.Priority,
-		"due_at":      !sameStoredTime(before.DueAt, after.DueAt),
-		"assignee_id": !sameStoredPtr(before.AssigneeID, after.AssigneeID),
+		"due_at":      !sameTime(before.DueAt, after.DueAt),
+		"assignee_id": !sameString(before.AssigneeID, after.AssigneeID),
 		"labels":      !slices.Equal(before.Labels, after.Labels), // nil and empty are equal, as in the table
 	}
 	var out []string
@@ -75,7 +75,7 @@ func changeData(actor string, before, after Task) []events.Data {
 			Actor: actor, OldStatus: string(before.Status), NewStatus: string(after.Status), Task: snap,
 		})
 	}
-	if !sameStoredPtr(before.AssigneeID, after.AssigneeID) {
+	if !sameString(before.AssigneeID, after.AssigneeID) {
 		out = append(out, events.TaskAssignedData{
 			Actor: actor, OldAssigneeID: before.AssigneeID, NewAssigneeID: after.AssigneeID, Task: snap,
 		})

@@ -1,7 +1,6 @@
 package task
 
 import (
-	"slices"
 	"time"
 
 	"github.com/taskfn/taskfn/shared/auth"
@@ -86,22 +85,16 @@ func CheckDelete(id auth.Identity, t Task) error {
 	return &ForbiddenError{Reason: "only the owner or an admin may delete a task"}
 }
 
-// SameContent reports whether a and b agree on every writable field.
-func SameContent(a, b Task) bool {
-	return a.Title == b.Title &&
-		a.Description == b.Description &&
-		a.Status == b.Status &&
-		a.Priority == b.Priority &&
-		sameTime(a.DueAt, b.DueAt) &&
-		sameString(a.AssigneeID, b.AssigneeID) &&
-		slices.Equal(a.Labels, b.Labels)
-}
+// SameContent reports whether a and b agree on every writable field, as
+// stored: due times at PostgreSQL's microsecond precision, nil and empty
+// labels alike. Update writes nothing when it holds.
+func SameContent(a, b Task) bool { return len(changedFields(a, b)) == 0 }
 
 func sameTime(a, b *time.Time) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Equal(*b)
+	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
 }
 
 func sameString(a, b *string) bool {

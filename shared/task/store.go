@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -145,7 +144,7 @@ func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(cur Task) 
 		if err != nil {
 			return err
 		}
-		if sameMutable(cur, next) {
+		if SameContent(cur, next) {
 			updated = cur
 			return nil
 		}
@@ -237,31 +236,4 @@ func nonNilLabels(l []string) []string {
 		return []string{}
 	}
 	return l
-}
-
-// sameMutable reports whether a and b agree on every field Update writes.
-func sameMutable(a, b Task) bool {
-	return a.Title == b.Title &&
-		a.Description == b.Description &&
-		a.Status == b.Status &&
-		a.Priority == b.Priority &&
-		sameStoredTime(a.DueAt, b.DueAt) &&
-		sameStoredPtr(a.AssigneeID, b.AssigneeID) &&
-		slices.Equal(a.Labels, b.Labels) // nil and empty are equal, as in the table
-}
-
-// sameStoredTime compares at the database's microsecond precision, so a
-// due time that would be stored unchanged is not a change.
-func sameStoredTime(a, b *time.Time) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return a.Truncate(time.Microsecond).Equal(b.Truncate(time.Microsecond))
-}
-
-func sameStoredPtr[T comparable](a, b *T) bool {
-	if a == nil || b == nil {
-		return a == b
-	}
-	return *a == *b
 }
