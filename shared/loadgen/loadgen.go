@@ -48,6 +48,27 @@ func (r Result) Rate() float64 {
 	return float64(r.Requests) / r.Duration.Seconds()
 }
 
+// Merge adds o, a later run of the same scenario, to r: counts, time and
+// latencies add up, so alternating short runs of two scenarios compare
+// them under the same conditions.
+func (r *Result) Merge(o Result) {
+	if r.Latency == nil {
+		r.Latency = NewHistogram()
+	}
+	if r.Name == "" {
+		r.Name = o.Name
+	}
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Duration += o.Duration
+	if o.Latency != nil {
+		r.Latency.Merge(o.Latency)
+	}
+	if r.FirstError == nil {
+		r.FirstError = o.FirstError
+	}
+}
+
 // Run runs step on o.Concurrency workers for o.Warmup, then for o.Duration
 // measured. A request counts in the window it was sent in; the last ones
 // may end a little after it. It returns early, with what it has, when ctx

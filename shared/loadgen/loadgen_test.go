@@ -140,6 +140,30 @@ func TestRun(t *testing.T) {
 	}
 }
 
+func TestMerge(t *testing.T) {
+	t.Parallel()
+	run := func(n int64, d time.Duration, err error) loadgen.Result {
+		h := loadgen.NewHistogram()
+		for range n {
+			h.Record(d)
+		}
+		return loadgen.Result{Name: "x", Requests: n, Errors: 1, FirstError: err, Duration: time.Second, Latency: h}
+	}
+	first, second := errors.New("first"), errors.New("second")
+	var r loadgen.Result
+	r.Merge(run(100, time.Millisecond, first))
+	r.Merge(run(300, 3*time.Millisecond, second))
+	if r.Name != "x" || r.Requests != 400 || r.Errors != 2 || r.Duration != 2*time.Second || r.FirstError != first {
+		t.Errorf("merged %+v", r)
+	}
+	if r.Rate() != 200 {
+		t.Errorf("rate %v, want 200", r.Rate())
+	}
+	if p50 := r.Latency.Quantile(0.5); p50 < 3*time.Millisecond-time.Microsecond*30 || p50 > 3*time.Millisecond {
+		t.Errorf("p50 %v", p50)
+	}
+}
+
 func TestRunStopsWithContext(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)

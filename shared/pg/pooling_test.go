@@ -60,7 +60,7 @@ func TestStatementTimeoutFromServer(t *testing.T) {
 				t.Errorf("statement_timeout = %q, want the database's 300ms", show)
 			}
 			long := func(q pgxExecer) error {
-				_, err := q.Exec(ctx, "SELECT pg_sleep($1::float8)", (3 * timeout).Seconds())
+				_, err := q.Exec(ctx, "SELECT pg_sleep($1::float8)", (10 * timeout).Seconds())
 				return err
 			}
 			for name, run := range map[string]func() error{
@@ -76,7 +76,8 @@ func TestStatementTimeoutFromServer(t *testing.T) {
 				if !errors.As(err, &pgErr) || pgErr.Code != "57014" || !strings.Contains(pgErr.Message, "statement timeout") {
 					t.Errorf("%s: err = %v, want 57014 canceling statement due to statement timeout", name, err)
 				}
-				if took > 2*timeout {
+				// Far below the sleep, with room for a busy machine.
+				if took > 5*timeout {
 					t.Errorf("%s: took %s for a timeout of %s", name, took, timeout)
 				}
 			}
