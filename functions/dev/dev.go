@@ -75,6 +75,9 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		}
 		mux.Handle("/realms/"+devRealm+"/", iss)
 	}
+	// One process, one base: every function shares the task functions'
+	// server, log and database settings (and the log shows those).
+	cfg.Notify.Config, cfg.Report.Config, cfg.Cleanup.Config = cfg.Task.Config, cfg.Task.Config, cfg.Task.Config
 	cfg.Notify.Auth, cfg.Report.Auth = cfg.Task.Auth, cfg.Task.Auth
 	if err := pg.EnsureDatabase(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("database: %w", err)

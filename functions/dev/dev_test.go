@@ -113,7 +113,7 @@ func TestEventsEndToEnd(t *testing.T) {
 }
 
 // eventually polls f until it reports done, for up to 20 s.
-func eventually(t *testing.T, f func() (map[string]any, bool)) map[string]any {
+func eventually(t testing.TB, f func() (map[string]any, bool)) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -128,7 +128,7 @@ func eventually(t *testing.T, f func() (map[string]any, bool)) map[string]any {
 	}
 }
 
-func call(t *testing.T, base, method, path, token, body string, want int) map[string]any {
+func call(t testing.TB, base, method, path, token, body string, want int) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
 	if body != "" {
@@ -157,7 +157,7 @@ func call(t *testing.T, base, method, path, token, body string, want int) map[st
 }
 
 // token asks the development issuer for a password-grant access token.
-func token(t *testing.T, base, user, password string, want int) string {
+func token(t testing.TB, base, user, password string, want int) string {
 	t.Helper()
 	resp, err := http.PostForm(base+"/realms/taskfn/protocol/openid-connect/token", url.Values{
 		"grant_type": {"password"}, "client_id": {"taskfn-cli"}, "username": {user}, "password": {password},
@@ -178,7 +178,7 @@ func token(t *testing.T, base, user, password string, want int) string {
 
 // startDev runs the dev runner as make dev does, on a free port with its
 // own database and embedded broker; adjust may change the configuration.
-func startDev(t *testing.T, adjust func(*devConfig)) string {
+func startDev(t testing.TB, adjust func(*devConfig)) string {
 	t.Helper()
 	db := pgtest.New(t)
 	var cfg devConfig
@@ -211,7 +211,7 @@ func startDev(t *testing.T, adjust func(*devConfig)) string {
 	return base
 }
 
-func waitReady(t *testing.T, base string) {
+func waitReady(t testing.TB, base string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
