@@ -30,7 +30,7 @@ lint:
 ## benchmark of the real function binaries with its ceilings: BENCHMARKS.md. Seeding its table
 ## of a million tasks the first time takes minutes, hence the timeout.
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./shared/...
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./shared/... ./functions/dev
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
