@@ -79,16 +79,7 @@ type Service struct {
 
 // Open wires the cleanup function; like the others it waits for nothing.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	b, err := function.Open(ctx, name, cfg.Config, &cfg, logOut)
-	if err != nil {
-		return nil, err
-	}
-	s, err := NewService(b, cfg)
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	return s, nil
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return NewService(b, cfg) })
 }
 
 // NewService wires the cleaner and its tick handler on b.

@@ -120,3 +120,20 @@ func (b *Base) Publisher(cfg events.Config) (*events.Publisher, error) {
 
 // ErrMissing is returned by constructors given a nil dependency.
 var ErrMissing = errors.New("missing dependency")
+
+// OpenWith opens a Base for function name and wires a service on it with
+// wire, closing the base again if wiring fails. all is the function's whole
+// configuration, for the start-up log.
+func OpenWith[S any](ctx context.Context, name string, cfg Config, all any, logOut io.Writer, wire func(*Base) (S, error)) (S, error) {
+	var zero S
+	b, err := Open(ctx, name, cfg, all, logOut)
+	if err != nil {
+		return zero, err
+	}
+	s, err := wire(b)
+	if err != nil {
+		b.Close()
+		return zero, err
+	}
+	return s, nil
+}

@@ -30,16 +30,7 @@ type Service struct {
 // Open wires a notify function on a new Base. Like the task functions it
 // waits for nothing: pools and OIDC discovery connect lazily.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	b, err := function.Open(ctx, name, cfg.Config, &cfg, logOut)
-	if err != nil {
-		return nil, err
-	}
-	s, err := New(b, cfg)
-	if err != nil {
-		b.Close()
-		return nil, err
-	}
-	return s, nil
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return New(b, cfg) })
 }
 
 // New wires the inbox API and the sink on b.
