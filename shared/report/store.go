@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
@@ -44,9 +43,6 @@ func WithPublisher(p outbox.Publisher) Option { return func(s *Store) { s.pub = 
 // WithTopic sets the Kafka topic of report events (default
 // events.DefaultReportsTopic).
 func WithTopic(topic string) Option { return func(s *Store) { s.topic = topic } }
-
-// publishWait bounds the after-commit publish.
-const publishWait = 5 * time.Second
 
 // NewStore returns a Store on db.
 func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
@@ -444,19 +440,7 @@ func (s *Store) addEvent(ctx context.Context, tx pgx.Tx, id uuid.UUID, data even
 	return outbox.Add(ctx, tx, ev)
 }
 
-// publish publishes report id's events after commit; failures leave them
-// to the relay.
+// publish publishes id's events after its write committed (best effort).
 func (s *Store) publish(ctx context.Context, id uuid.UUID) {
-	if s.pub == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishWait)
-	defer cancel()
-	if _, err := outbox.PublishKey(ctx, s.db.Primary, s.pub, id.String()); err != nil {
-		level := zerolog.WarnLevel
-		if errors.Is(err, events.ErrCoolingDown) {
-			level = zerolog.DebugLevel
-		}
-		zerolog.Ctx(ctx).WithLevel(level).Err(err).Str("report.id", id.String()).Msg("events left to the relay")
-	}
+	outbox.PublishCommitted(ctx, s.db.Primary, s.pub, id.String())
 }

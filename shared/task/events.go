@@ -2,12 +2,10 @@ package task
 
 import (
 	"context"
-	"errors"
 	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/events"
@@ -97,21 +95,7 @@ func (s *Store) addEvents(ctx context.Context, tx pgx.Tx, id uuid.UUID, data ...
 	return nil
 }
 
-// publish publishes task id's events after its write committed. The write
-// stands whatever happens here: failures are logged and the events wait
-// in the outbox for the relay.
+// publish publishes id's events after its write committed (best effort).
 func (s *Store) publish(ctx context.Context, id uuid.UUID) {
-	if s.pub == nil {
-		return
-	}
-	// Committed: the caller hanging up must not stop the publish.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishWait)
-	defer cancel()
-	if _, err := outbox.PublishKey(ctx, s.db.Primary, s.pub, id.String()); err != nil {
-		level := zerolog.WarnLevel
-		if errors.Is(err, events.ErrCoolingDown) {
-			level = zerolog.DebugLevel // Kafka known down: one warning per cooldown is enough
-		}
-		zerolog.Ctx(ctx).WithLevel(level).Err(err).Str("task.id", id.String()).Msg("events left to the relay")
-	}
+	outbox.PublishCommitted(ctx, s.db.Primary, s.pub, id.String())
 }

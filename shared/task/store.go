@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -41,11 +40,6 @@ func WithPublisher(p outbox.Publisher) Option { return func(s *Store) { s.pub = 
 // WithTopic sets the Kafka topic of task events (default
 // events.DefaultTasksTopic).
 func WithTopic(topic string) Option { return func(s *Store) { s.topic = topic } }
-
-// publishWait bounds the after-commit publish: waiting for a key's lock
-// held by the relay, and the reads and marks around the send (whose own
-// retries the publisher bounds).
-const publishWait = 5 * time.Second
 
 // NewStore returns a Store on db.
 func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
