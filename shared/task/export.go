@@ -57,24 +57,7 @@ func (q ExportQuery) where(args []any) (string, []any) {
 		}
 		conds = append(conds, "status = ANY("+arg(st)+")")
 	}
-	if q.OwnerID != "" {
-		conds = append(conds, "owner_id = "+arg(q.OwnerID))
-	}
-	if q.AssigneeID != "" {
-		conds = append(conds, "assignee_id = "+arg(q.AssigneeID))
-	}
-	if q.Label != "" {
-		conds = append(conds, "labels @> ARRAY["+arg(q.Label)+"]")
-	}
-	if q.DueBefore != nil {
-		conds = append(conds, "due_at < "+arg(*q.DueBefore))
-	}
-	if q.DueAfter != nil {
-		conds = append(conds, "due_at >= "+arg(*q.DueAfter))
-	}
-	if q.Query != "" {
-		conds = append(conds, "search @@ websearch_to_tsquery('english', "+arg(q.Query)+")")
-	}
+	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query}.conds(arg)...)
 	return strings.Join(conds, "\n  AND "), args
 }
 

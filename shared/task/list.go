@@ -113,25 +113,7 @@ func listSQL(q ListQuery) (string, []any) {
 
 	// Conditions every branch shares; each value is bound once and its
 	// placeholder repeated.
-	var common []string
-	if q.OwnerID != "" {
-		common = append(common, "owner_id = "+arg(q.OwnerID))
-	}
-	if q.AssigneeID != "" {
-		common = append(common, "assignee_id = "+arg(q.AssigneeID))
-	}
-	if q.Label != "" {
-		common = append(common, "labels @> ARRAY["+arg(q.Label)+"]")
-	}
-	if q.DueBefore != nil {
-		common = append(common, "due_at < "+arg(*q.DueBefore))
-	}
-	if q.DueAfter != nil {
-		common = append(common, "due_at >= "+arg(*q.DueAfter))
-	}
-	if q.Query != "" {
-		common = append(common, "search @@ websearch_to_tsquery('english', "+arg(q.Query)+")")
-	}
+	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query}.conds(arg)
 	cmp, dir := "<", "DESC"
 	if q.Ascending {
 		cmp, dir = ">", "ASC"
@@ -201,4 +183,37 @@ func listSQL(q ListQuery) (string, []any) {
 		order + "\n" +
 		"LIMIT " + limit
 	return sql, args
+}
+
+// filters are the conditions a list and an export share beyond visibility
+// and status (which a list turns into index-ordered branches): one place
+// renders their SQL, so the two can never filter differently.
+type filters struct {
+	ownerID, assigneeID, label string
+	dueBefore, dueAfter        *time.Time
+	query                      string
+}
+
+// conds renders f's conditions; arg binds a value and returns its placeholder.
+func (f filters) conds(arg func(any) string) []string {
+	var c []string
+	if f.ownerID != "" {
+		c = append(c, "owner_id = "+arg(f.ownerID))
+	}
+	if f.assigneeID != "" {
+		c = append(c, "assignee_id = "+arg(f.assigneeID))
+	}
+	if f.label != "" {
+		c = append(c, "labels @> ARRAY["+arg(f.label)+"]")
+	}
+	if f.dueBefore != nil {
+		c = append(c, "due_at < "+arg(*f.dueBefore))
+	}
+	if f.dueAfter != nil {
+		c = append(c, "due_at >= "+arg(*f.dueAfter))
+	}
+	if f.query != "" {
+		c = append(c, "search @@ websearch_to_tsquery('english', "+arg(f.query)+")")
+	}
+	return c
 }
