@@ -309,12 +309,8 @@ func (c *Cache) readThrough(ctx context.Context, id uuid.UUID, key string, s see
 // place stores what a reader loaded, if the set script agrees it cannot
 // make the cache older. Failing is harmless: the value is just not cached.
 func (c *Cache) place(ctx context.Context, key string, s seen, kind byte, version int64, t *task.Task, ttl time.Duration) {
-	v, err := encode(kind, version, t)
-	if err != nil {
-		c.log.Error().Err(err).Msg("cache entry not stored")
-		return
-	}
-	err = c.call(ctx, opSet, func(ctx context.Context) error {
+	v := encode(kind, version, t)
+	err := c.call(ctx, opSet, func(ctx context.Context) error {
 		return setScript.Run(ctx, c.rdb, []string{key, c.genKey, c.windowKey},
 			s.gen, s.deadline, version, v, ttl.Milliseconds(), 0, newGeneration()).Err()
 	})

@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -142,20 +141,15 @@ const (
 
 // encode builds an entry but for the generation, which the set script
 // puts in front.
-func encode(kind byte, version int64, t *task.Task) (string, error) {
-	var b bytes.Buffer
-	b.Grow(24 + 320)
-	b.WriteByte(kind)
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatInt(version, 10))
-	b.WriteByte(' ')
+func encode(kind byte, version int64, t *task.Task) string {
+	b := make([]byte, 0, 24+384)
+	b = append(b, kind, ' ')
+	b = strconv.AppendInt(b, version, 10)
+	b = append(b, ' ')
 	if t != nil {
-		if err := json.NewEncoder(&b).Encode(t); err != nil {
-			return "", fmt.Errorf("cache: encode task: %w", err)
-		}
-		b.Truncate(b.Len() - 1) // Encode's newline
+		b = t.AppendJSON(b)
 	}
-	return b.String(), nil
+	return string(b)
 }
 
 var errCorrupt = errors.New("cache: malformed entry")

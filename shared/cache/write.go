@@ -67,13 +67,9 @@ func (w Write) refresh(ctx context.Context, id uuid.UUID, kind byte, version int
 		c.lost(errNoBegin)
 		return
 	}
-	v, err := encode(kind, version, t)
-	if err != nil {
-		c.lost(err)
-		return
-	}
+	v := encode(kind, version, t)
 	var n int64
-	err = c.call(ctx, opRefresh, func(ctx context.Context) error {
+	err := c.call(ctx, opRefresh, func(ctx context.Context) error {
 		var err error
 		n, err = setScript.Run(ctx, c.rdb, []string{c.entryPrefix + id.String(), c.genKey, c.windowKey},
 			w.seen.gen, w.seen.deadline, version, v, ttl.Milliseconds(), 1, newGeneration()).Int64()

@@ -51,8 +51,13 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		WriteProblem(w, nil, Internal())
 		return
 	}
+	WriteRawJSON(w, status, append(b, '\n'))
+}
+
+// WriteRawJSON writes b, a JSON document the caller encoded, with status.
+func WriteRawJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(b)
 }

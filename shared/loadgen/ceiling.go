@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -75,7 +74,7 @@ func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
 			return
 		}
 		rows, _ := pool.Query(r.Context(), pointSelect, id)
-		t, err := pgx.CollectOneRow(rows, pgx.RowToStructByName[task.Task])
+		t, err := pgx.CollectOneRow(rows, task.ScanRow)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			http.NotFound(w, r)
@@ -84,13 +83,8 @@ func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
-		b, err := json.Marshal(t)
-		if err != nil {
-			w.WriteHeader(http.StatusInternalServerError)
-			return
-		}
 		header(w, h)
-		_, _ = w.Write(b)
+		_, _ = w.Write(append(t.AppendJSON(make([]byte, 0, 512)), '\n'))
 	})
 	return rt
 }

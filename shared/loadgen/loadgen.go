@@ -26,6 +26,9 @@ type Options struct {
 	// JIT-like effects (pools, buffers, the token cache) settle.
 	Warmup   time.Duration
 	Duration time.Duration
+	// CPU, if set, is read as the measured window opens and closes, so
+	// the result says where the machine's CPU went meanwhile.
+	CPU func() CPUTime
 }
 
 // Result is what a measured window gave.
@@ -38,6 +41,9 @@ type Result struct {
 	Duration         time.Duration
 	// Latency holds the successful requests.
 	Latency *Histogram
+	// CPU is the CPU time used during the measured window, by group;
+	// nil unless Options.CPU was set.
+	CPU CPUTime
 }
 
 // Rate is successful requests per second.
@@ -67,6 +73,15 @@ func (r *Result) Merge(o Result) {
 	if r.FirstError == nil {
 		r.FirstError = o.FirstError
 	}
+	r.CPU = r.CPU.Add(o.CPU)
+}
+
+// CPUPerRequest is the CPU time of group spent per successful request.
+func (r Result) CPUPerRequest(group string) time.Duration {
+	if r.Requests == 0 {
+		return 0
+	}
+	return r.CPU[group] / time.Duration(r.Requests)
 }
 
 // Run runs step on o.Concurrency workers for o.Warmup, then for o.Duration
@@ -84,6 +99,19 @@ func Run(ctx context.Context, name string, o Options, step Step) Result {
 	}
 	tallies := make([]tally, o.Concurrency)
 	var wg sync.WaitGroup
+	var cpu CPUTime
+	if o.CPU != nil {
+		wg.Go(func() {
+			if !sleepUntil(ctx, from) {
+				return
+			}
+			before := o.CPU()
+			if !sleepUntil(ctx, end) {
+				return
+			}
+			cpu = o.CPU().Sub(before)
+		})
+	}
 	for w := range o.Concurrency {
 		tallies[w].h = NewHistogram()
 		wg.Go(func() {
@@ -111,7 +139,7 @@ func Run(ctx context.Context, name string, o Options, step Step) Result {
 		})
 	}
 	wg.Wait()
-	r := Result{Name: name, Duration: o.Duration, Latency: NewHistogram()}
+	r := Result{Name: name, Duration: o.Duration, Latency: NewHistogram(), CPU: cpu}
 	if stopped := time.Since(from); stopped < o.Duration {
 		r.Duration = max(stopped, 0)
 	}
@@ -124,6 +152,18 @@ func Run(ctx context.Context, name string, o Options, step Step) Result {
 		}
 	}
 	return r
+}
+
+// sleepUntil waits for t, or returns false when ctx ends first.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Histogram counts durations in log-linear buckets: exact below 128ns,

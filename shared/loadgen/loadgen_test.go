@@ -234,6 +234,7 @@ func TestCeilingHandlers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	body = append(body, '\n') // as the functions end a body
 	h := http.Header{"Content-Type": {"application/json"}, "Etag": {`"1"`}}
 
 	opts, err := redis.ParseURL(redisURL())

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,9 +16,12 @@ import (
 type Report struct {
 	Title string
 	// About are "label: text" lines describing the machine and the run.
-	About   [][2]string
-	rows    []row
-	targets []target
+	About [][2]string
+	// CPUGroups orders the columns of the CPU table, printed when the
+	// results carry CPU times.
+	CPUGroups []string
+	rows      []row
+	targets   []target
 }
 
 type row struct {
@@ -62,6 +66,54 @@ func Ms(d time.Duration) string {
 	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64) + "ms"
 }
 
+// cpuTable is one row per scenario with CPU times: its CPU per request
+// in each group, then in all. Nil when no result has CPU times.
+func (r *Report) cpuTable() [][]string {
+	var cells [][]string
+	for _, rw := range r.rows {
+		if rw.CPU == nil {
+			continue
+		}
+		if cells == nil {
+			cells = [][]string{append(append([]string{"scenario"}, r.CPUGroups...), "all")}
+		}
+		line := []string{rw.Name}
+		var all time.Duration
+		for _, g := range r.CPUGroups {
+			d := rw.CPUPerRequest(g)
+			all += d
+			line = append(line, strconv.FormatInt(d.Microseconds(), 10))
+		}
+		cells = append(cells, append(line, strconv.FormatInt(all.Microseconds(), 10)))
+	}
+	return cells
+}
+
+// writeTable aligns names left and figures right; with lastLeft the last
+// column is a name too.
+func writeTable(b *strings.Builder, cells [][]string, lastLeft bool) {
+	width := make([]int, len(cells[0]))
+	for _, c := range cells {
+		for i, v := range c {
+			width[i] = max(width[i], utf8.RuneCountInString(v))
+		}
+	}
+	for _, c := range cells {
+		line := fmt.Sprintf("%-*s", width[0], c[0])
+		last := len(c)
+		if lastLeft {
+			last--
+		}
+		for i := 1; i < last; i++ {
+			line += fmt.Sprintf("  %*s", width[i], c[i])
+		}
+		if lastLeft {
+			line += "  " + c[len(c)-1]
+		}
+		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	}
+}
+
 // WriteTo prints the report: the title, the About lines, the table, the
 // first error of each scenario that had errors, then one PASS or FAIL line
 // per target.
@@ -84,19 +136,10 @@ func (r *Report) WriteTo(w io.Writer) (int64, error) {
 		cells = append(cells, []string{rw.Name, strconv.FormatFloat(rw.Rate(), 'f', 0, 64),
 			Ms(rw.Latency.Quantile(0.50)), Ms(rw.Latency.Quantile(0.99)), strconv.FormatInt(rw.Errors, 10), ratio, of})
 	}
-	width := make([]int, len(cells[0]))
-	for _, c := range cells {
-		for i, v := range c {
-			width[i] = max(width[i], utf8.RuneCountInString(v))
-		}
-	}
-	for _, c := range cells {
-		line := fmt.Sprintf("%-*s", width[0], c[0])
-		for i := 1; i < len(c)-1; i++ {
-			line += fmt.Sprintf("  %*s", width[i], c[i])
-		}
-		line += "  " + c[len(c)-1]
-		b.WriteString(strings.TrimRight(line, " ") + "\n")
+	writeTable(&b, cells, true)
+	if cpu := r.cpuTable(); cpu != nil {
+		b.WriteString("\nCPU per request, µs, by process (the machine has " + strconv.Itoa(runtime.NumCPU()) + " CPUs)\n")
+		writeTable(&b, cpu, false)
 	}
 	for _, rw := range r.rows {
 		if rw.FirstError != nil {

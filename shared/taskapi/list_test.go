@@ -11,6 +11,12 @@ import (
 	"github.com/taskfn/taskfn/shared/task"
 )
 
+// listPage is what GET /tasks answers.
+type listPage struct {
+	Items      []task.Task `json:"items"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
 func (e *env) list(who, query string) (listPage, reply) {
 	e.t.Helper()
 	r := e.do(req{method: "GET", path: "/tasks?" + query, as: who})
