@@ -77,6 +77,9 @@ type planNode struct {
 	SortKey      []string   `json:"Sort Key"`
 	PlanRows     float64    `json:"Plan Rows"`
 	Plans        []planNode `json:"Plans"`
+	// With ANALYZE: rows a node returned, and rows it read and dropped.
+	ActualRows      float64 `json:"Actual Rows"`
+	RemovedByFilter float64 `json:"Rows Removed by Filter"`
 }
 
 func (n planNode) walk(fn func(planNode)) {
@@ -125,6 +128,70 @@ func TestListPlans(t *testing.T) {
 
 	t.Run("ordered", func(t *testing.T) { testOrderedPlans(t, db.Replica) })
 	t.Run("fulltext", func(t *testing.T) { testFullTextPlans(t, db.Replica) })
+	t.Run("skewed", func(t *testing.T) { testSkewedPlans(t, db.Primary) })
+}
+
+// testSkewedPlans runs status lists when the newest tasks are all one
+// status, as after a burst of new "todo" tasks: a list of another status
+// must still read about a page of rows, not walk past the burst. The
+// burst is inserted in a transaction that is rolled back, so the
+// statistics still describe the table without it, as they would until the
+// next analyze.
+func testSkewedPlans(t *testing.T, pool *pgxpool.Pool) {
+	const burst, limit = 20_000, 50
+	ctx := t.Context()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, `
+INSERT INTO tasks (id, title, status, priority, owner_id, created_at, updated_at)
+SELECT gen_random_uuid(), 'burst ' || g, 'todo', 'medium', 'burst',
+       timestamptz '2027-01-01' + g * interval '1 second', timestamptz '2027-01-01'
+FROM generate_series(1, $1::int) AS g`, burst); err != nil {
+		t.Fatal(err)
+	}
+	after := &Cursor{CreatedAt: time.Date(2027, 1, 1, 3, 0, 0, 0, time.UTC), ID: uuid.Max}
+	tests := []struct {
+		name string
+		q    ListQuery
+	}{
+		{"done", ListQuery{Statuses: []Status{StatusDone}}},
+		{"blocked", ListQuery{Statuses: []Status{StatusBlocked}}},
+		{"done and cancelled", ListQuery{Statuses: []Status{StatusDone, StatusCancelled}}},
+		{"done after a cursor inside the burst", ListQuery{Statuses: []Status{StatusDone}, After: after}},
+		{"todo, the burst itself", ListQuery{Statuses: []Status{StatusTodo}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.q.Limit = limit
+			sql, args, err := listSQL(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw []byte
+			if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
+				t.Fatalf("explain: %v\n%s", err, sql)
+			}
+			var out []struct {
+				Plan planNode `json:"Plan"`
+			}
+			if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
+				t.Fatalf("decode plan: %v\n%s", err, raw)
+			}
+			// Every branch reads at most limit+1 rows it keeps.
+			var read float64
+			out[0].Plan.walk(func(n planNode) {
+				if n.RelationName == "tasks" {
+					read += n.ActualRows + n.RemovedByFilter
+				}
+			})
+			if want := float64(len(tt.q.Statuses) * (limit + 1)); read > want {
+				t.Errorf("read %.0f rows of tasks for a page of %d, want at most %.0f:\n%s\n%s", read, limit, want, sql, raw)
+			}
+		})
+	}
 }
 
 // testOrderedPlans checks that lists are served by index scans in
@@ -211,7 +278,10 @@ func testOrderedPlans(t *testing.T, pool *pgxpool.Pool) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			sql, args := listSQL(tt.q)
+			sql, args, err := listSQL(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if sql == "" {
 				return // the filters contradict visibility: List runs no query
 			}
@@ -274,7 +344,10 @@ func testFullTextPlans(t *testing.T, pool *pgxpool.Pool) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			sql, args := listSQL(tt.q)
+			sql, args, err := listSQL(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
 			plan, text := explain(t.Context(), t, pool, sql, args)
 			gin := false
 			plan.walk(func(n planNode) {
