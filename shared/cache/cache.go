@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -160,12 +159,28 @@ func (c *Cache) Close() error {
 	return err
 }
 
+// Entry is a task as the cache holds it: the JSON the API answers with,
+// and what authorization and the ETag read, so a hit is served without
+// decoding anything. Entries may be shared between callers: JSON must not
+// be modified.
+type Entry struct {
+	OwnerID    string
+	AssigneeID *string
+	Version    int64
+	JSON       []byte // task.Task.AppendJSON's bytes
+}
+
+// NewEntry encodes t.
+func NewEntry(t *task.Task) Entry {
+	return Entry{OwnerID: t.OwnerID, AssigneeID: t.AssigneeID, Version: t.Version, JSON: t.AppendJSON(make([]byte, 0, 512))}
+}
+
 // Get returns the task with id, task.ErrNotFound if there is none.
 // Authorization is the caller's business: the cache holds tasks, never
-// decisions. The returned task is the caller's own copy.
-func (c *Cache) Get(ctx context.Context, id uuid.UUID) (task.Task, error) {
+// decisions.
+func (c *Cache) Get(ctx context.Context, id uuid.UUID) (Entry, error) {
 	if c.rdb == nil {
-		return c.load.Replica(ctx, id)
+		return loadEntry(ctx, c.load.Replica, id)
 	}
 	if c.need.Load() > 0 {
 		// This process acknowledged a write it could not refresh: until an
@@ -191,17 +206,17 @@ func (c *Cache) Get(ctx context.Context, id uuid.UUID) (task.Task, error) {
 		if entry[len(gen)+1] == kindPoison {
 			poison = entry[len(gen)+1:]
 		} else {
-			t, found, err := decode(entry)
+			e, found, err := decode(entry)
 			if err != nil {
 				c.log.Error().Err(err).Str("key", key).Msg("unreadable cache entry")
 				return c.fallback(ctx, id)
 			}
 			if !found {
 				c.m.results[resultNegativeHit].Inc()
-				return task.Task{}, task.ErrNotFound
+				return Entry{}, task.ErrNotFound
 			}
 			c.m.results[resultHit].Inc()
-			return t, nil
+			return e, nil
 		}
 	}
 	// A miss: note the generation and the server time before loading.
@@ -256,8 +271,17 @@ func parseSeen(v []any, maxAge int64) (seen, bool) {
 
 // loaded is the outcome of one shared load.
 type loaded struct {
-	t     task.Task
+	e     Entry
 	start time.Time
+}
+
+// loadEntry loads a task and encodes it.
+func loadEntry(ctx context.Context, load Loader, id uuid.UUID) (Entry, error) {
+	t, err := load(ctx, id)
+	if err != nil {
+		return Entry{}, err
+	}
+	return NewEntry(&t), nil
 }
 
 // readThrough loads a missed task once per process and places it.
@@ -269,7 +293,7 @@ type loaded struct {
 // older than the set deadline is not joined, since every entry a write
 // leaves (value, poison, tombstone) outlives that, so a miss on it cannot
 // be that recent.
-func (c *Cache) readThrough(ctx context.Context, id uuid.UUID, key string, s seen) (task.Task, error) {
+func (c *Cache) readThrough(ctx context.Context, id uuid.UUID, key string, s seen) (Entry, error) {
 	load, pool := c.load.Replica, poolReplica
 	if s.window || s.poison != "" {
 		load, pool = c.load.Primary, poolPrimary
@@ -281,35 +305,32 @@ func (c *Cache) readThrough(ctx context.Context, id uuid.UUID, key string, s see
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.LoadTimeout)
 		defer cancel()
 		c.m.loads[pool].Inc()
-		t, err := load(ctx, id)
+		e, err := loadEntry(ctx, load, id)
 		switch {
 		case err == nil:
-			c.place(ctx, key, s, kindTask, t.Version, &t, c.ttl())
+			c.place(ctx, key, s, kindTask, e.Version, &e, c.ttl())
 		case errors.Is(err, task.ErrNotFound):
 			c.place(ctx, key, s, kindNegative, 0, nil, c.cfg.NegativeTTL)
 		}
-		return loaded{t: t, start: start}, err
+		return loaded{e: e, start: start}, err
 	})
 	select {
 	case r := <-ch:
 		l, _ := r.Val.(loaded)
-		if !r.Shared {
-			return l.t, r.Err
-		}
-		if joined.Sub(l.start) > c.cfg.maxSetAge() {
+		if r.Shared && joined.Sub(l.start) > c.cfg.maxSetAge() {
 			c.m.loads[poolPrimary].Inc()
-			return c.load.Primary(ctx, id)
+			return loadEntry(ctx, c.load.Primary, id)
 		}
-		return clone(l.t), r.Err
+		return l.e, r.Err
 	case <-ctx.Done():
-		return task.Task{}, ctx.Err()
+		return Entry{}, ctx.Err()
 	}
 }
 
 // place stores what a reader loaded, if the set script agrees it cannot
 // make the cache older. Failing is harmless: the value is just not cached.
-func (c *Cache) place(ctx context.Context, key string, s seen, kind byte, version int64, t *task.Task, ttl time.Duration) {
-	v := encode(kind, version, t)
+func (c *Cache) place(ctx context.Context, key string, s seen, kind byte, version int64, e *Entry, ttl time.Duration) {
+	v := encode(kind, version, e)
 	err := c.call(ctx, opSet, func(ctx context.Context) error {
 		return setScript.Run(ctx, c.rdb, []string{key, c.genKey, c.windowKey},
 			s.gen, s.deadline, version, v, ttl.Milliseconds(), 0, newGeneration()).Err()
@@ -323,10 +344,10 @@ func (c *Cache) place(ctx context.Context, key string, s seen, kind byte, versio
 // Such loads are not shared: a load that began before another process's
 // write was acknowledged could be joined after it, and nothing in Redis
 // can tell.
-func (c *Cache) fallback(ctx context.Context, id uuid.UUID) (task.Task, error) {
+func (c *Cache) fallback(ctx context.Context, id uuid.UUID) (Entry, error) {
 	c.m.results[resultError].Inc()
 	c.m.loads[poolPrimary].Inc()
-	return c.load.Primary(ctx, id)
+	return loadEntry(ctx, c.load.Primary, id)
 }
 
 // call runs one Redis operation under the breaker and REDIS_TIMEOUT. The
@@ -427,18 +448,4 @@ func (c *Cache) invalidate(ctx context.Context) error {
 		c.m.invalidations.Inc()
 	}
 	return err
-}
-
-// clone gives a caller of a shared load its own slices and pointers.
-func clone(t task.Task) task.Task {
-	t.Labels = slices.Clone(t.Labels)
-	if t.DueAt != nil {
-		d := *t.DueAt
-		t.DueAt = &d
-	}
-	if t.AssigneeID != nil {
-		a := *t.AssigneeID
-		t.AssigneeID = &a
-	}
-	return t
 }

@@ -107,7 +107,7 @@ func (w *world) update(id uuid.UUID, title string) task.Task {
 // get expects c.Get to return a task of version v (0: not found).
 func (w *world) get(id uuid.UUID, v int64) task.Task {
 	w.t.Helper()
-	tk, err := w.c.Get(bg, id)
+	tk, err := cache.GetTask(bg, w.c, id)
 	switch {
 	case v == 0 && !errors.Is(err, task.ErrNotFound):
 		w.t.Fatalf("Get %s: %+v, %v; want not found", id, tk, err)
@@ -560,7 +560,7 @@ func TestSingleflight(t *testing.T) {
 			ctx = quitter
 		}
 		wg.Go(func() {
-			got, err := w.c.Get(ctx, tk.ID)
+			got, err := cache.GetTask(ctx, w.c, tk.ID)
 			switch {
 			case i == 0:
 				if !errors.Is(err, context.Canceled) {

@@ -2,6 +2,8 @@ package cache
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 
 	"github.com/google/uuid"
 
@@ -22,7 +24,8 @@ func (c *Cache) Place(ctx context.Context, id uuid.UUID, s Seen, t *task.Task) {
 		c.place(ctx, c.entryPrefix+id.String(), s, kindNegative, 0, nil, c.cfg.NegativeTTL)
 		return
 	}
-	c.place(ctx, c.entryPrefix+id.String(), s, kindTask, t.Version, t, c.cfg.TTL)
+	e := NewEntry(t)
+	c.place(ctx, c.entryPrefix+id.String(), s, kindTask, t.Version, &e, c.cfg.TTL)
 }
 
 // Late moves a reader's deadline into the past.
@@ -41,4 +44,22 @@ func (c *Cache) Invalidate(ctx context.Context) error { return c.invalidate(ctx)
 func (c *Cache) Pending() uint64 { return c.need.Load() }
 
 // DecodeEntry reads a raw entry, generation included.
-func DecodeEntry(v string) (task.Task, bool, error) { return decode(v) }
+func DecodeEntry(v string) (Entry, bool, error) { return decode(v) }
+
+// GetTask is Get with the entry's JSON decoded, for tests that compare
+// tasks.
+func GetTask(ctx context.Context, c *Cache, id uuid.UUID) (task.Task, error) {
+	e, err := c.Get(ctx, id)
+	if err != nil {
+		return task.Task{}, err
+	}
+	var t task.Task
+	if err := json.Unmarshal(e.JSON, &t); err != nil {
+		return task.Task{}, err
+	}
+	if t.Version != e.Version || t.OwnerID != e.OwnerID || (t.AssigneeID == nil) != (e.AssigneeID == nil) ||
+		(t.AssigneeID != nil && *t.AssigneeID != *e.AssigneeID) {
+		return task.Task{}, fmt.Errorf("entry fields %+v disagree with its JSON %s", e, e.JSON)
+	}
+	return t, nil
+}

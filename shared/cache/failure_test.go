@@ -282,7 +282,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			got, err := w.c.Get(bg, tk.ID)
+			got, err := cache.GetTask(bg, w.c, tk.ID)
 			if err != nil || got.Version != 1 {
 				t.Errorf("Get: %+v, %v", got, err)
 			}

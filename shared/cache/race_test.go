@@ -144,7 +144,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 			for !done.Load() {
 				id, a := pick()
 				minVersion, wasDeleted := a.version.Load(), a.deleted.Load()
-				got, err := w.c.Get(bg, id)
+				got, err := cache.GetTask(bg, w.c, id)
 				check("reader", id, minVersion, wasDeleted, got, err)
 				reads.Add(1)
 			}
@@ -175,7 +175,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 				cw.Stored(bg, up)
 				a.raise(up.Version)
 				wasDeleted := a.deleted.Load()
-				got, err := w.c.Get(bg, id)
+				got, err := cache.GetTask(bg, w.c, id)
 				check("writer's own", id, up.Version, wasDeleted, got, err)
 
 				if rand.IntN(deleteRate) != 0 {
@@ -191,7 +191,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 				cw.Deleted(bg, id)
 				a.deleted.Store(true)
 				deletions.Add(1)
-				got, err = w.c.Get(bg, id)
+				got, err = cache.GetTask(bg, w.c, id)
 				check("deleter's own", id, 0, true, got, err)
 
 				cw = w.c.BeginWrite(bg)
@@ -237,7 +237,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 			stale++
 			t.Errorf("%s: cached as not found, database has version %d (%s)", id, row.Version, strings.Fields(raw)[1])
 		default:
-			if d := cmp.Diff(row, cached); d != "" {
+			if d := cmp.Diff(cache.NewEntry(&row), cached); d != "" {
 				stale++
 				t.Errorf("%s: cache differs from the database (-db +cache):\n%s", id, d)
 			}

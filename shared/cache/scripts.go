@@ -1,16 +1,12 @@
 package cache
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/taskfn/taskfn/shared/task"
 )
 
 // An entry is one string value: "<generation> <kind> <version> <payload>".
@@ -18,7 +14,7 @@ import (
 // written; an entry counts only while they are equal, so replacing the
 // generation invalidates every entry at once. Kinds:
 const (
-	kindTask      = 'T' // payload is the task's JSON
+	kindTask      = 'T' // payload is the task's parties and JSON (see encode)
 	kindNegative  = 'N' // no such task, as a reader found; version 0
 	kindTombstone = 'X' // deleted; its version is above any live one
 	// kindPoison is left by a writer that cannot prove its value is the
@@ -140,14 +136,33 @@ const (
 )
 
 // encode builds an entry but for the generation, which the set script
-// puts in front.
-func encode(kind byte, version int64, t *task.Task) string {
-	b := make([]byte, 0, 24+384)
+// puts in front. A task's payload is its parties, then its JSON:
+// "<len(owner)> <owner> <len(assignee)> <assignee> <json>", with "-" for
+// the length and nothing after it when there is no assignee. Lengths, not
+// separators, because subjects are arbitrary strings.
+func encode(kind byte, version int64, e *Entry) string {
+	size := 24
+	if e != nil {
+		size += 48 + len(e.OwnerID) + len(e.JSON)
+	}
+	b := make([]byte, 0, size)
 	b = append(b, kind, ' ')
 	b = strconv.AppendInt(b, version, 10)
 	b = append(b, ' ')
-	if t != nil {
-		b = t.AppendJSON(b)
+	if e != nil {
+		b = strconv.AppendInt(b, int64(len(e.OwnerID)), 10)
+		b = append(b, ' ')
+		b = append(b, e.OwnerID...)
+		b = append(b, ' ')
+		if e.AssigneeID == nil {
+			b = append(b, '-')
+		} else {
+			b = strconv.AppendInt(b, int64(len(*e.AssigneeID)), 10)
+			b = append(b, ' ')
+			b = append(b, *e.AssigneeID...)
+		}
+		b = append(b, ' ')
+		b = append(b, e.JSON...)
 	}
 	return string(b)
 }
@@ -156,25 +171,57 @@ var errCorrupt = errors.New("cache: malformed entry")
 
 // decode reads an entry the read script vouched for. found is false for
 // negative entries and tombstones.
-func decode(v string) (t task.Task, found bool, err error) {
+func decode(v string) (e Entry, found bool, err error) {
 	// Skip the generation, which the script has compared already.
 	i := strings.IndexByte(v, ' ')
 	if i < 0 || len(v) < i+4 || v[i+2] != ' ' {
-		return t, false, errCorrupt
+		return e, false, errCorrupt
 	}
 	kind, rest := v[i+1], v[i+3:]
-	j := strings.IndexByte(rest, ' ')
-	if j < 0 {
-		return t, false, errCorrupt
-	}
 	switch kind {
 	case kindNegative, kindTombstone:
-		return t, false, nil
+		return e, false, nil
 	case kindTask:
-		if err := json.Unmarshal([]byte(rest[j+1:]), &t); err != nil {
-			return t, false, fmt.Errorf("%w: %v", errCorrupt, err)
-		}
-		return t, true, nil
+	default:
+		return e, false, errCorrupt
 	}
-	return t, false, errCorrupt
+	var ok bool
+	var version, owner string
+	if version, rest, ok = strings.Cut(rest, " "); !ok {
+		return e, false, errCorrupt
+	}
+	if e.Version, err = strconv.ParseInt(version, 10, 64); err != nil {
+		return e, false, errCorrupt
+	}
+	if owner, rest, ok = cutCounted(rest); !ok {
+		return e, false, errCorrupt
+	}
+	e.OwnerID = owner
+	if r, ok := strings.CutPrefix(rest, "- "); ok {
+		rest = r
+	} else {
+		var assignee string
+		if assignee, rest, ok = cutCounted(rest); !ok {
+			return e, false, errCorrupt
+		}
+		e.AssigneeID = &assignee
+	}
+	if len(rest) == 0 || rest[0] != '{' {
+		return e, false, errCorrupt
+	}
+	e.JSON = []byte(rest)
+	return e, true, nil
+}
+
+// cutCounted reads "<n> <n bytes> " from the front of s.
+func cutCounted(s string) (field, rest string, ok bool) {
+	n, rest, ok := strings.Cut(s, " ")
+	if !ok {
+		return "", "", false
+	}
+	size, err := strconv.Atoi(n)
+	if err != nil || size < 0 || size >= len(rest) || rest[size] != ' ' {
+		return "", "", false
+	}
+	return rest[:size], rest[size+1:], true
 }

@@ -47,7 +47,8 @@ func (w Write) Stored(ctx context.Context, t task.Task) {
 	if w.c == nil {
 		return
 	}
-	w.refresh(ctx, t.ID, kindTask, t.Version, &t, w.c.ttl())
+	e := NewEntry(&t)
+	w.refresh(ctx, t.ID, kindTask, t.Version, &e, w.c.ttl())
 }
 
 // Deleted replaces a deleted task's entry with a tombstone, which reads as
@@ -61,13 +62,13 @@ func (w Write) Deleted(ctx context.Context, id uuid.UUID) {
 
 var errNoBegin = errors.New("cache: generation unknown: BeginWrite got no answer")
 
-func (w Write) refresh(ctx context.Context, id uuid.UUID, kind byte, version int64, t *task.Task, ttl time.Duration) {
+func (w Write) refresh(ctx context.Context, id uuid.UUID, kind byte, version int64, e *Entry, ttl time.Duration) {
 	c := w.c
 	if !w.ok {
 		c.lost(errNoBegin)
 		return
 	}
-	v := encode(kind, version, t)
+	v := encode(kind, version, e)
 	var n int64
 	err := c.call(ctx, opRefresh, func(ctx context.Context) error {
 		var err error

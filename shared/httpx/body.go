@@ -51,13 +51,17 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		WriteProblem(w, nil, Internal())
 		return
 	}
-	WriteRawJSON(w, status, append(b, '\n'))
+	WriteRawJSON(w, status, b)
 }
 
-// WriteRawJSON writes b, a JSON document the caller encoded, with status.
+// WriteRawJSON writes b, a JSON document the caller encoded, then a
+// newline, with status. b is only read, so it may be shared.
 func WriteRawJSON(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
+	_, _ = w.Write(newline)
 }
+
+var newline = []byte{'\n'}
