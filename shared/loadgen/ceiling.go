@@ -74,7 +74,7 @@ func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
 			return
 		}
 		rows, _ := pool.Query(r.Context(), pointSelect, id)
-		t, err := pgx.CollectOneRow(rows, task.ScanRow)
+		t, err := pgx.CollectOneRow(rows, task.ScanRows())
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			http.NotFound(w, r)

@@ -71,7 +71,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 		args = append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 	}
 	rows, _ := s.db.Replica.Query(ctx, sql, args...)
-	items, err := pgx.CollectRows(rows, ScanRow)
+	items, err := pgx.CollectRows(rows, ScanRows())
 	if err != nil {
 		return Page{}, fmt.Errorf("task: list: %w", err)
 	}

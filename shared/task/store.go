@@ -58,23 +58,57 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// taskColumns are what ScanRow reads, in its order — keep the two in step.
+// taskColumns are what ScanRows reads, in its order — keep the two in step.
 // The generated search column is left out.
 const taskColumns = "id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version"
 
-// ScanRow reads a row of taskColumns. It is written out rather than
+// ScanRows returns a function that reads rows of taskColumns, for
+// pgx.CollectRows and CollectOneRow; it reuses its scan targets from one
+// row to the next, so use one per query. It is written out rather than
 // pgx.RowToStructByPos, whose reflection per row was a tenth of the list
-// route's CPU; and the id goes through pgtype.UUID, because uuid.UUID's
-// sql.Scanner makes pgx decode the id as text and parse it again.
-func ScanRow(row pgx.CollectableRow) (Task, error) {
+// route's CPU, and it scans into pgx's own types and plain strings, which
+// pgx decodes directly: uuid.UUID's sql.Scanner made pgx decode the id as
+// text and parse it again, and named string types and pointers go through
+// reflection.
+func ScanRows() pgx.RowToFunc[Task] {
 	var (
-		t  Task
-		id pgtype.UUID
+		t                Task
+		id               pgtype.UUID
+		status, priority string
+		due              pgtype.Timestamptz
+		assignee         pgtype.Text
 	)
-	err := row.Scan(&id, &t.Title, &t.Description, &t.Status, &t.Priority, &t.DueAt,
-		&t.OwnerID, &t.AssigneeID, &t.Labels, &t.CreatedAt, &t.UpdatedAt, &t.Version)
-	t.ID = id.Bytes
-	return t, err
+	dest := []any{&id, &t.Title, &t.Description, &status, &priority, &due,
+		&t.OwnerID, &assignee, &t.Labels, &t.CreatedAt, &t.UpdatedAt, &t.Version}
+	return func(row pgx.CollectableRow) (Task, error) {
+		t.Labels = nil // the one target pgx would append to
+		if err := row.Scan(dest...); err != nil {
+			return Task{}, err
+		}
+		out := t
+		out.ID = id.Bytes
+		out.Status, out.Priority = Status(intern(status, Statuses)), Priority(intern(priority, Priorities))
+		if due.Valid {
+			d := due.Time
+			out.DueAt = &d
+		}
+		if assignee.Valid {
+			a := assignee.String
+			out.AssigneeID = &a
+		}
+		return out, nil
+	}
+}
+
+// intern returns the constant equal to s, so the string scanned per row
+// can be collected at once instead of living as long as the task.
+func intern[S ~string](s string, constants []S) string {
+	for _, c := range constants {
+		if string(c) == s {
+			return string(c)
+		}
+	}
+	return s
 }
 
 // Create inserts t and returns the row as stored: created_at, updated_at
@@ -98,7 +132,7 @@ RETURNING ` + taskColumns
 		rows, _ := tx.Query(ctx, q,
 			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels))
 		var err error
-		if created, err = pgx.CollectOneRow(rows, ScanRow); err != nil {
+		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
 			return fmt.Errorf("task: create: %w", err)
 		}
 		return s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor(ctx), Task: created.Snapshot()})
@@ -229,7 +263,7 @@ FOR UPDATE`
 
 // collectOne scans one task, the one place pgx.ErrNoRows becomes ErrNotFound.
 func collectOne(rows pgx.Rows, op string) (Task, error) {
-	t, err := pgx.CollectOneRow(rows, ScanRow)
+	t, err := pgx.CollectOneRow(rows, ScanRows())
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Task{}, ErrNotFound
 	}
