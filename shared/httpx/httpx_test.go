@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,38 @@ func TestProblemRendering(t *testing.T) {
 	}
 	if AsProblem(errors.New("plain")) != nil {
 		t.Error("AsProblem of a plain error")
+	}
+}
+
+func TestWriteRawJSON(t *testing.T) {
+	t.Parallel()
+	big := append(append([]byte(`{"items":"`), bytes.Repeat([]byte("x"), 20_000)...), `"}`...)
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{"small, no newline", []byte(`{"a":1}`)},
+		{"small, newline", []byte("{\"a\":1}\n")},
+		{"larger than the connection buffer", big},
+		{"larger, newline", append(bytes.Clone(big), '\n')},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			in := bytes.Clone(tt.body)
+			rec := httptest.NewRecorder()
+			WriteRawJSON(rec, http.StatusTeapot, tt.body)
+			want := string(bytes.TrimSuffix(in, []byte("\n"))) + "\n"
+			if got := rec.Body.String(); got != want {
+				t.Errorf("body %q…, want %q…", got[:min(len(got), 40)], want[:min(len(want), 40)])
+			}
+			if rec.Code != http.StatusTeapot || rec.Header().Get("Content-Type") != "application/json" ||
+				rec.Header().Get("Content-Length") != strconv.Itoa(len(want)) {
+				t.Errorf("status %d, headers %v", rec.Code, rec.Header())
+			}
+			if !bytes.Equal(in, tt.body) {
+				t.Error("the body passed in was modified")
+			}
+		})
 	}
 }

@@ -97,7 +97,7 @@ func taskID(r *http.Request) (uuid.UUID, error) {
 func writeTask(w http.ResponseWriter, status int, t task.Task) {
 	w.Header().Set("ETag", etag(t.Version))
 	w.Header().Set("Cache-Control", "private, no-cache")
-	httpx.WriteRawJSON(w, status, t.AppendJSON(make([]byte, 0, 512)))
+	httpx.WriteRawJSON(w, status, append(t.AppendJSON(make([]byte, 0, 512)), '\n'))
 }
 
 // POST /tasks
@@ -246,7 +246,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		b = append(b, "null"...)
 	}
-	b = append(b, '}')
+	b = append(b, "}\n"...)
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, b)
 	return nil
