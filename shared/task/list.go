@@ -71,7 +71,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 		args = append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 	}
 	rows, _ := s.db.Replica.Query(ctx, sql, args...)
-	items, err := pgx.CollectRows(rows, ScanRows())
+	items, err := pgx.AppendRows(make([]Task, 0, q.Limit+1), rows, ScanRows())
 	if err != nil {
 		return Page{}, fmt.Errorf("task: list: %w", err)
 	}

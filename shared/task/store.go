@@ -74,7 +74,7 @@ func ScanRows() pgx.RowToFunc[Task] {
 	var (
 		t                Task
 		id               pgtype.UUID
-		status, priority string
+		status, priority pgtype.DriverBytes // valid until the next row: interned
 		due              pgtype.Timestamptz
 		assignee         pgtype.Text
 	)
@@ -87,7 +87,7 @@ func ScanRows() pgx.RowToFunc[Task] {
 		}
 		out := t
 		out.ID = id.Bytes
-		out.Status, out.Priority = Status(intern(status, Statuses)), Priority(intern(priority, Priorities))
+		out.Status, out.Priority = intern(status, Statuses), intern(priority, Priorities)
 		if due.Valid {
 			d := due.Time
 			out.DueAt = &d
@@ -100,15 +100,15 @@ func ScanRows() pgx.RowToFunc[Task] {
 	}
 }
 
-// intern returns the constant equal to s, so the string scanned per row
-// can be collected at once instead of living as long as the task.
-func intern[S ~string](s string, constants []S) string {
+// intern returns the constant equal to b, so no string is allocated per
+// row for a value from a closed set.
+func intern[S ~string](b []byte, constants []S) S {
 	for _, c := range constants {
-		if string(c) == s {
-			return string(c)
+		if string(c) == string(b) {
+			return c
 		}
 	}
-	return s
+	return S(b)
 }
 
 // Create inserts t and returns the row as stored: created_at, updated_at
