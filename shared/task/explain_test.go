@@ -94,16 +94,7 @@ func (n planNode) walk(fn func(planNode)) {
 // values, as PostgreSQL does for List's unnamed statements.
 func explain(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sql string, args []any) (planNode, func() string) {
 	t.Helper()
-	var raw []byte
-	if err := pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
-		t.Fatalf("explain: %v\n%s", err, sql)
-	}
-	var out []struct {
-		Plan planNode `json:"Plan"`
-	}
-	if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
-		t.Fatalf("decode plan: %v\n%s", err, raw)
-	}
+	plan := explainJSON(ctx, t, pool, "FORMAT JSON", sql, args)
 	text := func() string {
 		rows, err := pool.Query(ctx, "EXPLAIN "+sql, args...)
 		if err != nil {
@@ -115,7 +106,25 @@ func explain(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sql string, 
 		}
 		return sql + "\n" + strings.Join(lines, "\n")
 	}
-	return out[0].Plan, text
+	return plan, text
+}
+
+// explainJSON runs EXPLAIN (options) on sql and decodes its plan.
+func explainJSON(ctx context.Context, t *testing.T, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, options, sql string, args []any) planNode {
+	t.Helper()
+	var raw []byte
+	if err := q.QueryRow(ctx, "EXPLAIN ("+options+") "+sql, args...).Scan(&raw); err != nil {
+		t.Fatalf("explain: %v\n%s", err, sql)
+	}
+	var out []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
+		t.Fatalf("decode plan: %v\n%s", err, raw)
+	}
+	return out[0].Plan
 }
 
 // TestListPlans explains every list shape the API offers on one table of
@@ -170,25 +179,16 @@ FROM generate_series(1, $1::int) AS g`, burst); err != nil {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var raw []byte
-			if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&raw); err != nil {
-				t.Fatalf("explain: %v\n%s", err, sql)
-			}
-			var out []struct {
-				Plan planNode `json:"Plan"`
-			}
-			if err := json.Unmarshal(raw, &out); err != nil || len(out) != 1 {
-				t.Fatalf("decode plan: %v\n%s", err, raw)
-			}
+			plan := explainJSON(ctx, t, tx, "ANALYZE, FORMAT JSON", sql, args)
 			// Every branch reads at most limit+1 rows it keeps.
 			var read float64
-			out[0].Plan.walk(func(n planNode) {
+			plan.walk(func(n planNode) {
 				if n.RelationName == "tasks" {
 					read += n.ActualRows + n.RemovedByFilter
 				}
 			})
 			if want := float64(len(tt.q.Statuses) * (limit + 1)); read > want {
-				t.Errorf("read %.0f rows of tasks for a page of %d, want at most %.0f:\n%s\n%s", read, limit, want, sql, raw)
+				t.Errorf("read %.0f rows of tasks for a page of %d, want at most %.0f:\n%s", read, limit, want, sql)
 			}
 		})
 	}
