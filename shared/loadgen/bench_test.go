@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -31,6 +30,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/loadgen"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/taskapi"
@@ -648,13 +648,8 @@ const ceilingEnvName = "LOADGEN_CEILING"
 // database and Redis settings the functions read, so its pools are the
 // functions' pools.
 func serveCeiling(kind string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
-	if err := ceiling(ctx, kind); err != nil {
-		fmt.Fprintf(os.Stderr, "ceiling %s: %v\n", kind, err)
-		return 1
-	}
-	return 0
+	// As a function runs: same signals, same runtime settings (GOGC, memory limit).
+	return lifecycle.Run("ceiling "+kind, func(ctx context.Context) error { return ceiling(ctx, kind) })
 }
 
 func ceiling(ctx context.Context, kind string) error {
