@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 
 	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/events/eventstest"
 )
@@ -57,54 +57,6 @@ func topicName(t *testing.T) string {
 	return "test." + strings.NewReplacer("/", ".", " ", "_").Replace(t.Name()) + "." + uuid.NewString()[:8]
 }
 
-// consume reads n records of topic, from every partition, from the start.
-func consume(t *testing.T, brokers []string, topic string, n int) []*sarama.ConsumerMessage {
-	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V2_8_0_0
-	c, err := sarama.NewConsumer(brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	parts, err := c.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := make(chan *sarama.ConsumerMessage)
-	for _, p := range parts {
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		go func() {
-			for m := range pc.Messages() {
-				out <- m
-			}
-		}()
-	}
-	var got []*sarama.ConsumerMessage
-	timeout := time.After(10 * time.Second)
-	for len(got) < n {
-		select {
-		case m := <-out:
-			got = append(got, m)
-		case <-timeout:
-			t.Fatalf("got %d of %d records from %s", len(got), n, topic)
-		}
-	}
-	return got
-}
-
-func headers(m *sarama.ConsumerMessage) map[string]string {
-	h := map[string]string{}
-	for _, rh := range m.Headers {
-		h[string(rh.Key)] = string(rh.Value)
-	}
-	return h
-}
-
 // A published event is a binary-mode CloudEvent: attributes in ce_
 // headers, the JSON data as the value, the task id as the key.
 func TestPublishBinaryMode(t *testing.T) {
@@ -119,8 +71,12 @@ func TestPublishBinaryMode(t *testing.T) {
 	if err := p.Publish(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
-	m := consume(t, broker.Brokers(), topic, 1)[0]
-	h := headers(m)
+	recs := kafkatest.Records(t, broker.Brokers(), topic)
+	if len(recs) != 1 {
+		t.Fatalf("%d records on %s, want 1", len(recs), topic)
+	}
+	m := recs[0]
+	h := kafkatest.Headers(m)
 	want := map[string]string{
 		"ce_specversion": "1.0", "ce_id": ev.ID.String(), "ce_type": events.TaskCreated,
 		"ce_source": events.SourceTasks, "ce_subject": task.ID.String(), "ce_partitionkey": task.ID.String(),

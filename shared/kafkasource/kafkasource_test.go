@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/kafkasource"
 )
@@ -204,41 +205,7 @@ func committed(t *testing.T, topic, group string) (got, want map[int32]int64) {
 // deadLettered reads the records of the dead-letter topic, if it exists.
 func deadLettered(t *testing.T, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(broker.Brokers(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		return nil // never written
-	}
-	c, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var out []*sarama.ConsumerMessage
-	for _, p := range parts {
-		end, _ := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if end == 0 {
-			continue
-		}
-		pc, err := c.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for m := range pc.Messages() {
-			out = append(out, m)
-			if m.Offset == end-1 {
-				break
-			}
-		}
-		pc.Close()
-	}
-	return out
+	return kafkatest.Records(t, broker.Brokers(), topic)
 }
 
 // The KafkaSource semantics, on the middle of three events of one task:

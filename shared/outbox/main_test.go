@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -146,50 +146,9 @@ type record struct {
 // as of the call.
 func consumeAll(t testing.TB, brokers []string, topic string) []record {
 	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(brokers, sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []record
-	for _, p := range parts {
-		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if end == 0 {
-			continue
-		}
-		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		timeout := time.After(30 * time.Second)
-		for done := false; !done; {
-			select {
-			case m := <-pc.Messages():
-				h := map[string]string{}
-				for _, rh := range m.Headers {
-					h[string(rh.Key)] = string(rh.Value)
-				}
-				out = append(out, record{Partition: p, Offset: m.Offset, Key: string(m.Key), Headers: h, Value: m.Value})
-				done = m.Offset >= end-1
-			case <-timeout:
-				t.Fatalf("partition %d: timed out before offset %d", p, end-1)
-			}
-		}
-		pc.Close()
+	for _, m := range kafkatest.Records(t, brokers, topic) {
+		out = append(out, record{Partition: m.Partition, Offset: m.Offset, Key: string(m.Key), Headers: kafkatest.Headers(m), Value: m.Value})
 	}
 	return out
 }
