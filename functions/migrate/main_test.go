@@ -2,14 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"io/fs"
 	"net"
-	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,43 +13,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/taskfn/taskfn/migrations"
+	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
-// emptyDatabase creates a database with no schema at all (pgtest only hands
-// out migrated ones) and drops it when t ends. Its name follows pgtest's
-// pattern, so a run that dies before cleanup is swept by the next one.
-func emptyDatabase(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("connect to the test server: %v", err)
-	}
-	t.Cleanup(func() { _ = conn.Close(context.Background()) })
-
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := fmt.Sprintf("taskfn_test_%d_%s", time.Now().Unix(), hex.EncodeToString(b))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-		if err != nil {
-			t.Error(err)
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // latestMigration is the highest version number among the embedded files.
 func latestMigration(t *testing.T) int64 {
@@ -75,7 +37,7 @@ func latestMigration(t *testing.T) int64 {
 }
 
 func TestRunAppliesMigrationsOnce(t *testing.T) {
-	dbURL := emptyDatabase(t)
+	dbURL := pgtest.NewEmpty(t)
 	t.Setenv("DATABASE_URL", dbURL)
 	t.Setenv("LOG_LEVEL", "warn")
 	ctx := context.Background()

@@ -2,16 +2,12 @@ package validate
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,11 +19,11 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
+	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
 // e2eVersion is stamped into the test binaries through ko.yaml's ldflags.
@@ -84,41 +80,6 @@ func buildFunctions(t *testing.T, names []string) map[string]string {
 		bins[n] = filepath.Join(dir, n)
 	}
 	return bins
-}
-
-// throwawayDatabase creates an empty database on the test server and drops
-// it when t ends. The name follows shared/pgtest's, whose sweep removes
-// what a crashed run leaves.
-func throwawayDatabase(t *testing.T) string {
-	t.Helper()
-	ctx := context.Background()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL (TEST_DATABASE_URL): %v", err)
-	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := fmt.Sprintf("taskfn_test_%d_%s", time.Now().Unix(), hex.EncodeToString(b))
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx := context.Background()
-		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-		_ = conn.Close(ctx)
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
 
 // clusterEnv is the environment a pod gets from knative/: the ConfigMap's
@@ -246,6 +207,10 @@ func logLines(t *testing.T, what, out string) []map[string]any {
 	return lines
 }
 
+// TestMain prepares shared/pgtest, whose empty databases the end-to-end
+// test migrates.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
 // TestEndToEnd builds the real binaries, migrates a fresh database with the
 // migrate binary, runs each routed function on its own port against it and
 // a real OIDC issuer, puts the real nginx with the shipped gateway config in
@@ -263,7 +228,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	bins := buildFunctions(t, append(slices.Clone(fns), "migrate"))
-	dbURL := throwawayDatabase(t)
+	dbURL := pgtest.NewEmpty(t)
 	iss := authtest.NewIssuer(t)
 	env := clusterEnv(t, map[string]string{
 		"DATABASE_URL":      dbURL,

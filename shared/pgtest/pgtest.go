@@ -169,26 +169,8 @@ func New(t testing.TB) *pg.DB {
 // themselves: a second database as a replica, a function's whole wiring.
 func NewConfig(t testing.TB) pg.Config {
 	t.Helper()
-	if state.admin == nil && state.err == nil {
-		t.Fatal("pgtest: call pgtest.Main from TestMain before pgtest.New")
-	}
-	if state.err != nil {
-		t.Fatal(state.err)
-	}
 	ctx := context.Background()
-	name, err := newName()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize() + " TEMPLATE " + pgx.Identifier{state.template}.Sanitize()
-	if _, err := state.admin.Exec(ctx, q); err != nil {
-		t.Fatalf("pgtest: clone template: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := dropDatabase(context.Background(), name); err != nil {
-			t.Error(err)
-		}
-	})
+	name := create(t, state.template)
 	cfg := pg.Config{
 		URL:      databaseURL(name),
 		MaxConns: 8,
@@ -214,6 +196,43 @@ func NewConfig(t testing.TB) pg.Config {
 		cfg.StatementTimeout = 0
 	}
 	return cfg
+}
+
+// NewEmpty makes a database with no schema at all, for what must start
+// from nothing (the migrations themselves), dropped when t ends, and
+// returns its URL on the server itself, bypassing PgBouncer.
+func NewEmpty(t testing.TB) string {
+	t.Helper()
+	return databaseURL(create(t, ""))
+}
+
+// create makes a database named as this package names them, from template
+// ("" for PostgreSQL's default), and drops it when t ends.
+func create(t testing.TB, template string) string {
+	t.Helper()
+	if state.admin == nil && state.err == nil {
+		t.Fatal("pgtest: call pgtest.Main from TestMain before pgtest.New")
+	}
+	if state.err != nil {
+		t.Fatal(state.err)
+	}
+	name, err := newName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		q += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := state.admin.Exec(context.Background(), q); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := dropDatabase(context.Background(), name); err != nil {
+			t.Error(err)
+		}
+	})
+	return name
 }
 
 func newName() (string, error) {
