@@ -144,6 +144,9 @@ func encode(kind byte, version int64, e *Entry) string {
 	size := 24
 	if e != nil {
 		size += 48 + len(e.OwnerID) + len(e.JSON)
+		if e.AssigneeID != nil {
+			size += len(*e.AssigneeID)
+		}
 	}
 	b := make([]byte, 0, size)
 	b = append(b, kind, ' ')

@@ -58,10 +58,7 @@ func RedisHandler(rdb *redis.Client, key func(id string) string, h http.Header) 
 }
 
 // pointSelect is the store's read of one task.
-const pointSelect = `
-SELECT id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version
-FROM tasks
-WHERE id = $1`
+const pointSelect = "SELECT " + task.Columns + " FROM tasks WHERE id = $1"
 
 // PgxHandler answers with the task read by one pgx point select per
 // request, encoded as the function encodes it.

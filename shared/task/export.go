@@ -84,7 +84,7 @@ WHERE ` + where
 			}
 		}
 		sql := `
-SELECT ` + taskColumns + `
+SELECT ` + Columns + `
 FROM tasks
 WHERE ` + where + `
 ORDER BY created_at, id`

@@ -193,7 +193,7 @@ func listSQL(q ListQuery) (string, []any, error) {
 				conds = append(conds, sc)
 			}
 			conds = append(conds, common...)
-			b := "(SELECT " + taskColumns + "\nFROM tasks"
+			b := "(SELECT " + Columns + "\nFROM tasks"
 			if len(conds) > 0 {
 				b += "\nWHERE " + strings.Join(conds, "\n  AND ")
 			}
@@ -206,7 +206,7 @@ func listSQL(q ListQuery) (string, []any, error) {
 		b := branches[0]
 		return b[1 : len(b)-1], args, nil
 	}
-	sql := "SELECT " + taskColumns + "\n" +
+	sql := "SELECT " + Columns + "\n" +
 		"FROM (\n" + strings.Join(branches, "\nUNION ALL\n") + "\n) AS t\n" +
 		order + "\n" +
 		"LIMIT " + limit

@@ -58,11 +58,11 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// taskColumns are what ScanRows reads, in its order — keep the two in step.
+// Columns are what ScanRows reads, in its order — keep the two in step.
 // The generated search column is left out.
-const taskColumns = "id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version"
+const Columns = "id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version"
 
-// ScanRows returns a function that reads rows of taskColumns, for
+// ScanRows returns a function that reads rows of Columns, for
 // pgx.CollectRows and CollectOneRow; it reuses its scan targets from one
 // row to the next, so use one per query. It is written out rather than
 // pgx.RowToStructByPos, whose reflection per row was a tenth of the list
@@ -126,7 +126,7 @@ func (s *Store) Create(ctx context.Context, t Task) (Task, error) {
 	const q = `
 INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-RETURNING ` + taskColumns
+RETURNING ` + Columns
 	var created Task
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, q,
@@ -147,7 +147,7 @@ RETURNING ` + taskColumns
 // Get returns the task with id, read from the replica.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (Task, error) {
 	const q = `
-SELECT ` + taskColumns + `
+SELECT ` + Columns + `
 FROM tasks
 WHERE id = $1`
 	rows, _ := s.db.Replica.Query(ctx, q, id)
@@ -159,7 +159,7 @@ WHERE id = $1`
 // fallback when Redis cannot vouch for an entry).
 func (s *Store) GetPrimary(ctx context.Context, id uuid.UUID) (Task, error) {
 	const q = `
-SELECT ` + taskColumns + `
+SELECT ` + Columns + `
 FROM tasks
 WHERE id = $1`
 	rows, _ := s.db.Primary.Query(ctx, q, id)
@@ -204,7 +204,7 @@ SET title = $2,
     version = version + 1,
     updated_at = now()
 WHERE id = $1
-RETURNING ` + taskColumns
+RETURNING ` + Columns
 		rows, _ := tx.Query(ctx, q,
 			id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels))
 		if updated, err = collectOne(rows, "update"); err != nil {
@@ -253,7 +253,7 @@ WHERE id = $1`
 
 func lockTask(ctx context.Context, tx pgx.Tx, id uuid.UUID, op string) (Task, error) {
 	const q = `
-SELECT ` + taskColumns + `
+SELECT ` + Columns + `
 FROM tasks
 WHERE id = $1
 FOR UPDATE`
