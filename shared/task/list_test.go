@@ -365,8 +365,9 @@ func TestListStableUnderConcurrentInserts(t *testing.T) {
 // Under the default cache_statement mode, a list with a subject or filter
 // value must not leave a prepared statement behind: it could switch to a
 // generic plan that suits an average subject (see List). A list by status
-// alone is prepared: its statuses are literals, so its generic plan is its
-// custom one. Get, as a control, is prepared.
+// alone is prepared, and PostgreSQL must actually run a first page on its
+// generic plan, not plan it again on every run (it did while the limit was
+// a parameter). Get, as a control, is prepared.
 func TestListPreparesOnlyValueFreeShapes(t *testing.T) {
 	t.Parallel()
 	_, shared := newStore(t)
@@ -393,6 +394,7 @@ func TestListPreparesOnlyValueFreeShapes(t *testing.T) {
 			{Query: "report", Limit: 10},
 			{Statuses: []task.Status{task.StatusDone}, Limit: 10},
 			{Statuses: []task.Status{task.StatusBlocked, task.StatusTodo}, Limit: 10},
+			{Statuses: []task.Status{task.StatusDone}, Limit: 10, After: &task.Cursor{CreatedAt: due, ID: uuid.New()}},
 		} {
 			if _, err := s.List(ctx, q); err != nil {
 				t.Fatal(err)
@@ -402,13 +404,20 @@ func TestListPreparesOnlyValueFreeShapes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	rows, _ := db.Replica.Query(ctx, "SELECT statement FROM pg_prepared_statements")
-	stmts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type prepared struct {
+		SQL             string
+		Generic, Custom int64
+	}
+	rows, _ := db.Replica.Query(ctx, "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements")
+	stmts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[prepared])
 	if err != nil {
 		t.Fatal(err)
 	}
 	var withValues, byStatus, get int
-	for _, st := range stmts {
+	var sqls []string
+	for _, p := range stmts {
+		st := p.SQL
+		sqls = append(sqls, st)
 		switch {
 		case !strings.Contains(st, "ORDER BY created_at"):
 			if strings.Contains(st, "WHERE id = $1") {
@@ -418,9 +427,13 @@ func TestListPreparesOnlyValueFreeShapes(t *testing.T) {
 			withValues++
 		default:
 			byStatus++
+			// A first page has no parameter: planned once, for every run.
+			if !strings.Contains(st, "(created_at, id)") && (p.Generic != 8 || p.Custom != 0) {
+				t.Errorf("%d generic and %d custom plans in 8 runs, want the generic plan every time:\n%s", p.Generic, p.Custom, st)
+			}
 		}
 	}
-	if withValues != 0 || byStatus != 2 || get != 1 {
-		t.Errorf("prepared: %d lists with values, %d by status, %d get; want 0, 2 and 1:\n%s", withValues, byStatus, get, strings.Join(stmts, "\n---\n"))
+	if withValues != 0 || byStatus != 3 || get != 1 {
+		t.Errorf("prepared: %d lists with values, %d by status, %d get; want 0, 3 and 1:\n%s", withValues, byStatus, get, strings.Join(sqls, "\n---\n"))
 	}
 }
