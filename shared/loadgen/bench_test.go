@@ -2,7 +2,6 @@ package loadgen_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -153,11 +152,10 @@ func BenchmarkLoad(b *testing.B) {
 	}()
 
 	// The bytes a cached GET answers, for the ceilings to answer too.
-	client := loadgen.NewClient(cfg.Concurrency)
 	bodies := map[string][]byte{}
 	var header http.Header
 	for _, id := range hot {
-		body, h, err := fetch(ctx, client, getUncached.url+"/tasks/"+id, readers[0])
+		body, h, err := fetch(ctx, getUncached.url+"/tasks/"+id, readers[0])
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -185,44 +183,59 @@ func BenchmarkLoad(b *testing.B) {
 
 	rounds := max(cfg.Rounds, 1)
 	o := loadgen.Options{Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration / time.Duration(rounds)}
+	client := loadgen.NewClient(cfg.Concurrency, 10*time.Second)
+	defer client.Close()
+	must := func(req loadgen.Request, err error) loadgen.Request {
+		if err != nil {
+			b.Fatal(err)
+		}
+		return req
+	}
+	bearer := func(token string) http.Header {
+		if token == "" {
+			return nil
+		}
+		return http.Header{"Authorization": {"Bearer " + token}}
+	}
 	get := func(base proc, ids []string, tokens []string) loadgen.Step {
 		var next atomic.Int64
-		return loadgen.HTTP(client, http.StatusOK, func(ctx context.Context, w int) (*http.Request, error) {
+		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
 			id := ids[int(next.Add(1)-1)%len(ids)]
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.url+"/tasks/"+id, nil)
-			if err == nil && tokens != nil {
-				req.Header.Set("Authorization", "Bearer "+tokens[w])
+			var token string
+			if tokens != nil {
+				token = tokens[w]
 			}
-			return req, err
+			return must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks/"+id, bearer(token), nil))
 		})
 	}
+	// Lists and creates repeat a few requests per worker: built once.
 	listStep := func(tokens []string) loadgen.Step {
-		var next atomic.Int64
-		return loadgen.HTTP(client, http.StatusOK, func(ctx context.Context, w int) (*http.Request, error) {
-			st := statuses[int(next.Add(1)-1)%len(statuses)]
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, list.url+"/tasks?status="+st+"&sort=-created_at&limit=50", nil)
-			if err == nil {
-				req.Header.Set("Authorization", "Bearer "+tokens[w])
+		reqs := make([][]loadgen.Request, len(tokens))
+		for w, token := range tokens {
+			for _, st := range statuses {
+				reqs[w] = append(reqs[w], must(loadgen.NewRequest(http.MethodGet, list.url+"/tasks?status="+st+"&sort=-created_at&limit=50", bearer(token), nil)))
 			}
-			return req, err
+		}
+		var next atomic.Int64
+		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
+			return reqs[w][int(next.Add(1)-1)%len(statuses)]
 		})
 	}
 	// Creates spread over the statuses like the seeded rows: all of them
 	// new "todo" tasks would make the newest rows one status, and the list
 	// scenarios of the next rounds would measure that skew, not the table.
-	var createBodies [][]byte
-	for _, st := range statuses {
-		createBodies = append(createBodies, []byte(`{"title":"Benchmark task","description":"made by make bench","status":"`+st+`","priority":"high","labels":["bench"]}`))
+	creates := make([][]loadgen.Request, len(writers))
+	for w, token := range writers {
+		h := bearer(token)
+		h.Set("Content-Type", "application/json")
+		for _, st := range statuses {
+			body := []byte(`{"title":"Benchmark task","description":"made by make bench","status":"` + st + `","priority":"high","labels":["bench"]}`)
+			creates[w] = append(creates[w], must(loadgen.NewRequest(http.MethodPost, create.url+"/tasks", h, body)))
+		}
 	}
 	var created atomic.Int64
-	createStep := loadgen.HTTP(client, http.StatusCreated, func(ctx context.Context, w int) (*http.Request, error) {
-		body := createBodies[int(created.Add(1)-1)%len(createBodies)]
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, create.url+"/tasks", bytes.NewReader(body))
-		if err == nil {
-			req.Header.Set("Authorization", "Bearer "+writers[w])
-			req.Header.Set("Content-Type", "application/json")
-		}
-		return req, err
+	createStep := loadgen.HTTP(client, http.StatusCreated, func(w int) loadgen.Request {
+		return creates[w][int(created.Add(1)-1)%len(statuses)]
 	})
 
 	scenarios := []struct {
@@ -456,13 +469,13 @@ func sampleIDs(ctx context.Context, db *pgxpool.Pool, n, rows int) ([]string, er
 	return ids[:min(n, len(ids))], nil
 }
 
-func fetch(ctx context.Context, client *http.Client, url, token string) ([]byte, http.Header, error) {
+func fetch(ctx context.Context, url, token string) ([]byte, http.Header, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := client.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
