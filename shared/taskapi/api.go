@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -232,7 +234,8 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Encoded by hand around Task.AppendJSON: a page is up to 200 tasks,
 	// and this route's CPU was mostly encoding/json.
-	b := make([]byte, 0, 64+400*len(page.Items))
+	bp := listBodies.Get().(*[]byte)
+	b := slices.Grow((*bp)[:0], 64+400*len(page.Items))
 	b = append(b, `{"items":[`...)
 	for i := range page.Items {
 		if i > 0 {
@@ -249,8 +252,24 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	b = append(b, "}\n"...)
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, b)
+	// The body has been written out (copied or sent): its buffer can serve
+	// the next page, unless an outsized page grew it.
+	if cap(b) <= maxPooledBody {
+		*bp = b
+		listBodies.Put(bp)
+	}
 	return nil
 }
+
+// listBodies recycles list bodies. A page of 50 is about 20 kB, half of
+// what a list allocated: under load the route's GC ran some 15 times a
+// second, each mark taking a CPU for a few milliseconds, which showed in
+// the list's p99.
+var listBodies = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody keeps a page of MaxLimit tasks with long texts from being
+// held for every later small page.
+const maxPooledBody = 256 << 10
 
 var listParams = map[string]bool{
 	"status": true, "assignee_id": true, "owner_id": true, "label": true,
