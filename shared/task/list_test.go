@@ -332,9 +332,11 @@ func TestListStableUnderConcurrentInserts(t *testing.T) {
 					for _, it := range page.Items {
 						seen[it.ID]++
 					}
-					// Newest first never reaches the new rows, oldest first
-					// would chase them: stop once past the old ones.
-					if page.Next == nil || page.Next.CreatedAt.After(t0.Add(time.Minute)) {
+					// Oldest first would chase the new rows: stop once past
+					// the old ones. Newest first starts with the new rows
+					// inserted before its first page, then never meets one
+					// again, and ends at the oldest.
+					if page.Next == nil || asc && page.Next.CreatedAt.After(t0.Add(time.Minute)) {
 						break
 					}
 					q.After = page.Next
