@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,7 +35,26 @@ type ListQuery struct {
 type Page struct {
 	Items []Task
 	Next  *Cursor
+
+	buf *[]Task // Items' backing array, from pages
 }
+
+// Release hands the page's memory back for a later List; p.Items must not
+// be used after. Optional: a page never released is only garbage. A list
+// route releases each page once written, which takes its largest
+// allocation (50 tasks, ~12 kB) off the garbage collector's count.
+func (p *Page) Release() {
+	if p.buf == nil {
+		return
+	}
+	items := (*p.buf)[:cap(*p.buf)]
+	clear(items) // let the rows' strings go
+	*p.buf = items[:0]
+	pages.Put(p.buf)
+	p.Items, p.buf = nil, nil
+}
+
+var pages = sync.Pool{New: func() any { return new([]Task) }}
 
 // MaxListLimit is the largest page List serves.
 const MaxListLimit = 200
@@ -73,8 +93,11 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 		args = append([]any{pgx.QueryExecModeCacheDescribe}, args...)
 	}
 	rows, _ := s.db.Replica.Query(ctx, sql, args...)
-	items, err := pgx.AppendRows(make([]Task, 0, q.Limit+1), rows, ScanRows())
+	buf := pages.Get().(*[]Task)
+	items, err := pgx.AppendRows(slices.Grow((*buf)[:0], q.Limit+1), rows, ScanRows())
+	*buf = items
 	if err != nil {
+		(&Page{buf: buf}).Release()
 		return Page{}, fmt.Errorf("task: list: %w", err)
 	}
 	// listSQL fetched one row more than asked: its presence means there
@@ -85,7 +108,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 		last := items[len(items)-1]
 		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Ascending: q.Ascending}
 	}
-	return Page{Items: items, Next: next}, nil
+	return Page{Items: items, Next: next, buf: buf}, nil
 }
 
 // genericPlanSafe reports whether q's query plans the same whatever its

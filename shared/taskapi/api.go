@@ -250,6 +250,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 		b = append(b, "null"...)
 	}
 	b = append(b, "}\n"...)
+	page.Release()
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, b)
 	// The body has been written out (copied or sent): its buffer can serve
