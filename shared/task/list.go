@@ -80,7 +80,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 	// switch a prepared statement to a generic plan, planned once for any
 	// values. That is what a list without subject or filter values wants:
 	// its statuses and limit are literals (see listSQL), so the generic
-	// plan is the custom one, and planning is most of PostgreSQL's time
+	// plan is the custom one, and planning was half of PostgreSQL's time
 	// for a page. One statement per status set, order and limit: clients
 	// use a few limits, and pgx's statement cache evicts the rarest.
 	// A subject or a filter value needs planning with its value: a generic
