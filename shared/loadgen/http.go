@@ -69,7 +69,8 @@ type conn struct {
 	nc   net.Conn
 	addr string
 	r    *bufio.Reader
-	stop func() bool // ends the context watch
+	ctx  context.Context // the one stop watches
+	stop func() bool     // ends the context watch
 }
 
 // NewClient is a client for n workers; each request must be answered in
@@ -107,7 +108,7 @@ func (cn *conn) close() {
 	if cn.nc != nil {
 		cn.stop()
 		cn.nc.Close()
-		cn.nc = nil
+		cn.nc, cn.ctx, cn.stop = nil, nil, nil
 	}
 }
 
@@ -125,8 +126,14 @@ func (cn *conn) roundTrip(ctx context.Context, req Request, timeout time.Duratio
 		} else {
 			cn.r.Reset(nc)
 		}
+	}
+	if cn.ctx != ctx {
 		// A run that ends mid-request does not wait for the answer.
-		cn.stop = context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+		if cn.stop != nil {
+			cn.stop()
+		}
+		nc := cn.nc
+		cn.ctx, cn.stop = ctx, context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	}
 	status, keep, err := cn.exchange(req, timeout)
 	if err != nil || !keep {

@@ -156,6 +156,12 @@ func TestClientContext(t *testing.T) {
 	c := loadgen.NewClient(1, time.Minute)
 	defer c.Close()
 	req, _ := loadgen.NewRequest("GET", srv.URL+"/hang", nil, nil)
+	// The connection is opened under another context first: the one of
+	// the hanging request must still end it.
+	fast, _ := loadgen.NewRequest("GET", srv.URL+"/length", nil, nil)
+	if _, err := c.Do(t.Context(), 0, fast); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
