@@ -198,14 +198,18 @@ func BenchmarkLoad(b *testing.B) {
 		return http.Header{"Authorization": {"Bearer " + token}}
 	}
 	get := func(base proc, ids []string, tokens []string) loadgen.Step {
-		var next atomic.Int64
-		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
-			id := ids[int(next.Add(1)-1)%len(ids)]
+		// One request per worker (its token), given each id's path.
+		reqs := make([]loadgen.Request, cfg.Concurrency)
+		for w := range reqs {
 			var token string
 			if tokens != nil {
 				token = tokens[w]
 			}
-			return must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks/"+id, bearer(token), nil))
+			reqs[w] = must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks/"+ids[0], bearer(token), nil))
+		}
+		var next atomic.Int64
+		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
+			return reqs[w].WithPath("/tasks/" + ids[int(next.Add(1)-1)%len(ids)])
 		})
 	}
 	// Lists and creates repeat a few requests per worker: built once.

@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -25,6 +26,8 @@ import (
 type Request struct {
 	addr string // host:port to dial
 	wire []byte
+	// wire[from:to] is the request-target, which WithPath replaces.
+	from, to int
 	// retry: safe to send again on a fresh connection when a kept-alive
 	// one turns out closed before answering.
 	retry bool
@@ -45,7 +48,8 @@ func NewRequest(method, rawURL string, header http.Header, body []byte) (Request
 		addr = net.JoinHostPort(u.Hostname(), "80")
 	}
 	var b bytes.Buffer
-	b.WriteString(method + " " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\n")
+	target := u.RequestURI()
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: " + u.Host + "\r\n")
 	if err := header.WriteSubset(&b, map[string]bool{"Host": true, "Content-Length": true}); err != nil {
 		return Request{}, err
 	}
@@ -54,7 +58,24 @@ func NewRequest(method, rawURL string, header http.Header, body []byte) (Request
 	}
 	b.WriteString("\r\n")
 	b.Write(body)
-	return Request{addr: addr, wire: b.Bytes(), retry: method == http.MethodGet || method == http.MethodHead}, nil
+	from := len(method) + 1
+	return Request{addr: addr, wire: b.Bytes(), from: from, to: from + len(target), retry: method == http.MethodGet || method == http.MethodHead}, nil
+}
+
+// WithPath is r for another path (and query) on the same host, with the
+// same header and body: a step that walks many ids builds one Request and
+// derives the others, a copy instead of parsing and rendering each
+// (NewRequest: 1.4 µs and 5 allocations). path must be an
+// origin-form request-target, such as "/tasks/1?x=y"; it panics otherwise,
+// as a request the server cannot parse would measure nothing.
+func (r Request) WithPath(path string) Request {
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n") {
+		panic(fmt.Sprintf("loadgen: %q is not a request-target", path))
+	}
+	wire := make([]byte, 0, len(r.wire)-(r.to-r.from)+len(path))
+	wire = append(append(append(wire, r.wire[:r.from]...), path...), r.wire[r.to:]...)
+	r.wire, r.to = wire, r.from+len(path)
+	return r
 }
 
 // Client keeps one connection per worker, dialled on first use and kept

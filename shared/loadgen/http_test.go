@@ -194,6 +194,47 @@ func TestHTTPStep(t *testing.T) {
 	}
 }
 
+// TestWithPath: a request derived for another path keeps the method,
+// header and body, and the one it came from is unchanged.
+func TestWithPath(t *testing.T) {
+	t.Parallel()
+	srv, _, last := newServer(t)
+	c := loadgen.NewClient(1, 5*time.Second)
+	defer c.Close()
+	h := http.Header{"Authorization": {"Bearer abc"}, "Content-Type": {"application/json"}}
+	base, err := loadgen.NewRequest("POST", srv.URL+"/missing", h, []byte(`{"a":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		req  loadgen.Request
+		want int
+		uri  string
+	}{
+		{base.WithPath("/created?x=1"), 201, "/created?x=1"},
+		{base.WithPath("/created").WithPath("/length"), 200, "/length"},
+		{base, 404, "/missing"},
+	} {
+		status, err := c.Do(t.Context(), 0, tt.req)
+		if err != nil || status != tt.want {
+			t.Errorf("%s: status %d, %v; want %d", tt.uri, status, err, tt.want)
+		}
+		if got, want := last(), (seen{"POST", tt.uri, "Bearer abc", "application/json", `{"a":1}`}); got != want {
+			t.Errorf("server got %+v, want %+v", got, want)
+		}
+	}
+	for _, bad := range []string{"tasks", "/a b", "/a\r\nX: y", ""} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("WithPath(%q) did not panic", bad)
+				}
+			}()
+			base.WithPath(bad)
+		}()
+	}
+}
+
 func TestNewRequestRejects(t *testing.T) {
 	t.Parallel()
 	for _, u := range []string{"https://example.com/", "/relative", "http://", "http://[::1"} {
