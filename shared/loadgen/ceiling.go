@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -15,7 +16,8 @@ import (
 
 // The ceilings answer GET /tasks/:id with the bytes a function would, doing
 // only the one thing the function cannot avoid: nothing, one go-redis GET,
-// or one pgx point select. No token check, policy, logging, metrics or
+// or one pgx point select; and GET /tasks?status=S with one list query.
+// No token check, policy, logging, metrics or
 // problem details: what is left between a function and its ceiling is
 // exactly what those cost.
 
@@ -82,6 +84,63 @@ func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
 		}
 		header(w, h)
 		_, _ = w.Write(append(t.AppendJSON(make([]byte, 0, 512)), '\n'))
+	})
+	return rt
+}
+
+// listLimit is the page the list scenarios ask for.
+const listLimit = 50
+
+// listSelects are the store's first-page queries, one per status: the
+// status and limit written as literals, newest first, one row more than
+// the page to tell whether another follows (see task.listSQL).
+var listSelects = func() map[task.Status]string {
+	m := map[task.Status]string{}
+	for _, st := range task.Statuses {
+		m[st] = "SELECT " + task.Columns + " FROM tasks WHERE status = '" + string(st) +
+			"' ORDER BY created_at DESC, id DESC LIMIT " + strconv.Itoa(listLimit+1)
+	}
+	return m
+}()
+
+// PgxListHandler answers GET /tasks?status=S with the first page of 50
+// tasks of status S, read by the store's query and encoded as the list
+// route encodes it: what a list costs before the function's own layers.
+func PgxListHandler(pool *pgxpool.Pool) http.Handler {
+	rt := httprouter.New()
+	rt.GET("/tasks", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		sql, ok := listSelects[task.Status(r.URL.Query().Get("status"))]
+		if !ok {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rows, _ := pool.Query(r.Context(), sql)
+		items, err := pgx.CollectRows(rows, task.ScanRows())
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		var next *task.Cursor
+		if len(items) > listLimit {
+			items = items[:listLimit]
+			last := items[len(items)-1]
+			next = &task.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
+		}
+		b := append(make([]byte, 0, 64+400*len(items)), `{"items":[`...)
+		for i := range items {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = items[i].AppendJSON(b)
+		}
+		b = append(b, `],"next_cursor":`...)
+		if next != nil {
+			b = task.AppendJSONString(b, next.Encode())
+		} else {
+			b = append(b, "null"...)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(b, "}\n"...))
 	})
 	return rt
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/taskfn/taskfn/shared/loadgen"
+	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -221,11 +223,7 @@ func TestReport(t *testing.T) {
 func TestCeilingHandlers(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db := pgtest.New(t)
-	store, err := task.NewStore(db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, store := newStore(t)
 	tk, err := store.Create(ctx, task.Task{Title: "ceiling", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "alice", Labels: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
@@ -286,9 +284,86 @@ func TestCeilingHandlers(t *testing.T) {
 	}
 }
 
+// newStore returns a fresh database and the task store on it.
+func newStore(t *testing.T) (*pg.DB, *task.Store) {
+	db := pgtest.New(t)
+	store, err := task.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, store
+}
+
 func redisURL() string {
 	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
 		return u
 	}
 	return "redis://127.0.0.1:6379/0"
+}
+
+// The list ceiling answers a first page as the list route does: the
+// store's page, its cursor, and 400 for a status the store does not know.
+func TestPgxListHandler(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	db, store := newStore(t)
+	// A page and one more of "todo", one "done": one page ends with a
+	// cursor, one without.
+	for i := range 52 {
+		st := task.StatusTodo
+		if i == 7 {
+			st = task.StatusDone
+		}
+		if _, err := store.Create(ctx, task.Task{Title: fmt.Sprintf("t%d", i), Status: st, Priority: task.PriorityLow, OwnerID: "alice"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := loadgen.PgxListHandler(db.Primary)
+
+	tests := []struct {
+		status    task.Status
+		wantItems int
+		wantNext  bool
+	}{
+		{task.StatusTodo, 50, true},
+		{task.StatusDone, 1, false},
+		{task.StatusBlocked, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.status), func(t *testing.T) {
+			page, err := store.List(ctx, task.ListQuery{Statuses: []task.Status{tt.status}, Limit: 50})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := struct {
+				Items []task.Task `json:"items"`
+				Next  *string     `json:"next_cursor"`
+			}{Items: page.Items}
+			if page.Next != nil {
+				c := page.Next.Encode()
+				want.Next = &c
+			}
+			if len(want.Items) != tt.wantItems || (want.Next != nil) != tt.wantNext {
+				t.Fatalf("store page: %d items, next %v; the test expects %d, %v", len(want.Items), want.Next != nil, tt.wantItems, tt.wantNext)
+			}
+			wantBody, err := json.Marshal(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/tasks?status="+string(tt.status), nil))
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d", rec.Code)
+			}
+			if diff := cmp.Diff(string(wantBody)+"\n", rec.Body.String()); diff != "" {
+				t.Errorf("body (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/tasks?status=later", nil))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("unknown status: %d, want 400", rec.Code)
+	}
 }
