@@ -32,6 +32,7 @@ import (
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/loadgen"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
 
@@ -74,7 +75,7 @@ var statuses = []string{"todo", "in_progress", "blocked", "done", "cancelled"}
 // table of BENCH_ROWS tasks, next to four ceilings measured in the same
 // run with the same concurrency: a bare httprouter handler returning the
 // same bytes, one go-redis GET per request, one pgx point select per
-// request, and one list query per request, encoded as the route encodes
+// request, and one store List per request, encoded as the route encodes
 // it. It prints a report (see BENCHMARKS.md) and reports the figures
 // as benchmark metrics for benchstat. One iteration is the whole run,
 // whatever b.N; make bench runs it once.
@@ -722,7 +723,11 @@ func ceiling(ctx context.Context, kind string) error {
 		defer db.Close()
 		handler = loadgen.PgxHandler(db.Replica, h)
 		if kind == "pgx-list" {
-			handler = loadgen.PgxListHandler(db.Replica)
+			store, err := task.NewStore(db)
+			if err != nil {
+				return err
+			}
+			handler = loadgen.PgxListHandler(store)
 		}
 	default:
 		return fmt.Errorf("unknown ceiling %q", kind)

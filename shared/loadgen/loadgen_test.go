@@ -306,7 +306,7 @@ func redisURL() string {
 func TestPgxListHandler(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	db, store := newStore(t)
+	_, store := newStore(t)
 	// A page and one more of "todo", one "done": one page ends with a
 	// cursor, one without.
 	for i := range 52 {
@@ -318,7 +318,7 @@ func TestPgxListHandler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := loadgen.PgxListHandler(db.Primary)
+	h := loadgen.PgxListHandler(store)
 
 	tests := []struct {
 		status    task.Status

@@ -54,6 +54,26 @@ func (t *Task) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// AppendJSON appends the list body of p: {"items":[...],"next_cursor":...},
+// next_cursor null on the last page. It is the list route's body, written
+// here once so anything serving a page (the benchmark's list ceiling too)
+// sends the same bytes.
+func (p *Page) AppendJSON(b []byte) []byte {
+	b = append(b, `{"items":[`...)
+	for i := range p.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = p.Items[i].AppendJSON(b)
+	}
+	b = append(b, `],"next_cursor":`...)
+	if p.Next == nil {
+		return append(b, "null}"...)
+	}
+	b = AppendJSONString(b, p.Next.Encode())
+	return append(b, '}')
+}
+
 // MarshalJSON makes encoding/json use AppendJSON too, so a task has one
 // JSON form wherever it is encoded.
 func (t Task) MarshalJSON() ([]byte, error) {

@@ -77,6 +77,48 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// A page encodes as the list route's body: its items as tasks encode,
+// and its cursor, or null on the last page.
+func TestPageAppendJSON(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	a := Task{ID: uuid.MustParse("0192f0c4-1d2e-7a3b-8c4d-5e6f70819203"), Title: "a", Labels: []string{"x"}, CreatedAt: at}
+	b := Task{ID: uuid.MustParse("0192f0c4-1d2e-7a3b-8c4d-5e6f70819204"), Title: "b \"quoted\"", CreatedAt: at.Add(-time.Second)}
+	cursor := &Cursor{CreatedAt: b.CreatedAt, ID: b.ID}
+	tests := []struct {
+		name string
+		page Page
+	}{
+		{"empty", Page{Items: []Task{}}},
+		{"nil items", Page{}},
+		{"last page", Page{Items: []Task{a, b}}},
+		{"more to come", Page{Items: []Task{a, b}, Next: cursor}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ref := struct {
+				Items []Task  `json:"items"`
+				Next  *string `json:"next_cursor"`
+			}{Items: tt.page.Items}
+			if ref.Items == nil {
+				ref.Items = []Task{}
+			}
+			if tt.page.Next != nil {
+				c := tt.page.Next.Encode()
+				ref.Next = &c
+			}
+			want, err := json.Marshal(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.page.AppendJSON([]byte("prefix")); !bytes.Equal(got, append([]byte("prefix"), want...)) {
+				t.Errorf("AppendJSON:\n got %s\nwant prefix%s", got, want)
+			}
+		})
+	}
+}
+
 // FuzzAppendJSON checks AppendJSON against encoding/json on arbitrary
 // strings, the only free-form part of a task.
 func FuzzAppendJSON(f *testing.F) {

@@ -236,20 +236,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	// and this route's CPU was mostly encoding/json.
 	bp := listBodies.Get().(*[]byte)
 	b := slices.Grow((*bp)[:0], 64+400*len(page.Items))
-	b = append(b, `{"items":[`...)
-	for i := range page.Items {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = page.Items[i].AppendJSON(b)
-	}
-	b = append(b, `],"next_cursor":`...)
-	if page.Next != nil {
-		b = task.AppendJSONString(b, page.Next.Encode())
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, "}\n"...)
+	b = append(page.AppendJSON(b), '\n')
 	page.Release()
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, b)
