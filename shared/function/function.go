@@ -55,13 +55,16 @@ type closer struct {
 // and a registry exporting their statistics. Nothing here waits for the
 // network: pools connect lazily, and /readyz tells.
 func Open(ctx context.Context, name string, cfg Config, all any, logOut io.Writer) (*Base, error) {
-	log, err := logging.New(cfg.Log, name, logOut)
+	out, closeLog := logging.Output(cfg.Log, logOut)
+	log, err := logging.New(cfg.Log, name, out)
 	if err != nil {
+		_ = closeLog()
 		return nil, err
 	}
 	log.Info().Interface("config", config.Describe(all)).Msg("starting")
 	db, err := pg.Open(ctx, cfg.DB)
 	if err != nil {
+		_ = closeLog()
 		return nil, fmt.Errorf("database: %w", err)
 	}
 	reg := metrics.NewRegistry()
@@ -70,6 +73,8 @@ func Open(ctx context.Context, name string, cfg Config, all any, logOut io.Write
 		reg.MustRegister(metrics.NewPoolCollector("replica", db.Replica))
 	}
 	b := &Base{Name: name, Log: log, DB: db, Registry: reg, server: cfg.Server}
+	// First registered, last run: whatever closing logs is flushed too.
+	b.OnClose("log buffer", closeLog)
 	b.OnClose("database pools", func() error { db.Close(); return nil })
 	return b, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/logging"
@@ -69,5 +70,28 @@ func TestBase(t *testing.T) {
 	}
 	if err := b.Ready(context.Background()); err == nil {
 		t.Error("ready after Close: the pools were not closed")
+	}
+}
+
+// With LOG_FLUSH_INTERVAL, info lines wait in memory; Close writes them,
+// and lines logged after Close are not held.
+func TestBaseFlushesLogOnClose(t *testing.T) {
+	var logs bytes.Buffer
+	cfg := Config{Log: logging.Config{Level: "info", FlushInterval: time.Hour}, DB: pgtest.NewConfig(t)}
+	b, err := Open(context.Background(), "fn-test", cfg, &cfg, &logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Log.Info().Msg("serving")
+	if logs.Len() != 0 {
+		t.Fatalf("info lines written before a flush: %s", logs.String())
+	}
+	b.Close()
+	if !strings.Contains(logs.String(), `"message":"starting"`) || !strings.Contains(logs.String(), `"message":"serving"`) {
+		t.Fatalf("after Close: %s", logs.String())
+	}
+	b.Log.Info().Msg("stopped")
+	if !strings.Contains(logs.String(), `"message":"stopped"`) {
+		t.Errorf("a line after Close was held: %s", logs.String())
 	}
 }

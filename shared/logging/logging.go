@@ -16,6 +16,24 @@ import (
 // Config is the logging part of every function's configuration.
 type Config struct {
 	Level string `envconfig:"LOG_LEVEL" default:"info"`
+	// FlushInterval batches lines below warn (the access log) for up to
+	// this long, or 64 kB; 0 writes each line as it comes. See Buffered.
+	FlushInterval time.Duration `envconfig:"LOG_FLUSH_INTERVAL" default:"1s"`
+}
+
+// bufferSize is how much Buffered holds before it writes: a few hundred
+// access-log lines.
+const bufferSize = 64 << 10
+
+// Output returns what a function's logger should write to: w itself, or
+// w behind a Buffered when cfg asks for one. close flushes and stops it,
+// and is to run after the last line that must not wait.
+func Output(cfg Config, w io.Writer) (out io.Writer, close func() error) {
+	if cfg.FlushInterval <= 0 {
+		return w, func() error { return nil }
+	}
+	b := NewBuffered(w, bufferSize, cfg.FlushInterval)
+	return b, b.Close
 }
 
 var ecsOnce sync.Once
