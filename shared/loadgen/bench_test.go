@@ -721,14 +721,15 @@ func ceiling(ctx context.Context, kind string) error {
 			return err
 		}
 		defer db.Close()
-		handler = loadgen.PgxHandler(db.Replica, h)
-		if kind == "pgx-list" {
-			store, err := task.NewStore(db)
-			if err != nil {
-				return err
-			}
-			handler = loadgen.PgxListHandler(store)
+		if kind == "pgx" {
+			handler = loadgen.PgxHandler(db.Replica, h)
+			break
 		}
+		store, err := task.NewStore(db)
+		if err != nil {
+			return err
+		}
+		handler = loadgen.PgxListHandler(store)
 	default:
 		return fmt.Errorf("unknown ceiling %q", kind)
 	}

@@ -17,10 +17,9 @@ import (
 
 // The ceilings answer GET /tasks/:id with the bytes a function would, doing
 // only the one thing the function cannot avoid: nothing, one go-redis GET,
-// or one pgx point select; and GET /tasks?status=S with one list query.
-// No token check, policy, logging, metrics or
-// problem details: what is left between a function and its ceiling is
-// exactly what those cost.
+// or one pgx point select; and GET /tasks?status=S with one store List.
+// No token check, policy, logging, metrics or problem details: what is
+// left between a function and its ceiling is exactly what those cost.
 
 // header sets the headers a task response carries.
 func header(w http.ResponseWriter, h http.Header) {

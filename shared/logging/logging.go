@@ -26,9 +26,9 @@ type Config struct {
 const bufferSize = 64 << 10
 
 // Output returns what a function's logger should write to: w itself, or
-// w behind a Buffered when cfg asks for one. close flushes and stops it,
-// and is to run after the last line that must not wait.
-func Output(cfg Config, w io.Writer) (out io.Writer, close func() error) {
+// w behind a Buffered when cfg asks for one. flush writes what waits and
+// stops the batching; run it after the last line that must not wait.
+func Output(cfg Config, w io.Writer) (out io.Writer, flush func() error) {
 	if cfg.FlushInterval <= 0 {
 		return w, func() error { return nil }
 	}
