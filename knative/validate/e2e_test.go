@@ -378,9 +378,16 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("413: %+v", p)
 	}
 
-	// The request id the client chose is in the function's log line too.
-	if !strings.Contains(procs["create-task"].logs.String(), `"http.request.id":"e2e-create-1"`) {
-		t.Errorf("create-task did not log the gateway's request id:\n%s", procs["create-task"].logs)
+	// The request id the client chose is in the function's log line too,
+	// once the line is out: info lines wait up to LOG_FLUSH_INTERVAL (1s).
+	logged := func() bool {
+		return strings.Contains(procs["create-task"].logs.String(), `"http.request.id":"e2e-create-1"`)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !logged() && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !logged() {
+		t.Errorf("create-task did not log the gateway's request id within 5s:\n%s", procs["create-task"].logs)
 	}
 
 	// Every metric the alerts and the dashboard use is one the functions
