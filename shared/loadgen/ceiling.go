@@ -3,7 +3,6 @@ package loadgen
 import (
 	"errors"
 	"net/http"
-	"sync"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -11,8 +10,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
+	"github.com/taskfn/taskfn/shared/taskapi"
 )
 
 // The ceilings answer GET /tasks/:id with the bytes a function would, doing
@@ -89,12 +88,10 @@ func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
 }
 
 // PgxListHandler answers GET /tasks?status=S with the first page of 50
-// tasks of status S, read by the store's List and encoded as the list
-// route does, its buffers recycled as the route's are: what a list costs
-// before the function's own layers (token, query parsing, policy, logging,
-// metrics).
+// tasks of status S, read by the store's List and written by the list
+// route's own taskapi.WritePage: what a list costs before the function's
+// own layers (token, query parsing, policy, logging, metrics).
 func PgxListHandler(store *task.Store) http.Handler {
-	bodies := sync.Pool{New: func() any { return new([]byte) }}
 	rt := httprouter.New()
 	rt.GET("/tasks", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		st := task.Status(r.URL.Query().Get("status"))
@@ -107,12 +104,7 @@ func PgxListHandler(store *task.Store) http.Handler {
 			w.WriteHeader(http.StatusBadGateway)
 			return
 		}
-		bp := bodies.Get().(*[]byte)
-		b := append(page.AppendJSON((*bp)[:0]), '\n')
-		page.Release()
-		httpx.WriteRawJSON(w, http.StatusOK, b)
-		*bp = b
-		bodies.Put(bp)
+		taskapi.WritePage(w, &page)
 	})
 	return rt
 }

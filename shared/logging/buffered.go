@@ -57,12 +57,13 @@ func (b *Buffered) Write(p []byte) (int, error) {
 func (b *Buffered) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	urgent := level >= zerolog.WarnLevel && level != zerolog.NoLevel
-	if b.closed || urgent || len(b.buf)+len(p) > b.size {
+	// Closed or urgent lines go straight out, after what waits.
+	direct := b.closed || (level >= zerolog.WarnLevel && level != zerolog.NoLevel)
+	if direct || len(b.buf)+len(p) > b.size {
 		if err := b.flushLocked(); err != nil {
 			return 0, err
 		}
-		if b.closed || urgent || len(p) > b.size {
+		if direct || len(p) > b.size {
 			return b.w.Write(p)
 		}
 	}

@@ -55,9 +55,8 @@ func (t *Task) AppendJSON(b []byte) []byte {
 }
 
 // AppendJSON appends the list body of p: {"items":[...],"next_cursor":...},
-// next_cursor null on the last page. It is the list route's body, written
-// here once so anything serving a page (the benchmark's list ceiling too)
-// sends the same bytes.
+// next_cursor null on the last page: the list route's body, written next
+// to Task.AppendJSON so a page's form lives with a task's.
 func (p *Page) AppendJSON(b []byte) []byte {
 	b = append(b, `{"items":[`...)
 	for i := range p.Items {
