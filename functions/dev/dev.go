@@ -114,7 +114,7 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	cleaner, err := cleanup.NewService(b, cfg.Cleanup)
+	cleaner, err := cleanup.NewService(b, cfg.Cleanup, tasks.Cache)
 	if err != nil {
 		return err
 	}

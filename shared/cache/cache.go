@@ -139,6 +139,13 @@ func New(cfg Config, load Loaders, reg prometheus.Registerer, log zerolog.Logger
 	return c, nil
 }
 
+// ForStore is New with store's two reads as the loaders: the cache every
+// function that reads or writes tasks opens, so all of them share one
+// generation and one key layout.
+func ForStore(cfg Config, store *task.Store, reg prometheus.Registerer, log zerolog.Logger) (*Cache, error) {
+	return New(cfg, Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, log)
+}
+
 // Close stops the cache. A process that still owes an invalidation makes
 // one last attempt, so a clean shutdown leaves nothing stale behind.
 func (c *Cache) Close() error {

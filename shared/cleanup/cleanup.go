@@ -5,6 +5,8 @@
 // another holds (FOR UPDATE SKIP LOCKED), so two runs at once share the
 // work and neither blocks the API. The SQL stays with each table's
 // package; this one only decides what is old and keeps to a time budget.
+// Deleted tasks leave tombstones in the task cache, as delete-task's do,
+// so GET /tasks/{id} stops serving them at once.
 package cleanup
 
 import (
@@ -13,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -84,13 +87,19 @@ type Cleaner struct {
 	tasks   *task.Store
 	inbox   *notify.Store
 	reports *report.Store
+	cache   *cache.Cache
 	cfg     Retention
 }
 
-// New returns a Cleaner on db.
-func New(db *pg.DB, cfg Retention) (*Cleaner, error) {
+// New returns a Cleaner on db that drops the tasks it deletes from
+// taskCache (a disabled cache is fine; nil is not, so the wiring cannot
+// forget it).
+func New(db *pg.DB, cfg Retention, taskCache *cache.Cache) (*Cleaner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if taskCache == nil {
+		return nil, errors.New("cleanup: New needs the task cache")
 	}
 	tasks, err := task.NewStore(db)
 	if err != nil {
@@ -104,7 +113,23 @@ func New(db *pg.DB, cfg Retention) (*Cleaner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cleaner{db: db, tasks: tasks, inbox: inbox, reports: reports, cfg: cfg}, nil
+	return &Cleaner{db: db, tasks: tasks, inbox: inbox, reports: reports, cache: taskCache, cfg: cfg}, nil
+}
+
+// deleteTasks deletes a batch of finished tasks and tombstones each in the
+// cache, exactly as delete-task does: the generation is noted before the
+// delete, and a tombstone that cannot be written makes this process
+// invalidate the whole cache once Redis answers (see cache.Write).
+func (c *Cleaner) deleteTasks(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	cw := c.cache.BeginWrite(ctx)
+	ids, err := c.tasks.DeleteFinishedBefore(ctx, cutoff, batch)
+	// The rows are gone once the statement returns, even if the budget
+	// ends now: their tombstones must still be written.
+	wctx := context.WithoutCancel(ctx)
+	for _, id := range ids {
+		cw.Deleted(wctx, id)
+	}
+	return int64(len(ids)), err
 }
 
 // batchFunc deletes up to batch rows older than cutoff.
@@ -130,7 +155,7 @@ func (c *Cleaner) Run(ctx context.Context, now time.Time) (Result, error) {
 		{"outbox", days(c.cfg.OutboxDays), func(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 			return outbox.PurgePublished(ctx, c.db.Primary, cutoff, batch)
 		}, &res.Outbox},
-		{"tasks", days(c.cfg.TaskDays), c.tasks.DeleteFinishedBefore, &res.Tasks},
+		{"tasks", days(c.cfg.TaskDays), c.deleteTasks, &res.Tasks},
 	}
 	for _, s := range steps {
 		for {

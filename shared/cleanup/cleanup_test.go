@@ -3,6 +3,7 @@ package cleanup_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,13 +15,18 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/cache/cachetest"
 	"github.com/taskfn/taskfn/shared/cleanup"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -144,10 +150,7 @@ func TestCleanupRemovesExactlyAgedRows(t *testing.T) {
 			t.Parallel()
 			db := pgtest.New(t)
 			seed(t, db)
-			c, err := cleanup.New(db, retention)
-			if err != nil {
-				t.Fatal(err)
-			}
+			c := newCleaner(t, db, retention, cachetest.Config(t, ""))
 			results := make([]cleanup.Result, runs)
 			var wg sync.WaitGroup
 			for i := range runs {
@@ -193,18 +196,14 @@ func TestCleanupBudget(t *testing.T) {
 	seed(t, db)
 	cfg := retention
 	cfg.Budget = time.Nanosecond
-	c, err := cleanup.New(db, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ccfg := cachetest.Config(t, "")
+	c := newCleaner(t, db, cfg, ccfg)
 	res, err := c.Run(context.Background(), now)
 	if err != nil || res.Complete {
 		t.Errorf("tiny budget: %+v, %v; want an incomplete run", res, err)
 	}
 	cfg.Budget = time.Minute
-	if c, err = cleanup.New(db, cfg); err != nil {
-		t.Fatal(err)
-	}
+	c = newCleaner(t, db, cfg, ccfg)
 	if res, err := c.Run(context.Background(), now); err != nil || !res.Complete {
 		t.Errorf("next run: %+v, %v", res, err)
 	}
@@ -219,11 +218,7 @@ func TestTickHandler(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	seed(t, db)
-	c, err := cleanup.New(db, retention)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := cleanup.NewHandler(c)
+	h, err := cleanup.NewHandler(newCleaner(t, db, retention, cachetest.Config(t, "")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,6 +256,13 @@ func TestTickHandler(t *testing.T) {
 
 func TestRetentionValidation(t *testing.T) {
 	t.Parallel()
+	none := func(context.Context, uuid.UUID) (task.Task, error) { return task.Task{}, task.ErrNotFound }
+	off := cachetest.Config(t, "")
+	off.Enabled = false
+	disabled, err := cache.New(off, cache.Loaders{Replica: none, Primary: none}, prometheus.NewRegistry(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, change := range []func(*cleanup.Retention){
 		func(r *cleanup.Retention) { r.TaskDays = 0 },
 		func(r *cleanup.Retention) { r.ProcessedEventDays = -1 },
@@ -269,8 +271,110 @@ func TestRetentionValidation(t *testing.T) {
 	} {
 		cfg := retention
 		change(&cfg)
-		if _, err := cleanup.New(&pg.DB{}, cfg); err == nil {
+		if _, err := cleanup.New(&pg.DB{}, cfg, disabled); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
+	}
+	if _, err := cleanup.New(&pg.DB{}, retention, nil); err == nil {
+		t.Error("a cleaner without the task cache accepted")
+	}
+}
+
+// openCache is a task cache on db as a task function opens it, closed
+// when t ends.
+func openCache(t *testing.T, db *pg.DB, cfg cache.Config) *cache.Cache {
+	t.Helper()
+	store, err := task.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := cache.ForStore(cfg, store, prometheus.NewRegistry(), zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tc.Close() })
+	return tc
+}
+
+// newCleaner is a Cleaner on db whose task cache is the Redis of ccfg.
+func newCleaner(t *testing.T, db *pg.DB, cfg cleanup.Retention, ccfg cache.Config) *cleanup.Cleaner {
+	t.Helper()
+	cachetest.Cleanup(t, ccfg)
+	c, err := cleanup.New(db, cfg, openCache(t, db, ccfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Retention deletes are writes the cache must see: a task get-task had
+// cached reads as not found once a cleanup has deleted it, from another
+// process's cache too, and even when Redis stalled through the cleanup
+// (the cleaner then drops the whole generation once Redis answers). Tasks
+// the cleanup keeps stay readable.
+func TestRetentionDropsCachedTasks(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name  string
+		stall time.Duration // Redis is paused for this long as the run starts
+	}{
+		{"redis answers", 0},
+		{"redis stalls through the run", 1500 * time.Millisecond},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := pgtest.New(t)
+			seed(t, db)
+			ccfg := cachetest.Config(t, cachetest.StartServer(t).URL())
+			cleaner := newCleaner(t, db, retention, ccfg)
+			reader := openCache(t, db, ccfg) // get-task's cache, in another process
+			ctx := context.Background()
+
+			rows, _ := db.Primary.Query(ctx, `SELECT id FROM tasks WHERE title LIKE 'old %' ORDER BY title LIMIT 20`)
+			gone, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			if err != nil || len(gone) != 20 {
+				t.Fatalf("aged ids: %d, %v", len(gone), err)
+			}
+			var kept uuid.UUID
+			if err := db.Primary.QueryRow(ctx, `SELECT id FROM tasks WHERE title = 'keep done recently'`).Scan(&kept); err != nil {
+				t.Fatal(err)
+			}
+			rdb := cachetest.Client(t, ccfg.RedisURL)
+			for _, id := range append(gone, kept) {
+				if _, err := reader.Get(ctx, id); err != nil {
+					t.Fatalf("caching %s: %v", id, err)
+				}
+				if n := rdb.Exists(ctx, ccfg.KeyPrefix+"task:"+id.String()).Val(); n != 1 {
+					t.Fatalf("task %s not cached", id)
+				}
+			}
+
+			if tt.stall > 0 {
+				if err := rdb.ClientPause(ctx, tt.stall).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := cleaner.Run(ctx, now)
+			if err != nil || res.Tasks != aged || !res.Complete {
+				t.Fatalf("run: %+v, %v; want all %d aged tasks deleted", res, err, aged)
+			}
+
+			deadline := time.Now().Add(tt.stall + 5*time.Second)
+			for _, id := range gone {
+				for {
+					_, err := reader.Get(ctx, id)
+					if errors.Is(err, task.ErrNotFound) {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("deleted task %s still read from the cache: %v", id, err)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			if e, err := reader.Get(ctx, kept); err != nil || e.Version == 0 {
+				t.Errorf("kept task: %+v, %v", e, err)
+			}
+		})
 	}
 }

@@ -11,14 +11,19 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 // Config is the cleanup function's configuration.
 type Config struct {
 	function.Config
 	Retention Retention
+	// The task cache, shared with the task functions: retention's
+	// deletes tombstone their entries.
+	Cache cache.Config
 }
 
 // Handler runs the cleaner on every CloudEvent POSTed to it (a PingSource
@@ -78,13 +83,27 @@ type Service struct {
 }
 
 // Open wires the cleanup function; like the others it waits for nothing.
+// Its task cache is the task functions' (same REDIS_URL and
+// CACHE_KEY_PREFIX), opened here.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return NewService(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) {
+		tasks, err := task.NewStore(b.DB)
+		if err != nil {
+			return nil, err
+		}
+		tc, err := cache.ForStore(cfg.Cache, tasks, b.Registry, b.Log)
+		if err != nil {
+			return nil, err
+		}
+		b.OnClose("task cache", tc.Close)
+		return NewService(b, cfg, tc)
+	})
 }
 
-// NewService wires the cleaner and its tick handler on b.
-func NewService(b *function.Base, cfg Config) (*Service, error) {
-	c, err := New(b.DB, cfg.Retention)
+// NewService wires the cleaner and its tick handler on b; the tasks it
+// deletes are tombstoned in taskCache.
+func NewService(b *function.Base, cfg Config, taskCache *cache.Cache) (*Service, error) {
+	c, err := New(b.DB, cfg.Retention, taskCache)
 	if err != nil {
 		return nil, err
 	}

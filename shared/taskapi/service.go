@@ -71,7 +71,7 @@ func New(b *function.Base, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.New(cfg.Cache, cache.Loaders{Replica: store.Get, Primary: store.GetPrimary}, b.Registry, b.Log)
+	c, err := cache.ForStore(cfg.Cache, store, b.Registry, b.Log)
 	if err != nil {
 		return nil, err
 	}
