@@ -1,7 +1,8 @@
 // Package cleanup deletes what taskfn no longer needs, in bounded batches:
 // finished tasks past the retention, read notifications and their emails,
 // reports, published outbox rows, and processed-event records past the
-// redelivery window. Each batch is one short transaction that skips rows
+// redelivery window. It also fails reports whose build was lost, so they
+// do not stay unfinished (and count against their requester) forever. Each batch is one short transaction that skips rows
 // another holds (FOR UPDATE SKIP LOCKED), so two runs at once share the
 // work and neither blocks the API. The SQL stays with each table's
 // package; this one only decides what is old and keeps to a time budget.
@@ -32,6 +33,12 @@ type Retention struct {
 	NotificationDays int `envconfig:"NOTIFICATION_RETENTION_DAYS" default:"30"`
 	// Reports of any state, by when they were requested.
 	ReportDays int `envconfig:"REPORT_RETENTION_DAYS" default:"7"`
+	// ReportAbandonAfter: a report still pending this long after it was
+	// requested, or running this long after its worker's lease ran out,
+	// has lost its build (the event was dead-lettered) and is failed.
+	// Keep it above the build-report KafkaSource's whole delivery window
+	// (4 tries of up to 10 min, about 41 min) plus the consumer lag.
+	ReportAbandonAfter time.Duration `envconfig:"REPORT_ABANDON_AFTER" default:"2h"`
 	// Published outbox rows, by when they were published.
 	OutboxDays int `envconfig:"OUTBOX_RETENTION_DAYS" default:"3"`
 	// Processed-event records: longer than any redelivery can come late,
@@ -57,6 +64,9 @@ func (r Retention) validate() error {
 			errs = append(errs, fmt.Errorf("%s %d must be at least 1", d.name, d.days))
 		}
 	}
+	if r.ReportAbandonAfter < time.Minute {
+		errs = append(errs, fmt.Errorf("REPORT_ABANDON_AFTER %s must be at least 1m", r.ReportAbandonAfter))
+	}
 	if r.BatchSize < 1 || r.BatchSize > 100_000 {
 		errs = append(errs, fmt.Errorf("CLEANUP_BATCH_SIZE %d must be 1 to 100000", r.BatchSize))
 	}
@@ -72,13 +82,15 @@ func (r Retention) validate() error {
 // Result counts what one run deleted. Complete is false when the budget
 // ran out with rows left.
 type Result struct {
-	Tasks           int64 `json:"tasks"`
-	Notifications   int64 `json:"notifications"`
-	Emails          int64 `json:"emails"`
-	Reports         int64 `json:"reports"`
-	Outbox          int64 `json:"outbox"`
-	ProcessedEvents int64 `json:"processed_events"`
-	Complete        bool  `json:"complete"`
+	Tasks         int64 `json:"tasks"`
+	Notifications int64 `json:"notifications"`
+	Emails        int64 `json:"emails"`
+	Reports       int64 `json:"reports"`
+	// AbandonedReports were failed, not deleted.
+	AbandonedReports int64 `json:"abandoned_reports"`
+	Outbox           int64 `json:"outbox"`
+	ProcessedEvents  int64 `json:"processed_events"`
+	Complete         bool  `json:"complete"`
 }
 
 // Cleaner runs the deletes.
@@ -151,6 +163,7 @@ func (c *Cleaner) Run(ctx context.Context, now time.Time) (Result, error) {
 		{"processed events", days(c.cfg.ProcessedEventDays), c.inbox.PurgeProcessed, &res.ProcessedEvents},
 		{"notifications", days(c.cfg.NotificationDays), c.inbox.PurgeRead, &res.Notifications},
 		{"emails", days(c.cfg.NotificationDays), c.inbox.PurgeEmails, &res.Emails},
+		{"abandoned reports", now.Add(-c.cfg.ReportAbandonAfter), c.reports.FailAbandoned, &res.AbandonedReports},
 		{"reports", days(c.cfg.ReportDays), c.reports.PurgeBefore, &res.Reports},
 		{"outbox", days(c.cfg.OutboxDays), func(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 			return outbox.PurgePublished(ctx, c.db.Primary, cutoff, batch)

@@ -35,7 +35,7 @@ var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // small batches, so the aged rows take many of them.
 var retention = cleanup.Retention{
-	TaskDays: 90, NotificationDays: 30, ReportDays: 7, OutboxDays: 3, ProcessedEventDays: 8,
+	TaskDays: 90, NotificationDays: 30, ReportDays: 7, OutboxDays: 3, ProcessedEventDays: 8, ReportAbandonAfter: 2 * time.Hour,
 	BatchSize: 50, Budget: time.Minute,
 }
 
@@ -75,6 +75,9 @@ func seed(t *testing.T, db *pg.DB) {
 		`INSERT INTO report_chunks (report_id, attempt, seq, data) SELECT id, 1, 0, 'x' FROM reports WHERE created_at < $1`,
 		`INSERT INTO reports (id, kind, format, requested_by, status, created_at) VALUES
 		 (gen_random_uuid(), 'tasks_export', 'csv', 'keep', 'succeeded', $1::timestamptz - interval '6 days')`,
+		// A report whose build was lost a day ago: failed, kept until its retention.
+		`INSERT INTO reports (id, kind, format, requested_by, status, created_at) VALUES
+		 (gen_random_uuid(), 'tasks_export', 'csv', 'keep abandoned', 'pending', $1::timestamptz - interval '1 day')`,
 		// Outbox: published more than 3 days ago goes; unpublished stays.
 		`INSERT INTO outbox (event_id, topic, key, type, source, subject, data, created_at, published_at)
 		 SELECT gen_random_uuid(), 't', 'k', 'old', 's', 'k', '{}', $1::timestamptz - interval '5 days', $1::timestamptz - interval '4 days'
@@ -106,7 +109,7 @@ func left(t *testing.T, db *pg.DB) map[string][]string {
 		"tasks":            "SELECT title FROM tasks ORDER BY title",
 		"notifications":    "SELECT summary FROM notifications ORDER BY summary",
 		"email_outbox":     "SELECT subject FROM email_outbox ORDER BY subject",
-		"reports":          "SELECT requested_by FROM reports",
+		"reports":          "SELECT requested_by || ' ' || status FROM reports ORDER BY requested_by",
 		"report_chunks":    "SELECT 'chunk of ' || r.requested_by FROM report_chunks c JOIN reports r ON r.id = c.report_id",
 		"outbox":           "SELECT type FROM outbox ORDER BY type",
 		"processed_events": "SELECT event_id FROM processed_events",
@@ -133,12 +136,12 @@ var wantLeft = map[string][]string{
 	"tasks":            {"keep blocked", "keep done recently", "keep old but open"},
 	"notifications":    {"keep read recently", "keep unread"},
 	"email_outbox":     {"keep"},
-	"reports":          {"keep"},
-	"outbox":           {"keep published", "keep unpublished"},
+	"reports":          {"keep succeeded", "keep abandoned failed"},
+	"outbox":           {"dev.taskfn.report.completed.v1", "keep published", "keep unpublished"}, // the abandoned report's
 	"processed_events": {"keep"},
 }
 
-var wantDeleted = cleanup.Result{Tasks: aged, Notifications: aged, Emails: aged, Reports: aged, Outbox: aged, ProcessedEvents: aged}
+var wantDeleted = cleanup.Result{Tasks: aged, Notifications: aged, Emails: aged, Reports: aged, AbandonedReports: 1, Outbox: aged, ProcessedEvents: aged}
 
 // Cleanup removes exactly the aged rows, one run alone or several at
 // once; together they delete each row once, and a run after them finds
@@ -171,6 +174,7 @@ func TestCleanupRemovesExactlyAgedRows(t *testing.T) {
 				total.Notifications += r.Notifications
 				total.Emails += r.Emails
 				total.Reports += r.Reports
+				total.AbandonedReports += r.AbandonedReports
 				total.Outbox += r.Outbox
 				total.ProcessedEvents += r.ProcessedEvents
 			}
@@ -267,6 +271,7 @@ func TestRetentionValidation(t *testing.T) {
 		func(r *cleanup.Retention) { r.TaskDays = 0 },
 		func(r *cleanup.Retention) { r.ProcessedEventDays = -1 },
 		func(r *cleanup.Retention) { r.BatchSize = 0 },
+		func(r *cleanup.Retention) { r.ReportAbandonAfter = time.Second },
 		func(r *cleanup.Retention) { r.Budget = 0 },
 	} {
 		cfg := retention

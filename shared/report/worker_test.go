@@ -186,3 +186,96 @@ func TestCompletedAtTrigger(t *testing.T) {
 		t.Errorf("reopened task keeps completed_at %v", c)
 	}
 }
+
+// A report whose build was lost (its event dead-lettered) is failed once
+// it is older than the cutoff, with one report.completed; one that may
+// still be built is left alone. A late redelivery changes nothing after.
+func TestFailAbandoned(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		setup      string // SQL run on the report first; $1 is its id
+		wantReport report.Status
+		completed  int // report.completed events after
+	}{
+		{name: "pending, never delivered", setup: `UPDATE reports SET created_at = now() - interval '3 hours' WHERE id = $1`,
+			wantReport: report.StatusFailed, completed: 1},
+		{name: "pending, recent", setup: `UPDATE reports SET created_at = now() - interval '1 hour' WHERE id = $1`,
+			wantReport: report.StatusPending},
+		{name: "running, lease ran out long ago", setup: `UPDATE reports SET status = 'running', attempt = 2, created_at = now() - interval '5 hours', lease_until = now() - interval '3 hours' WHERE id = $1`,
+			wantReport: report.StatusFailed, completed: 1},
+		{name: "running, lease ran out recently", setup: `UPDATE reports SET status = 'running', attempt = 1, created_at = now() - interval '5 hours', lease_until = now() - interval '1 hour' WHERE id = $1`,
+			wantReport: report.StatusRunning},
+		{name: "running, live lease", setup: `UPDATE reports SET status = 'running', attempt = 1, created_at = now() - interval '5 hours', lease_until = now() + interval '1 minute' WHERE id = $1`,
+			wantReport: report.StatusRunning},
+		{name: "succeeded long ago", setup: `UPDATE reports SET status = 'succeeded', attempt = 1, created_at = now() - interval '5 hours', finished_at = now() - interval '4 hours', content_bytes = 0, chunks = 0 WHERE id = $1`,
+			wantReport: report.StatusSucceeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, smallChunks)
+			exportFixture(t, e)
+			tok := e.token(t, "alice", auth.RoleMember)
+			id := e.request(t, tok, `{"kind":"tasks_export"}`)
+			ctx := context.Background()
+			if _, err := e.db.Primary.Exec(ctx, tc.setup, id); err != nil {
+				t.Fatal(err)
+			}
+			n, err := e.store.FailAbandoned(ctx, time.Now().Add(-2*time.Hour), 10)
+			if err != nil || n != int64(tc.completed) {
+				t.Fatalf("FailAbandoned: %d, %v; want %d", n, err, tc.completed)
+			}
+			v := e.view(t, tok, id)
+			if v.Status != tc.wantReport {
+				t.Errorf("report %+v, want %s", v, tc.wantReport)
+			}
+			completed := e.outboxEvents(t, events.ReportCompleted)
+			if len(completed) != tc.completed {
+				t.Fatalf("%d report.completed, want %d", len(completed), tc.completed)
+			}
+			if tc.wantReport != report.StatusFailed {
+				return
+			}
+			var data events.ReportCompletedData
+			if err := completed[0].DataAs(&data); err != nil || data.Status != "failed" || data.Error != report.Abandoned {
+				t.Errorf("report.completed data %+v, %v", data, err)
+			}
+			// Its event, redelivered after all: the report stays failed.
+			if status, body := e.deliver(t, e.outboxEvents(t, events.ReportRequested)[0]); status != 204 {
+				t.Errorf("late delivery: %d %s", status, body)
+			}
+			if v := e.view(t, tok, id); v.Status != report.StatusFailed || len(e.outboxEvents(t, events.ReportCompleted)) != 1 {
+				t.Errorf("after a late delivery: %+v", v)
+			}
+			if again, err := e.store.FailAbandoned(ctx, time.Now().Add(-2*time.Hour), 10); again != 0 || err != nil {
+				t.Errorf("second run: %d, %v", again, err)
+			}
+		})
+	}
+}
+
+// Lost reports stop counting against their requester's limit of
+// unfinished ones (3 in these tests) once failed.
+func TestFailAbandonedFreesTheLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallChunks)
+	tok := e.token(t, "bob", auth.RoleMember)
+	for range 3 {
+		e.request(t, tok, `{"kind":"status_summary"}`)
+	}
+	if status, _, body := e.call(t, "POST", "/reports", tok, `{"kind":"status_summary"}`); status != 429 {
+		t.Fatalf("fourth unfinished report: %d %s, want 429", status, body)
+	}
+	ctx := context.Background()
+	if _, err := e.db.Primary.Exec(ctx, `UPDATE reports SET created_at = now() - interval '3 hours'`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.store.FailAbandoned(ctx, time.Now().Add(-2*time.Hour), 2); n != 2 || err != nil {
+		t.Fatalf("first batch: %d, %v; want 2", n, err)
+	}
+	if n, err := e.store.FailAbandoned(ctx, time.Now().Add(-2*time.Hour), 2); n != 1 || err != nil {
+		t.Fatalf("second batch: %d, %v; want 1", n, err)
+	}
+	e.request(t, tok, `{"kind":"status_summary"}`)
+}
