@@ -13,6 +13,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/notify/smtptest"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
@@ -130,19 +131,7 @@ func eventually(t testing.TB, f func() (map[string]any, bool)) map[string]any {
 
 func call(t testing.TB, base, method, path, token, body string, want int) map[string]any {
 	t.Helper()
-	req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := httpxtest.Call(t, nil, method, base+path, token, body)
 	if resp.StatusCode != want {
 		t.Fatalf("%s %s: %d, want %d: %s", method, path, resp.StatusCode, want, b)
 	}

@@ -3,7 +3,6 @@ package notify_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/notify/people"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -74,14 +74,8 @@ func (env *inboxEnv) notifyStatus(t *testing.T, actor, owner string, assignee *s
 
 func (env *inboxEnv) call(t *testing.T, method, path, token string) (int, string) {
 	t.Helper()
-	req, err := http.NewRequest(method, env.url+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	return do(t, req)
+	resp, b := httpxtest.Call(t, nil, method, env.url+path, token, "")
+	return resp.StatusCode, string(b)
 }
 
 type page struct {

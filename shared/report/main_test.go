@@ -1,7 +1,6 @@
 package report_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/report"
@@ -102,25 +102,7 @@ func (e *env) token(t testing.TB, subject string, role auth.Role) string {
 // call sends a request to the API and returns status, headers and body.
 func (e *env) call(t testing.TB, method, path, token, body string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, e.api+path, bytes.NewBufferString(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := httpxtest.Call(t, nil, method, e.api+path, token, body)
 	return resp.StatusCode, resp.Header, b
 }
 

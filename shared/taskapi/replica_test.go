@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -16,6 +15,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
 	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
@@ -91,20 +91,7 @@ VALUES ($1, $2, 'todo', 'medium', $3)`
 // call sends a request and decodes a JSON body into out, if given.
 func (w *replicaWorld) call(method, path, body string, want int, out any) {
 	w.t.Helper()
-	req, err := http.NewRequestWithContext(w.t.Context(), method, w.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+w.token)
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := w.srv.Client().Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := httpxtest.Call(w.t, w.srv.Client(), method, w.srv.URL+path, w.token, body)
 	if resp.StatusCode != want {
 		w.t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
 	}
