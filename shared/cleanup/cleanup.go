@@ -1,13 +1,15 @@
 // Package cleanup deletes what taskfn no longer needs, in bounded batches:
 // finished tasks past the retention, read notifications and their emails,
 // reports, published outbox rows, and processed-event records past the
-// redelivery window. It also fails reports whose build was lost, so they
-// do not stay unfinished (and count against their requester) forever. Each batch is one short transaction that skips rows
+// redelivery window. Each batch is one short transaction that skips rows
 // another holds (FOR UPDATE SKIP LOCKED), so two runs at once share the
 // work and neither blocks the API. The SQL stays with each table's
 // package; this one only decides what is old and keeps to a time budget.
+//
 // Deleted tasks leave tombstones in the task cache, as delete-task's do,
-// so GET /tasks/{id} stops serving them at once.
+// so GET /tasks/{id} stops serving them at once. Reports whose build was
+// lost are failed, so they do not stay unfinished (and count against
+// their requester) forever.
 package cleanup
 
 import (
