@@ -40,15 +40,7 @@ func TestClaims(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, smallChunks)
-			exportFixture(t, e)
-			tok := e.token(t, "alice", auth.RoleMember)
-			id := e.request(t, tok, `{"kind":"tasks_export"}`)
-			if tc.setup != "" {
-				if _, err := e.db.Primary.Exec(context.Background(), tc.setup, id); err != nil {
-					t.Fatal(err)
-				}
-			}
+			e, tok, id := exportReport(t, tc.setup)
 			ev := e.outboxEvents(t, events.ReportRequested)[0]
 			status, body := e.deliver(t, ev)
 			if status != tc.wantStatus {
@@ -63,6 +55,23 @@ func TestClaims(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exportReport is a fresh env with the export fixture and alice's
+// tasks_export report, on which setup (SQL, $1 the report's id) has run
+// unless it is empty.
+func exportReport(t *testing.T, setup string) (e *env, token string, id uuid.UUID) {
+	t.Helper()
+	e = newEnv(t, smallChunks)
+	exportFixture(t, e)
+	token = e.token(t, "alice", auth.RoleMember)
+	id = e.request(t, token, `{"kind":"tasks_export"}`)
+	if setup != "" {
+		if _, err := e.db.Primary.Exec(context.Background(), setup, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e, token, id
 }
 
 // A worker that lost its lease mid-build keeps nothing: the attempt that
@@ -214,14 +223,8 @@ func TestFailAbandoned(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t, smallChunks)
-			exportFixture(t, e)
-			tok := e.token(t, "alice", auth.RoleMember)
-			id := e.request(t, tok, `{"kind":"tasks_export"}`)
+			e, tok, id := exportReport(t, tc.setup)
 			ctx := context.Background()
-			if _, err := e.db.Primary.Exec(ctx, tc.setup, id); err != nil {
-				t.Fatal(err)
-			}
 			n, err := e.store.FailAbandoned(ctx, time.Now().Add(-2*time.Hour), 10)
 			if err != nil || n != int64(tc.completed) {
 				t.Fatalf("FailAbandoned: %d, %v; want %d", n, err, tc.completed)
