@@ -18,8 +18,7 @@ import (
 type Buffered struct {
 	mu     sync.Mutex
 	w      io.Writer
-	buf    []byte
-	size   int
+	buf    []byte // never grown: its capacity is the batch size
 	closed bool
 	stop   chan struct{}
 	done   chan struct{}
@@ -28,7 +27,7 @@ type Buffered struct {
 // NewBuffered returns a Buffered writing to w, holding up to size bytes and
 // flushing every interval. Close it to stop its flusher and write the rest.
 func NewBuffered(w io.Writer, size int, interval time.Duration) *Buffered {
-	b := &Buffered{w: w, buf: make([]byte, 0, size), size: size, stop: make(chan struct{}), done: make(chan struct{})}
+	b := &Buffered{w: w, buf: make([]byte, 0, size), stop: make(chan struct{}), done: make(chan struct{})}
 	go b.flushEvery(interval)
 	return b
 }
@@ -59,11 +58,11 @@ func (b *Buffered) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 	defer b.mu.Unlock()
 	// Closed or urgent lines go straight out, after what waits.
 	direct := b.closed || (level >= zerolog.WarnLevel && level != zerolog.NoLevel)
-	if direct || len(b.buf)+len(p) > b.size {
+	if direct || len(b.buf)+len(p) > cap(b.buf) {
 		if err := b.flushLocked(); err != nil {
 			return 0, err
 		}
-		if direct || len(p) > b.size {
+		if direct || len(p) > cap(b.buf) {
 			return b.w.Write(p)
 		}
 	}
