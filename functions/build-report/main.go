@@ -8,23 +8,46 @@ import (
 	"os"
 
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/report"
 )
 
 const name = "build-report"
 
+// settings: a sink, so no token verification; the worker's, and Kafka for
+// report.completed.
+type settings struct {
+	function.Config
+	Worker report.WorkerConfig
+	Kafka  kafka.Config
+}
+
 func main() { os.Exit(lifecycle.Run(name, run)) }
 
 func run(ctx context.Context) error {
-	var cfg report.Config
+	var cfg settings
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	svc, err := report.Open(ctx, name, cfg, os.Stdout)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	return svc.Serve(ctx, svc.Sink.Route())
+	defer b.Close()
+	pub, err := kafka.Open(b, cfg.Kafka, outbox.NewMetrics(b.Registry))
+	if err != nil {
+		return err
+	}
+	store, err := report.NewStore(b.DB, report.WithTopic(cfg.Kafka.ReportsTopic), report.WithPublisher(pub))
+	if err != nil {
+		return err
+	}
+	sink, err := report.OpenSink(b, cfg.Worker, store)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, sink.Route())
 }

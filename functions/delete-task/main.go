@@ -5,24 +5,59 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
 
 const name = "delete-task"
 
+// settings: the task functions' own, and Kafka, through which a write's
+// events go out right after commit (without brokers relay-outbox sends them).
+type settings struct {
+	function.Config
+	Auth  auth.Config
+	Cache cache.Config
+	Kafka kafka.Config
+}
+
 func main() { os.Exit(lifecycle.Run(name, run)) }
 
 func run(ctx context.Context) error {
-	var cfg taskapi.Config
+	var cfg settings
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	svc, err := taskapi.Open(ctx, name, cfg, os.Stdout)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	return svc.Serve(ctx, svc.API.DeleteRoute())
+	defer b.Close()
+	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.Open(b, cfg.Kafka, outbox.NewMetrics(b.Registry))
+	if err != nil {
+		return err
+	}
+	store, err := task.NewStore(b.DB, task.WithTopic(cfg.Kafka.TasksTopic), task.WithPublisher(pub))
+	if err != nil {
+		return err
+	}
+	c, err := cache.Open(b, cfg.Cache, store)
+	if err != nil {
+		return err
+	}
+	route, err := taskapi.DeleteRoute(gate, store, c)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, route)
 }

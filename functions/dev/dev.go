@@ -1,6 +1,12 @@
 package main
 
 import (
+	"slices"
+
+	"github.com/taskfn/taskfn/shared/kafka"
+	kafkapub "github.com/taskfn/taskfn/shared/kafka"
+	"github.com/taskfn/taskfn/shared/task"
+
 	"context"
 	"fmt"
 	"net"
@@ -26,6 +32,7 @@ import (
 // variables) plus the dev runner's own.
 type devConfig struct {
 	Task    taskapi.Config
+	Kafka   kafka.Config
 	Notify  notify.Config
 	Report  report.Config
 	Cleanup cleanup.Config
@@ -85,7 +92,7 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	if err := pg.Migrate(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	kafka := &cfg.Task.Kafka
+	kafka := &cfg.Kafka
 	if len(kafka.Brokers) == 0 {
 		b, err := devkafka.Start(devkafka.Config{Port: cfg.KafkaPort, Topics: []string{
 			kafka.TasksTopic, kafka.ReportsTopic, dlq(kafka.TasksTopic), dlq(kafka.ReportsTopic)}})
@@ -95,22 +102,26 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		defer b.Close()
 		kafka.Brokers = b.Brokers()
 	}
-	cfg.Report.Kafka = *kafka
 
 	b, err := function.Open(ctx, "dev", cfg.Task.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	tasks, err := taskapi.New(b, cfg.Task)
+	om := outbox.NewMetrics(b.Registry)
+	pub, err := kafkapub.Open(b, *kafka, om)
 	if err != nil {
 		return err
 	}
-	inbox, err := notify.New(b, cfg.Notify)
+	tasks, err := taskapi.Wire(b, cfg.Task, task.WithTopic(kafka.TasksTopic), task.WithPublisher(pub))
 	if err != nil {
 		return err
 	}
-	reports, err := report.NewService(b, cfg.Report)
+	inbox, err := notify.Wire(b, cfg.Notify)
+	if err != nil {
+		return err
+	}
+	reports, err := report.Wire(b, cfg.Report, report.WithTopic(kafka.ReportsTopic), report.WithPublisher(pub))
 	if err != nil {
 		return err
 	}
@@ -118,16 +129,12 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	pub, err := b.Publisher(*kafka)
+	relay, err := outbox.NewRelayHandler(b.DB.Primary, pub, om, cfg.Relay)
 	if err != nil {
 		return err
 	}
-	relay, err := outbox.NewRelayHandler(b.DB.Primary, tasks.Outbox.Instrument(pub), tasks.Outbox, cfg.Relay)
-	if err != nil {
-		return err
-	}
-	routes := append(tasks.API.Routes(), inbox.API.Routes()...)
-	routes = append(routes, reports.API.Routes()...)
+	routes := append(slices.Clone(tasks.Routes), inbox.Routes...)
+	routes = append(routes, reports.Routes...)
 	routes = append(routes,
 		at(notifySink, inbox.Sink.Route()),
 		at(reportSink, reports.Sink.Route()),

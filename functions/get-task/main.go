@@ -5,24 +5,51 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
 
 const name = "get-task"
 
+// settings: a read goes through the task cache; no Kafka here.
+type settings struct {
+	function.Config
+	Auth  auth.Config
+	Cache cache.Config
+}
+
 func main() { os.Exit(lifecycle.Run(name, run)) }
 
 func run(ctx context.Context) error {
-	var cfg taskapi.Config
+	var cfg settings
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	svc, err := taskapi.Open(ctx, name, cfg, os.Stdout)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	return svc.Serve(ctx, svc.API.GetRoute())
+	defer b.Close()
+	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	if err != nil {
+		return err
+	}
+	store, err := task.NewStore(b.DB)
+	if err != nil {
+		return err
+	}
+	c, err := cache.Open(b, cfg.Cache, store)
+	if err != nil {
+		return err
+	}
+	route, err := taskapi.GetRoute(gate, c)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, route)
 }

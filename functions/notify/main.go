@@ -10,23 +10,38 @@ import (
 	"os"
 
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/notify"
 )
 
 const name = "notify"
 
+// settings: a sink, so no token verification; SMTP for the emails.
+type settings struct {
+	function.Config
+	SMTP notify.SMTPConfig
+}
+
 func main() { os.Exit(lifecycle.Run(name, run)) }
 
 func run(ctx context.Context) error {
-	var cfg notify.Config
+	var cfg settings
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	svc, err := notify.Open(ctx, name, cfg, os.Stdout)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	return svc.Serve(ctx, svc.Sink.Route())
+	defer b.Close()
+	store, err := notify.NewStore(b.DB)
+	if err != nil {
+		return err
+	}
+	sink, err := notify.OpenSink(b, cfg.SMTP, store)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, sink.Route())
 }

@@ -5,24 +5,45 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/notify"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 const name = "read-notification"
 
+// settings: the inbox is in the database; no SMTP, no Kafka here.
+type settings struct {
+	function.Config
+	Auth auth.Config
+}
+
 func main() { os.Exit(lifecycle.Run(name, run)) }
 
 func run(ctx context.Context) error {
-	var cfg notify.Config
+	var cfg settings
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	svc, err := notify.Open(ctx, name, cfg, os.Stdout)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	return svc.Serve(ctx, svc.API.ReadRoute())
+	defer b.Close()
+	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	if err != nil {
+		return err
+	}
+	store, err := notify.NewStore(b.DB)
+	if err != nil {
+		return err
+	}
+	route, err := notify.ReadRoute(gate, store)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, route)
 }

@@ -12,9 +12,9 @@ import (
 	"os"
 
 	"github.com/taskfn/taskfn/shared/config"
-	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/outbox"
 )
@@ -23,7 +23,7 @@ const name = "relay-outbox"
 
 type relayConfig struct {
 	function.Config
-	Kafka events.Config
+	Kafka kafka.Config
 	Relay outbox.RelayConfig
 }
 
@@ -39,15 +39,15 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	pub, err := b.Publisher(cfg.Kafka)
+	m := outbox.NewMetrics(b.Registry)
+	pub, err := kafka.Open(b, cfg.Kafka, m)
 	if err != nil {
 		return err
 	}
 	if pub == nil {
 		return errors.New("KAFKA_BROKERS is required: relaying is publishing")
 	}
-	m := outbox.NewMetrics(b.Registry)
-	relay, err := outbox.NewRelayHandler(b.DB.Primary, m.Instrument(pub), m, cfg.Relay)
+	relay, err := outbox.NewRelayHandler(b.DB.Primary, pub, m, cfg.Relay)
 	if err != nil {
 		return err
 	}

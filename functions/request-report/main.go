@@ -5,24 +5,54 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 const name = "request-report"
 
+// settings: the requester's limits, and Kafka, through which report.requested
+// goes out right after commit (without brokers relay-outbox sends it).
+type settings struct {
+	function.Config
+	Auth   auth.Config
+	Limits report.Limits
+	Kafka  kafka.Config
+}
+
 func main() { os.Exit(lifecycle.Run(name, run)) }
 
 func run(ctx context.Context) error {
-	var cfg report.Config
+	var cfg settings
 	if err := config.Load(&cfg); err != nil {
 		return err
 	}
-	svc, err := report.Open(ctx, name, cfg, os.Stdout)
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
 	if err != nil {
 		return err
 	}
-	defer svc.Close()
-	return svc.Serve(ctx, svc.API.RequestRoute())
+	defer b.Close()
+	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	if err != nil {
+		return err
+	}
+	pub, err := kafka.Open(b, cfg.Kafka, outbox.NewMetrics(b.Registry))
+	if err != nil {
+		return err
+	}
+	store, err := report.NewStore(b.DB, report.WithTopic(cfg.Kafka.ReportsTopic), report.WithPublisher(pub))
+	if err != nil {
+		return err
+	}
+	route, err := report.RequestRoute(gate, store, cfg.Limits)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, route)
 }

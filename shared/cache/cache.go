@@ -19,6 +19,8 @@
 package cache
 
 import (
+	"github.com/taskfn/taskfn/shared/function"
+
 	"context"
 	"errors"
 	"fmt"
@@ -144,6 +146,17 @@ func New(cfg Config, load Loaders, reg prometheus.Registerer, log zerolog.Logger
 // generation and one key layout.
 func ForStore(cfg Config, store *task.Store, reg prometheus.Registerer, log zerolog.Logger) (*Cache, error) {
 	return New(cfg, Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, log)
+}
+
+// Open is ForStore for function b: on its registry and logger, and closed
+// with it.
+func Open(b *function.Base, cfg Config, store *task.Store) (*Cache, error) {
+	c, err := ForStore(cfg, store, b.Registry, b.Log)
+	if err != nil {
+		return nil, err
+	}
+	b.OnClose("task cache", c.Close)
+	return c, nil
 }
 
 // Close stops the cache. A process that still owes an invalidation makes

@@ -7,11 +7,10 @@ import (
 	"net/http"
 	"time"
 
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
@@ -48,32 +47,26 @@ func (h *Handler) Route() httpx.Route {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	ev, err := cehttp.NewEventFromHTTPRequest(r)
-	if err == nil {
-		err = ev.Validate()
-	}
+	httpx.Handle(h.tick).ServeHTTP(w, r)
+}
+
+// tick runs the cleaner once; its failure maps as for any route
+// (httpx.ProblemOf): a database that is busy or unreachable, a deadlock
+// included, is a 503 and the tick is retried.
+func (h *Handler) tick(w http.ResponseWriter, r *http.Request) error {
+	ev, err := events.Read(w, r, 64<<10)
 	if err != nil {
-		httpx.WriteProblem(w, r, httpx.BadRequest("the request is not a CloudEvent: "+err.Error()))
-		return
+		return err
 	}
 	log := zerolog.Ctx(r.Context())
 	res, err := h.cleaner.Run(r.Context(), h.now())
 	if err != nil {
-		var ce *pgconn.ConnectError
-		if errors.As(err, &ce) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
-			log.Warn().Err(err).Interface("deleted", res).Msg("cleanup interrupted")
-			p := httpx.Unavailable("the database is busy or unreachable; retry shortly")
-			p.Header = http.Header{"Retry-After": {"5"}}
-			httpx.WriteProblem(w, r, p)
-			return
-		}
-		log.Error().Err(err).Interface("deleted", res).Msg("cleanup failed")
-		httpx.WriteProblem(w, r, httpx.Internal())
-		return
+		log.Warn().Err(err).Interface("deleted", res).Msg("cleanup stopped early")
+		return err
 	}
 	log.Info().Str("event.id", ev.ID()).Interface("deleted", res).Msg("cleanup done")
 	httpx.WriteJSON(w, http.StatusOK, res)
+	return nil
 }
 
 // Service holds what the cleanup function runs on.

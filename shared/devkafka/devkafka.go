@@ -67,7 +67,7 @@ func (b *Broker) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(b.cfg.Port))
 }
 
-// Brokers is Addr as a bootstrap list, for events.Config.Brokers.
+// Brokers is Addr as a bootstrap list, for kafka.Config.Brokers.
 func (b *Broker) Brokers() []string { return []string{b.Addr()} }
 
 // Start starts a stopped broker again on the same port, with the state it

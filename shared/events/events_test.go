@@ -9,23 +9,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/events/eventstest"
 )
 
 func ptr[T any](v T) *T { return &v }
-
-func snapshot() events.TaskSnapshot {
-	now := time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC)
-	return events.TaskSnapshot{
-		ID: uuid.Must(uuid.NewV7()), Title: "Write docs", Description: "", Status: "todo", Priority: "medium",
-		OwnerID: "alice", Labels: []string{}, CreatedAt: now, UpdatedAt: now, Version: 1,
-	}
-}
 
 // Every type has a schema, and every schema is a type's or the shared
 // snapshot's: a new type cannot ship without its contract.
@@ -61,7 +51,7 @@ func TestSchemasCoverTypes(t *testing.T) {
 // the shapes a payload takes (nil and set pointers, empty and full lists).
 func TestEmittedDataValidates(t *testing.T) {
 	t.Parallel()
-	full := snapshot()
+	full := eventstest.Snapshot()
 	full.Description = strings.Repeat("d", 10000)
 	full.DueAt = ptr(time.Date(2026, 4, 1, 17, 0, 0, 0, time.FixedZone("CET", 3600)))
 	full.AssigneeID = ptr("bob")
@@ -72,14 +62,14 @@ func TestEmittedDataValidates(t *testing.T) {
 		name string
 		data events.Data
 	}{
-		{"created, minimal", events.TaskCreatedData{Actor: "alice", Task: snapshot()}},
+		{"created, minimal", events.TaskCreatedData{Actor: "alice", Task: eventstest.Snapshot()}},
 		{"created, every field", events.TaskCreatedData{Actor: "alice", Task: full}},
-		{"created by the system", events.TaskCreatedData{Actor: "", Task: snapshot()}},
+		{"created by the system", events.TaskCreatedData{Actor: "", Task: eventstest.Snapshot()}},
 		{"updated, one field", events.TaskUpdatedData{Actor: "bob", Changed: []string{"title"}, Task: full}},
 		{"updated, every field", events.TaskUpdatedData{Actor: "bob", Changed: events.TaskFields, Task: full}},
 		{"status changed", events.TaskStatusChangedData{Actor: "bob", OldStatus: "todo", NewStatus: "in_progress", Task: full}},
 		{"assigned", events.TaskAssignedData{Actor: "alice", OldAssigneeID: nil, NewAssigneeID: ptr("bob"), Task: full}},
-		{"unassigned", events.TaskAssignedData{Actor: "alice", OldAssigneeID: ptr("bob"), NewAssigneeID: nil, Task: snapshot()}},
+		{"unassigned", events.TaskAssignedData{Actor: "alice", OldAssigneeID: ptr("bob"), NewAssigneeID: nil, Task: eventstest.Snapshot()}},
 		{"deleted", events.TaskDeletedData{Actor: "alice", Task: full}},
 		{"report requested", events.ReportRequestedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob"}},
 		{"report succeeded", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "succeeded", Rows: 12}},
@@ -106,7 +96,7 @@ func TestEmittedDataValidates(t *testing.T) {
 // consumer: missing, unknown, mistyped and out-of-range fields.
 func TestSchemasRejectMistakes(t *testing.T) {
 	t.Parallel()
-	valid, err := json.Marshal(events.TaskStatusChangedData{Actor: "a", OldStatus: "todo", NewStatus: "done", Task: snapshot()})
+	valid, err := json.Marshal(events.TaskStatusChangedData{Actor: "a", OldStatus: "todo", NewStatus: "done", Task: eventstest.Snapshot()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +157,7 @@ func TestNewSetsEnvelope(t *testing.T) {
 		source string
 	}{
 		{"task", func() (events.Event, error) {
-			return events.NewTaskEvent("t.tasks", id, events.TaskDeletedData{Task: snapshot()})
+			return events.NewTaskEvent("t.tasks", id, events.TaskDeletedData{Task: eventstest.Snapshot()})
 		}, events.SourceTasks},
 		{"report", func() (events.Event, error) {
 			return events.NewReportEvent("t.tasks", id, events.ReportRequestedData{ReportID: id, Kind: "k"})
@@ -196,7 +186,7 @@ func TestNewSetsEnvelope(t *testing.T) {
 
 func TestCloudEvent(t *testing.T) {
 	t.Parallel()
-	task := snapshot()
+	task := eventstest.Snapshot()
 	ev, err := events.NewTaskEvent("t", task.ID, events.TaskCreatedData{Actor: "alice", Task: task})
 	if err != nil {
 		t.Fatal(err)
@@ -228,58 +218,5 @@ func TestCloudEvent(t *testing.T) {
 	var back events.TaskCreatedData
 	if err := ce.DataAs(&back); err != nil || back.Task.ID != task.ID {
 		t.Errorf("DataAs: %v, %+v", err, back)
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	t.Parallel()
-	good := events.Config{
-		Brokers: []string{"127.0.0.1:9092"}, TasksTopic: "a", ReportsTopic: "b", Version: "2.8.0",
-		DialTimeout: time.Second, ProduceTimeout: time.Second, Retries: 3, RetryBackoff: time.Millisecond,
-	}
-	tests := []struct {
-		name   string
-		change func(*events.Config)
-		ok     bool
-	}{
-		{"good", func(*events.Config) {}, true},
-		{"no brokers", func(c *events.Config) { c.Brokers = nil }, false},
-		{"no topic", func(c *events.Config) { c.TasksTopic = "" }, false},
-		{"bad version", func(c *events.Config) { c.Version = "two" }, false},
-		{"no retries", func(c *events.Config) { c.Retries = 0 }, false},
-		{"zero timeout", func(c *events.Config) { c.ProduceTimeout = 0 }, false},
-		{"negative cooldown", func(c *events.Config) { c.Cooldown = -time.Second }, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := good
-			tt.change(&c)
-			_, err := events.NewPublisher(c)
-			if (err == nil) != tt.ok {
-				t.Errorf("NewPublisher: %v, want ok=%t", err, tt.ok)
-			}
-		})
-	}
-}
-
-// The environment names and defaults, as a function loads them.
-func TestConfigFromEnvironment(t *testing.T) {
-	t.Setenv("KAFKA_BROKERS", "k1:9092,k2:9092")
-	t.Setenv("KAFKA_TASKS_TOPIC", "prod.tasks")
-	var cfg events.Config
-	if err := config.Load(&cfg); err != nil {
-		t.Fatal(err)
-	}
-	want := events.Config{
-		Brokers: []string{"k1:9092", "k2:9092"}, TasksTopic: "prod.tasks", ReportsTopic: events.DefaultReportsTopic,
-		ClientID: "taskfn", Version: "2.8.0", DialTimeout: 5 * time.Second, ProduceTimeout: 10 * time.Second,
-		Retries: 3, RetryBackoff: 250 * time.Millisecond, Cooldown: 5 * time.Second,
-	}
-	if diff := cmp.Diff(want, cfg); diff != "" {
-		t.Errorf("config (-want +got):\n%s", diff)
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Error(err)
 	}
 }

@@ -15,25 +15,36 @@ import (
 // mode, as a KafkaSource or PingSource delivers them) to handle, and
 // answers with the outcome: 204 when handled; else a problem whose status
 // is the sender's retry decision — 4xx never retried (dead letter), 5xx
-// retried. problem maps handle's errors, as for any route.
-func SinkHandler(problem httpx.ProblemFunc, maxBytes int64, handle func(context.Context, event.Event) error) http.Handler {
-	return httpx.Handle(problem, func(w http.ResponseWriter, r *http.Request) error {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
-		ev, err := cehttp.NewEventFromHTTPRequest(r)
+// retried: handle's errors map as for any route (httpx.ProblemOf), so a
+// sink returns errs.ErrPoison (wrapped) for an event it can never process.
+func SinkHandler(maxBytes int64, handle func(context.Context, event.Event) error) http.Handler {
+	return httpx.Handle(func(w http.ResponseWriter, r *http.Request) error {
+		ev, err := Read(w, r, maxBytes)
 		if err != nil {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return httpx.TooLarge(maxBytes)
-			}
-			return httpx.BadRequest("the request is not a CloudEvent: " + err.Error())
+			return err
 		}
-		if err := ev.Validate(); err != nil {
-			return httpx.BadRequest("the CloudEvent is not valid: " + err.Error())
-		}
-		if err := handle(r.Context(), *ev); err != nil {
+		if err := handle(r.Context(), ev); err != nil {
 			return err
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	})
+}
+
+// Read reads the CloudEvent of a request of at most maxBytes, in either
+// content mode; a request that is none is a 400 problem.
+func Read(w http.ResponseWriter, r *http.Request, maxBytes int64) (event.Event, error) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+	ev, err := cehttp.NewEventFromHTTPRequest(r)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return event.Event{}, httpx.TooLarge(maxBytes)
+		}
+		return event.Event{}, httpx.BadRequest("the request is not a CloudEvent: " + err.Error())
+	}
+	if err := ev.Validate(); err != nil {
+		return event.Event{}, httpx.BadRequest("the CloudEvent is not valid: " + err.Error())
+	}
+	return *ev, nil
 }

@@ -17,11 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
-	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/metrics"
+	"github.com/taskfn/taskfn/shared/people"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
@@ -109,18 +110,20 @@ func (b *Base) Serve(ctx context.Context, routes ...httpx.Route) error {
 	return httpx.Serve(ctx, addr, b.Handler(routes...), b.Log, b.server.ShutdownTimeout)
 }
 
-// Publisher returns a Kafka publisher closed with the base, or nil when no
-// brokers are configured: then events wait in the outbox for relay-outbox.
-func (b *Base) Publisher(cfg events.Config) (*events.Publisher, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, nil
-	}
-	pub, err := events.NewPublisher(cfg)
+// Gate is the gate of this function's authenticated routes: tokens
+// verified per cfg, callers holding one of roles, each remembered in the
+// people directory (so notify can mail them). Nothing waits for the
+// network: OIDC discovery happens on the first token.
+func (b *Base) Gate(cfg auth.Config, roles ...auth.Role) (*auth.Gate, error) {
+	v, err := auth.NewVerifier(cfg, nil)
 	if err != nil {
-		return nil, fmt.Errorf("kafka publisher: %w", err)
+		return nil, fmt.Errorf("token verifier: %w", err)
 	}
-	b.OnClose("kafka publisher", pub.Close)
-	return pub, nil
+	dir, err := people.New(b.DB.Primary, people.DefaultCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	return auth.NewGate(v, roles, dir.Remember)
 }
 
 // ErrMissing is returned by constructors given a nil dependency.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
@@ -44,9 +43,6 @@ func TestBase(t *testing.T) {
 	}
 	if err := b.Ready(context.Background()); err != nil {
 		t.Errorf("ready: %v", err)
-	}
-	if pub, err := b.Publisher(events.Config{}); pub != nil || err != nil {
-		t.Errorf("publisher without brokers: %v %v", pub, err)
 	}
 	srv := httptest.NewServer(b.Handler())
 	resp, err := srv.Client().Get(srv.URL + "/metrics")

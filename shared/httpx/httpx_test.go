@@ -16,6 +16,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/metrics"
 )
@@ -179,7 +180,7 @@ func TestServeDrains(t *testing.T) {
 func TestProblemRendering(t *testing.T) {
 	t.Parallel()
 	rec := httptest.NewRecorder()
-	p := Validation(FieldError{"title", "is required"})
+	p := Validation(errs.FieldError{Field: "title", Detail: "is required"})
 	WriteProblem(rec, httptest.NewRequest("POST", "/tasks", nil), p)
 	var got map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {

@@ -8,27 +8,25 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/taskfn/taskfn/shared/errs"
 )
 
 // ProblemBase prefixes every problem "type": the types are stable identifiers
 // documented in openapi.yaml and docs/problems.md.
 const ProblemBase = "https://taskfn.dev/problems/"
 
-// FieldError names one invalid input field in a 422 response.
-type FieldError struct {
-	Field  string `json:"field"`
-	Detail string `json:"detail"`
-}
-
 // Problem is an RFC 9457 problem detail. It is also an error, so handlers
 // return it and one place renders it.
 type Problem struct {
-	Type     string       `json:"type"`
-	Title    string       `json:"title"`
-	Status   int          `json:"status"`
-	Detail   string       `json:"detail,omitempty"`
-	Instance string       `json:"instance,omitempty"`
-	Errors   []FieldError `json:"errors,omitempty"`
+	Type     string            `json:"type"`
+	Title    string            `json:"title"`
+	Status   int               `json:"status"`
+	Detail   string            `json:"detail,omitempty"`
+	Instance string            `json:"instance,omitempty"`
+	Errors   []errs.FieldError `json:"errors,omitempty"`
+	// ErrorsOmitted counts the invalid fields beyond those listed.
+	ErrorsOmitted int `json:"errors_omitted,omitempty"`
 
 	// Header is added to the response (WWW-Authenticate, Allow, Retry-After).
 	Header http.Header `json:"-"`
@@ -59,9 +57,9 @@ func Forbidden(detail string) *Problem {
 	return NewProblem(http.StatusForbidden, "forbidden", "Forbidden", detail)
 }
 
-func Validation(errs ...FieldError) *Problem {
+func Validation(fields ...errs.FieldError) *Problem {
 	p := NewProblem(http.StatusUnprocessableEntity, "validation", "Validation failed", "the request body has invalid fields")
-	p.Errors = errs
+	p.Errors = fields
 	return p
 }
 

@@ -34,13 +34,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/kafka"
 )
 
 // Config is one KafkaSource.
 type Config struct {
 	Name  string // names the sink in metrics and logs
-	Kafka events.Config
+	Kafka kafka.Config
 	Topic string
 	Group string // consumer group id: its committed offsets are where a restart resumes
 	Sink  string // URL the events are POSTed to
@@ -322,7 +322,7 @@ func header(msg *sarama.ConsumerMessage, key string) string {
 // deadLetters writes undeliverable records to the dead-letter topic with
 // a producer made on first use.
 type deadLetters struct {
-	cfg   events.Config
+	cfg   kafka.Config
 	topic string
 	log   zerolog.Logger
 	// mu guards making the producer: partitions dead-letter concurrently.

@@ -21,6 +21,7 @@ import (
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/kafkasource"
 )
 
@@ -39,8 +40,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func kafkaConfig() events.Config {
-	return events.Config{
+func kafkaConfig() kafka.Config {
+	return kafka.Config{
 		Brokers: broker.Brokers(), TasksTopic: "t", ReportsTopic: "r", ClientID: "kafkasource-test", Version: "2.8.0",
 		DialTimeout: time.Second, ProduceTimeout: 5 * time.Second, Retries: 2, RetryBackoff: 50 * time.Millisecond,
 	}
@@ -139,7 +140,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // returns their ids.
 func publish(t *testing.T, topic string) []string {
 	t.Helper()
-	p, err := events.NewPublisher(kafkaConfig())
+	p, err := kafka.NewPublisher(kafkaConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,8 +10,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
-	"github.com/taskfn/taskfn/shared/notify/people"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -22,51 +21,38 @@ const (
 	MaxLimit     = 100
 )
 
-// API serves the inbox. Every route verifies the bearer token and needs a
-// task role; a caller only ever sees and changes its own notifications.
-type API struct {
-	store  *Store
-	verify *auth.Verifier
-	dir    *people.Directory
-}
-
-// NewAPI returns the inbox API over store, authenticating with v. A
-// non-nil dir remembers each caller's email for later notifications.
-func NewAPI(store *Store, v *auth.Verifier, dir *people.Directory) (*API, error) {
-	if store == nil || v == nil {
-		return nil, errors.New("notify: NewAPI needs a store and a verifier")
-	}
-	return &API{store: store, verify: v, dir: dir}, nil
-}
-
-func (a *API) route(name, method, path string, h httpx.HandlerFunc) httpx.Route {
-	next := httpx.Handle(problemFor, h)
-	if a.dir != nil {
-		next = a.dir.Middleware(next)
-	}
-	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(next, task.Anyone...)}
-}
+// API serves the inbox. Its routes sit behind a gate that verified the
+// token and a task role; a caller only ever sees and changes its own
+// notifications.
+type API struct{ store *Store }
 
 // ListRoute is GET /notifications, the list-notifications function.
-func (a *API) ListRoute() httpx.Route {
-	return a.route("list-notifications", http.MethodGet, "/notifications", a.list)
+func ListRoute(g *auth.Gate, store *Store) (httpx.Route, error) {
+	if g == nil || store == nil {
+		return httpx.Route{}, fmt.Errorf("notify: list-notifications: %w", function.ErrMissing)
+	}
+	return g.Route("list-notifications", http.MethodGet, "/notifications", (&API{store}).list), nil
 }
 
 // ReadRoute is POST /notifications/{id}/read, the read-notification function.
-func (a *API) ReadRoute() httpx.Route {
-	return a.route("read-notification", http.MethodPost, "/notifications/:id/read", a.read)
+func ReadRoute(g *auth.Gate, store *Store) (httpx.Route, error) {
+	if g == nil || store == nil {
+		return httpx.Route{}, fmt.Errorf("notify: read-notification: %w", function.ErrMissing)
+	}
+	return g.Route("read-notification", http.MethodPost, "/notifications/:id/read", (&API{store}).read), nil
 }
 
-// Routes are both, as the dev runner mounts them.
-func (a *API) Routes() []httpx.Route { return []httpx.Route{a.ListRoute(), a.ReadRoute()} }
-
-func caller(r *http.Request) auth.Identity {
-	id, ok := auth.FromContext(r.Context())
-	if !ok {
-		// Require always runs first; reaching here is a wiring bug.
-		panic("notify: route mounted without authentication")
+// Routes are both, as the dev runner and the tests mount them.
+func Routes(g *auth.Gate, store *Store) ([]httpx.Route, error) {
+	list, err := ListRoute(g, store)
+	if err != nil {
+		return nil, err
 	}
-	return id
+	read, err := ReadRoute(g, store)
+	if err != nil {
+		return nil, err
+	}
+	return []httpx.Route{list, read}, nil
 }
 
 // inboxPage is the body of GET /notifications.
@@ -82,7 +68,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q.Recipient = caller(r).Subject
+	q.Recipient = auth.Caller(r).Subject
 	page, err := a.store.List(r.Context(), q)
 	if err != nil {
 		return err
@@ -142,7 +128,7 @@ func (a *API) read(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return ErrNotFound // a malformed id names no notification
 	}
-	n, err := a.store.MarkRead(r.Context(), caller(r).Subject, id)
+	n, err := a.store.MarkRead(r.Context(), auth.Caller(r).Subject, id)
 	if err != nil {
 		return err
 	}

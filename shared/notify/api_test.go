@@ -12,9 +12,10 @@ import (
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/notify"
-	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/people"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 type inboxEnv struct {
@@ -50,11 +51,15 @@ func newInboxOnDB(t *testing.T, db *pg.DB) *inboxEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := notify.NewAPI(env.store, v, dir)
+	gate, err := auth.NewGate(v, task.Anyone, dir.Remember)
 	if err != nil {
 		t.Fatal(err)
 	}
-	env.url = serve(t, api.Routes()...)
+	routes, err := notify.Routes(gate, env.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.url = serve(t, routes...)
 	return env
 }
 

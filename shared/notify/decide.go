@@ -7,8 +7,9 @@
 package notify
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"encoding/json"
-	"errors"
 	"fmt"
 	"mime"
 	"slices"
@@ -29,12 +30,10 @@ const (
 	KindReportCompleted Kind = "report.completed"
 )
 
-// ErrPoison marks an event that can never be processed: retrying it cannot
+// poison marks an event that can never be processed: retrying it cannot
 // help, so the sink answers 4xx and it goes to the dead-letter sink.
-var ErrPoison = errors.New("notify: unprocessable event")
-
 func poison(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrPoison, fmt.Sprintf(format, args...))
+	return fmt.Errorf("%w: %s", errs.ErrPoison, fmt.Sprintf(format, args...))
 }
 
 // Notice is one notification to one recipient, before it is stored.
@@ -55,7 +54,7 @@ type Notice struct {
 // assignment also the previous assignee), never the actor; a completed
 // report tells its requester. Other event types cause
 // none. An event of a handled type whose data cannot be understood gives an
-// error wrapping ErrPoison.
+// error wrapping errs.ErrPoison.
 func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
 	switch eventType {
 	case events.TaskStatusChanged, events.TaskAssigned, events.TaskCreated, events.ReportCompleted:

@@ -1,6 +1,8 @@
 package notify_test
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"encoding/json"
 	"errors"
 	"testing"
@@ -103,7 +105,7 @@ func TestDecidePoison(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if _, err := notify.Decide(tc.typ, tc.contentType, []byte(tc.data)); !errors.Is(err, notify.ErrPoison) {
+			if _, err := notify.Decide(tc.typ, tc.contentType, []byte(tc.data)); !errors.Is(err, errs.ErrPoison) {
 				t.Errorf("err %v, want ErrPoison", err)
 			}
 		})

@@ -2,12 +2,12 @@ package notify
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/function"
-	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 // Config is the configuration of the notify functions (the sink and the
@@ -18,49 +18,52 @@ type Config struct {
 	SMTP SMTPConfig
 }
 
-// Service holds what a notify function runs on: open it, Serve its
-// routes, Close it.
+// Service is the inbox routes and the sink wired on one base, as the dev
+// runner and the tests run them; each deployed function wires only its
+// own, with the same constructors, in its main.
 type Service struct {
 	*function.Base
-	Store *Store
-	API   *API
-	Sink  *Sink
+	Store  *Store
+	Routes []httpx.Route
+	Sink   *Sink
 }
 
-// Open wires a notify function on a new Base. Like the task functions it
-// waits for nothing: pools and OIDC discovery connect lazily.
+// Open wires the notify routes and sink on a new Base. Like the task
+// functions it waits for nothing: pools and OIDC discovery connect lazily.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return New(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(b, cfg) })
 }
 
-// New wires the inbox API and the sink on b.
-func New(b *function.Base, cfg Config) (*Service, error) {
-	sender, err := NewSender(cfg.SMTP)
-	if err != nil {
-		return nil, err
-	}
+// Wire wires the inbox routes and the sink on b.
+func Wire(b *function.Base, cfg Config) (*Service, error) {
 	store, err := NewStore(b.DB)
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.NewVerifier(cfg.Auth, nil)
-	if err != nil {
-		return nil, fmt.Errorf("token verifier: %w", err)
-	}
-	dir, err := people.New(b.DB.Primary, people.DefaultCacheSize)
+	gate, err := b.Gate(cfg.Auth, task.Anyone...)
 	if err != nil {
 		return nil, err
 	}
-	api, err := NewAPI(store, v, dir)
+	routes, err := Routes(gate, store)
 	if err != nil {
 		return nil, err
 	}
-	sink, err := NewSink(store, sender)
+	sink, err := OpenSink(b, cfg.SMTP, store)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Base: b, Store: store, Routes: routes, Sink: sink}, nil
+}
+
+// OpenSink is the notify sink of function b, mailing through smtp when it
+// names a server.
+func OpenSink(b *function.Base, smtp SMTPConfig, store *Store) (*Sink, error) {
+	sender, err := NewSender(smtp)
 	if err != nil {
 		return nil, err
 	}
 	if sender == nil {
 		b.Log.Info().Msg("SMTP_ADDR is empty: notifications go to the inbox only")
 	}
-	return &Service{Base: b, Store: store, API: api, Sink: sink}, nil
+	return NewSink(store, sender)
 }

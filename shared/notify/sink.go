@@ -1,6 +1,10 @@
 package notify
 
 import (
+	"time"
+
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"context"
 	"errors"
 	"net/http"
@@ -17,7 +21,8 @@ const maxEventBytes = 1 << 20
 
 // errMailUnavailable wraps a retryable email failure: the event is
 // redelivered and the email sent then.
-var errMailUnavailable = errors.New("notify: the mail server cannot take the email now")
+var errMailUnavailable = errs.New(errs.Unavailable, "notify: the mail server cannot take the email now",
+	"the mail server cannot take the email now; redeliver the event").After(5 * time.Second)
 
 // Sink is notify's CloudEvent sink: task events from the tasks topic and
 // report.completed from the reports topic, delivered by a KafkaSource.
@@ -44,7 +49,7 @@ func NewSink(store *Store, sender *Sender) (*Sink, error) {
 
 // Route is the sink's route: CloudEvents are POSTed to /.
 func (s *Sink) Route() httpx.Route {
-	return httpx.Route{Name: "notify", Method: http.MethodPost, Path: "/", Handler: events.SinkHandler(problemFor, maxEventBytes, s.Handle)}
+	return httpx.Route{Name: "notify", Method: http.MethodPost, Path: "/", Handler: events.SinkHandler(maxEventBytes, s.Handle)}
 }
 
 // Handle processes one event.

@@ -1,6 +1,8 @@
 package notify
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/people"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -20,7 +22,7 @@ import (
 const Consumer = "notify"
 
 // ErrNotFound: no such notification for this recipient.
-var ErrNotFound = errors.New("notification not found")
+var ErrNotFound = errs.New(errs.NotFound, "notification not found", "")
 
 // Notification is one inbox entry, and the API's JSON representation.
 type Notification struct {

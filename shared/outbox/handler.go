@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/rs/zerolog"
 
@@ -49,14 +48,18 @@ func NewRelayHandler(pool *pgxpool.Pool, pub Publisher, m *Metrics, cfg RelayCon
 }
 
 func (h *RelayHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	ce, err := cehttp.NewEventFromHTTPRequest(r)
+	httpx.Handle(h.tick).ServeHTTP(w, r)
+}
+
+// tick relays until drained or out of time; its failure maps as for any
+// route (httpx.ProblemOf): Kafka unreachable is a 503 (events.ErrUnavailable).
+func (h *RelayHandler) tick(w http.ResponseWriter, r *http.Request) error {
+	ce, err := events.Read(w, r, 64<<10)
 	if err != nil {
-		httpx.WriteProblem(w, r, httpx.BadRequest("the body is not a CloudEvent: "+err.Error()))
-		return
+		return err
 	}
 	if ce.Type() != events.PingSourceType {
-		httpx.WriteProblem(w, r, httpx.BadRequest(fmt.Sprintf("event type %q: relay-outbox acts on %s only", ce.Type(), events.PingSourceType)))
-		return
+		return httpx.BadRequest(fmt.Sprintf("event type %q: relay-outbox acts on %s only", ce.Type(), events.PingSourceType))
 	}
 	ctx := r.Context()
 	log := zerolog.Ctx(ctx)
@@ -70,13 +73,8 @@ func (h *RelayHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		total.Pending = res.Pending
 		h.m.SetPending(res.Pending)
 		if err != nil {
-			log.Error().Err(err).Str("tick", ce.ID()).Interface("relay", total).Msg("relay failed")
-			p := httpx.Internal()
-			if errors.Is(err, events.ErrUnavailable) {
-				p = httpx.Unavailable("Kafka is unreachable; the events stay in the outbox")
-			}
-			httpx.WriteProblem(w, r, p)
-			return
+			log.Warn().Err(err).Str("tick", ce.ID()).Interface("relay", total).Msg("relay stopped early")
+			return err
 		}
 		// A run short of its batch found nothing more to do.
 		if res.Published < h.cfg.Batch || res.Pending == 0 || time.Since(start) >= h.cfg.MaxDuration {
@@ -85,4 +83,5 @@ func (h *RelayHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	log.Info().Str("tick", ce.ID()).Interface("relay", total).Msg("relayed")
 	httpx.WriteJSON(w, http.StatusOK, total)
+	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
@@ -37,17 +38,17 @@ func TestMain(m *testing.M) {
 	_ = broker.Close()
 }
 
-func kafkaConfig(brokers []string) events.Config {
-	return events.Config{
+func kafkaConfig(brokers []string) kafka.Config {
+	return kafka.Config{
 		Brokers: brokers, TasksTopic: events.DefaultTasksTopic, ReportsTopic: events.DefaultReportsTopic,
 		ClientID: "outbox-test", Version: "2.8.0", DialTimeout: time.Second, ProduceTimeout: 5 * time.Second,
 		Retries: 2, RetryBackoff: 50 * time.Millisecond, Cooldown: 200 * time.Millisecond,
 	}
 }
 
-func newPublisher(t testing.TB, brokers []string) *events.Publisher {
+func newPublisher(t testing.TB, brokers []string) *kafka.Publisher {
 	t.Helper()
-	p, err := events.NewPublisher(kafkaConfig(brokers))
+	p, err := kafka.NewPublisher(kafkaConfig(brokers))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ import (
 )
 
 // Publisher sends one event and returns once Kafka has it durably;
-// *events.Publisher is the real one.
+// *kafka.Publisher is the real one.
 type Publisher interface {
 	Publish(ctx context.Context, ev events.Event) error
 }

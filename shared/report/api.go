@@ -1,7 +1,6 @@
 package report
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -12,74 +11,83 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
-	"github.com/taskfn/taskfn/shared/notify/people"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
 // DefaultMaxActive is how many unfinished reports one requester may have.
 const DefaultMaxActive = 5
 
-// API serves the report routes. Every route verifies the bearer token and
-// needs a task role. A report covers the tasks its requester could list
-// when asking (task.Scope, recorded with it), and only the requester reads
-// it: anyone else gets 404, as for a task they may not see.
+// Limits bound what one requester may ask of the report pipeline.
+type Limits struct {
+	// MaxActive: unfinished reports per requester (DefaultMaxActive when < 1).
+	MaxActive int `envconfig:"REPORT_MAX_ACTIVE" default:"5"`
+}
+
+// API serves the report routes, behind a gate that verified the token and
+// a task role. A report covers the tasks its requester could list when
+// asking (task.Scope, recorded with it), and only the requester reads it:
+// anyone else gets 404, as for a task they may not see.
 type API struct {
 	store     *Store
-	verify    *auth.Verifier
-	dir       *people.Directory
 	maxActive int
 	now       func() time.Time
 }
 
-// NewAPI returns the report API over store, authenticating with v. A
-// non-nil dir remembers each caller's email, so the completion can be
-// mailed to them.
-func NewAPI(store *Store, v *auth.Verifier, dir *people.Directory, maxActive int) (*API, error) {
-	if store == nil || v == nil {
-		return nil, errors.New("report: NewAPI needs a store and a verifier")
+func newAPI(route string, g *auth.Gate, store *Store) (*API, error) {
+	if g == nil || store == nil {
+		return nil, fmt.Errorf("report: %s: %w", route, function.ErrMissing)
 	}
-	if maxActive < 1 {
-		maxActive = DefaultMaxActive
-	}
-	return &API{store: store, verify: v, dir: dir, maxActive: maxActive, now: time.Now}, nil
+	return &API{store: store, maxActive: DefaultMaxActive, now: time.Now}, nil
 }
 
-func (a *API) route(name, method, path string, h httpx.HandlerFunc) httpx.Route {
-	next := httpx.Handle(problemFor, h)
-	if a.dir != nil {
-		next = a.dir.Middleware(next)
+// RequestRoute is POST /reports, the request-report function, within
+// limits.
+func RequestRoute(g *auth.Gate, store *Store, limits Limits) (httpx.Route, error) {
+	a, err := newAPI("request-report", g, store)
+	if err != nil {
+		return httpx.Route{}, err
 	}
-	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(next, task.Anyone...)}
-}
-
-// RequestRoute is POST /reports, the request-report function.
-func (a *API) RequestRoute() httpx.Route {
-	return a.route("request-report", http.MethodPost, "/reports", a.request)
+	if limits.MaxActive > 0 {
+		a.maxActive = limits.MaxActive
+	}
+	return g.Route("request-report", http.MethodPost, "/reports", a.request), nil
 }
 
 // GetRoute is GET /reports/{id}, the get-report function.
-func (a *API) GetRoute() httpx.Route {
-	return a.route("get-report", http.MethodGet, "/reports/:id", a.get)
+func GetRoute(g *auth.Gate, store *Store) (httpx.Route, error) {
+	a, err := newAPI("get-report", g, store)
+	if err != nil {
+		return httpx.Route{}, err
+	}
+	return g.Route("get-report", http.MethodGet, "/reports/:id", a.get), nil
 }
 
 // ContentRoute is GET /reports/{id}/content, the get-report-content function.
-func (a *API) ContentRoute() httpx.Route {
-	return a.route("get-report-content", http.MethodGet, "/reports/:id/content", a.content)
-}
-
-// Routes are all three, as the dev runner mounts them.
-func (a *API) Routes() []httpx.Route {
-	return []httpx.Route{a.RequestRoute(), a.GetRoute(), a.ContentRoute()}
-}
-
-func caller(r *http.Request) auth.Identity {
-	id, ok := auth.FromContext(r.Context())
-	if !ok {
-		// Require always runs first; reaching here is a wiring bug.
-		panic("report: route mounted without authentication")
+func ContentRoute(g *auth.Gate, store *Store) (httpx.Route, error) {
+	a, err := newAPI("get-report-content", g, store)
+	if err != nil {
+		return httpx.Route{}, err
 	}
-	return id
+	return g.Route("get-report-content", http.MethodGet, "/reports/:id/content", a.content), nil
+}
+
+// Routes are all three, as the dev runner and the tests mount them.
+func Routes(g *auth.Gate, store *Store, limits Limits) ([]httpx.Route, error) {
+	req, err := RequestRoute(g, store, limits)
+	if err != nil {
+		return nil, err
+	}
+	get, err := GetRoute(g, store)
+	if err != nil {
+		return nil, err
+	}
+	content, err := ContentRoute(g, store)
+	if err != nil {
+		return nil, err
+	}
+	return []httpx.Route{req, get, content}, nil
 }
 
 // POST /reports
@@ -92,7 +100,7 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := caller(r)
+	id := auth.Caller(r)
 	rep, err := a.store.Create(r.Context(), req, id.Subject, task.Scope(id), a.maxActive)
 	if err != nil {
 		return err
@@ -113,7 +121,7 @@ func (a *API) own(r *http.Request) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	if rep.RequestedBy != caller(r).Subject {
+	if rep.RequestedBy != auth.Caller(r).Subject {
 		return Report{}, ErrNotFound
 	}
 	return rep, nil

@@ -74,7 +74,11 @@ func newEnv(t testing.TB, cfg report.WorkerConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := report.NewAPI(e.store, v, nil, 3)
+	gate, err := auth.NewGate(v, task.Anyone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes, err := report.Routes(gate, e.store, report.Limits{MaxActive: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +86,7 @@ func newEnv(t testing.TB, cfg report.WorkerConfig) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.api, e.sink = serve(t, api.Routes()...), serve(t, sink.Route())
+	e.api, e.sink = serve(t, routes...), serve(t, sink.Route())
 	return e
 }
 

@@ -8,6 +8,8 @@
 package report
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -108,25 +110,6 @@ type Request struct {
 // Limits of a request's text filters; the same as the list's.
 const maxQuery = 500
 
-// FieldError names one invalid field of a request.
-type FieldError struct{ Field, Detail string }
-
-// ValidationError lists every invalid field of a request.
-type ValidationError struct{ Fields []FieldError }
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Field + ": " + f.Detail
-	}
-	return "invalid report request: " + strings.Join(parts, "; ")
-}
-
-// SyntaxError is a body that is not a JSON object of known fields.
-type SyntaxError struct{ Detail string }
-
-func (e *SyntaxError) Error() string { return e.Detail }
-
 // ParseRequest decodes and validates a request body, filling defaults:
 // format csv for an export, json for a summary, and for a summary the last
 // DefaultPeriodDays days up to today (UTC at now).
@@ -137,19 +120,19 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 	if err := dec.Decode(&r); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
-			return r, &ValidationError{Fields: []FieldError{{te.Field, "has the wrong type"}}}
+			return r, errs.Validation(errs.FieldError{Field: te.Field, Detail: "has the wrong type"})
 		}
 		var pe *time.ParseError
 		if errors.As(err, &pe) {
-			return r, &ValidationError{Fields: []FieldError{{"filters", "due_before and due_after must be RFC 3339 date-times"}}}
+			return r, errs.Validation(errs.FieldError{Field: "filters", Detail: "due_before and due_after must be RFC 3339 date-times"})
 		}
-		return r, &SyntaxError{Detail: "the body is not a report request: " + err.Error()}
+		return r, errs.Syntax("the body is not a report request: " + err.Error())
 	}
 	if dec.More() {
-		return r, &SyntaxError{Detail: "the body must hold exactly one JSON object"}
+		return r, errs.Syntax("the body must hold exactly one JSON object")
 	}
-	var errs []FieldError
-	add := func(f, d string) { errs = append(errs, FieldError{f, d}) }
+	var bad []errs.FieldError
+	add := func(f, d string) { bad = append(bad, errs.FieldError{Field: f, Detail: d}) }
 	switch r.Kind {
 	case KindTasksExport:
 		switch r.Format {
@@ -188,19 +171,19 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 	default:
 		add("kind", "must be status_summary or tasks_export")
 	}
-	errs = append(errs, r.Filters.check()...)
-	if len(errs) > 0 {
-		return r, &ValidationError{Fields: errs}
+	bad = append(bad, r.Filters.check()...)
+	if len(bad) > 0 {
+		return r, errs.Validation(bad...)
 	}
 	return r, nil
 }
 
-func (f *Filters) check() []FieldError {
-	var errs []FieldError
+func (f *Filters) check() []errs.FieldError {
+	var bad []errs.FieldError
 	var statuses []task.Status
 	for _, s := range f.Status {
 		if !s.Valid() {
-			errs = append(errs, FieldError{"filters.status", "must list todo, in_progress, blocked, done, cancelled"})
+			bad = append(bad, errs.FieldError{Field: "filters.status", Detail: "must list todo, in_progress, blocked, done, cancelled"})
 			break
 		}
 		if !slices.Contains(statuses, s) {
@@ -219,10 +202,10 @@ func (f *Filters) check() []FieldError {
 			continue
 		}
 		if strings.TrimSpace(t.value) == "" || utf8.RuneCountInString(t.value) > t.max || strings.IndexFunc(t.value, unicode.IsControl) >= 0 {
-			errs = append(errs, FieldError{t.name, fmt.Sprintf("must be 1 to %d printable characters", t.max)})
+			bad = append(bad, errs.FieldError{Field: t.name, Detail: fmt.Sprintf("must be 1 to %d printable characters", t.max)})
 		}
 	}
-	return errs
+	return bad
 }
 
 // query is the task selection of f for a requester whose scope is scope

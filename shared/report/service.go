@@ -2,79 +2,71 @@ package report
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/taskfn/taskfn/shared/auth"
-	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/function"
-	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
-// Config is the configuration of the report functions (request-report,
-// get-report, get-report-content and the build-report sink).
+// Config is what the report functions read. The ones that publish
+// (request-report, build-report) add Kafka (kafka.Config) in their main.
 type Config struct {
 	function.Config
-	Auth auth.Config
-	// Kafka: with KAFKA_BROKERS set, report events are published right
-	// after commit; without, relay-outbox publishes them.
-	Kafka     events.Config
-	Worker    WorkerConfig
-	MaxActive int `envconfig:"REPORT_MAX_ACTIVE" default:"5"`
+	Auth   auth.Config
+	Worker WorkerConfig
+	Limits Limits
 }
 
-// Service holds what a report function runs on: open it, Serve its
-// routes, Close it.
+// Service is the report routes and the build-report sink wired on one
+// base, as the dev runner and the tests run them; each deployed function
+// wires only its own, with the same constructors, in its main.
 type Service struct {
 	*function.Base
-	Store *Store
-	API   *API
-	Sink  *Sink
+	Store  *Store
+	Routes []httpx.Route
+	Sink   *Sink
 }
 
-// Open wires a report function on a new Base. It waits for nothing:
-// pools, Kafka and OIDC discovery connect lazily, and /readyz tells.
+// Open wires the report routes and sink on a new Base, without a
+// publisher: events wait in the outbox for relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return NewService(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(b, cfg) })
 }
 
-// NewService wires the report API, store and worker on b.
-func NewService(b *function.Base, cfg Config) (*Service, error) {
-	var opts []Option
-	pub, err := b.Publisher(cfg.Kafka)
+// Wire wires the report routes and sink on b; opts configure the store
+// (its publisher and topic).
+func Wire(b *function.Base, cfg Config, opts ...Option) (*Service, error) {
+	store, err := NewStore(b.DB, opts...)
 	if err != nil {
 		return nil, err
 	}
-	if pub != nil {
-		opts = append(opts, WithPublisher(pub))
-	}
-	if cfg.Kafka.ReportsTopic != "" {
-		opts = append(opts, WithTopic(cfg.Kafka.ReportsTopic))
-	}
-	s := &Service{Base: b}
-	if s.Store, err = NewStore(b.DB, opts...); err != nil {
-		return nil, err
-	}
-	v, err := auth.NewVerifier(cfg.Auth, nil)
-	if err != nil {
-		return nil, fmt.Errorf("token verifier: %w", err)
-	}
-	dir, err := people.New(b.DB.Primary, people.DefaultCacheSize)
+	gate, err := b.Gate(cfg.Auth, task.Anyone...)
 	if err != nil {
 		return nil, err
 	}
-	if s.API, err = NewAPI(s.Store, v, dir, cfg.MaxActive); err != nil {
+	routes, err := Routes(gate, store, cfg.Limits)
+	if err != nil {
 		return nil, err
 	}
+	sink, err := OpenSink(b, cfg.Worker, store)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Base: b, Store: store, Routes: routes, Sink: sink}, nil
+}
+
+// OpenSink is the build-report sink of function b, building reports of
+// store from b's tasks.
+func OpenSink(b *function.Base, cfg WorkerConfig, store *Store) (*Sink, error) {
 	tasks, err := task.NewStore(b.DB)
 	if err != nil {
 		return nil, err
 	}
-	worker, err := NewWorker(s.Store, tasks, cfg.Worker)
+	worker, err := NewWorker(store, tasks, cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.Sink, err = NewSink(worker)
-	return s, err
+	return NewSink(worker)
 }

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,10 +18,6 @@ import (
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 )
-
-// ErrPoison marks an event that can never be processed: the sink answers
-// 4xx and it goes to the dead-letter sink.
-var ErrPoison = errors.New("report: unprocessable event")
 
 // maxEventBytes bounds an event's body; ours are a few hundred bytes.
 const maxEventBytes = 64 << 10
@@ -41,7 +39,7 @@ func NewSink(worker *Worker) (*Sink, error) {
 
 // Route is the sink's route: CloudEvents are POSTed to /.
 func (s *Sink) Route() httpx.Route {
-	h := events.SinkHandler(problemFor, maxEventBytes, s.Handle)
+	h := events.SinkHandler(maxEventBytes, s.Handle)
 	// A build outlasts the server's write timeout, which would cut off
 	// the answer; the build's own timeout bounds it instead.
 	wait := s.worker.cfg.BuildTimeout + time.Minute
@@ -66,7 +64,7 @@ func (s *Sink) Handle(ctx context.Context, ev event.Event) error {
 	if errors.Is(err, ErrNotFound) {
 		// It was requested in the transaction that created it, so it
 		// existed; gone now means purged, and no retry brings it back.
-		return fmt.Errorf("%w: report %s does not exist", ErrPoison, id)
+		return fmt.Errorf("%w: report %s does not exist", errs.ErrPoison, id)
 	}
 	return err
 }
@@ -75,15 +73,15 @@ func (s *Sink) Handle(ctx context.Context, ev event.Event) error {
 func requestedID(contentType string, data []byte) (uuid.UUID, error) {
 	if contentType != "" {
 		if mt, _, err := mime.ParseMediaType(contentType); err != nil || mt != "application/json" {
-			return uuid.Nil, fmt.Errorf("%w: data content type %q is not JSON", ErrPoison, contentType)
+			return uuid.Nil, fmt.Errorf("%w: data content type %q is not JSON", errs.ErrPoison, contentType)
 		}
 	}
 	var d events.ReportRequestedData
 	if err := json.Unmarshal(data, &d); err != nil {
-		return uuid.Nil, fmt.Errorf("%w: data is not report.requested JSON: %v", ErrPoison, err)
+		return uuid.Nil, fmt.Errorf("%w: data is not report.requested JSON: %v", errs.ErrPoison, err)
 	}
 	if d.ReportID == uuid.Nil {
-		return uuid.Nil, fmt.Errorf("%w: report.requested without report_id", ErrPoison)
+		return uuid.Nil, fmt.Errorf("%w: report.requested without report_id", errs.ErrPoison)
 	}
 	return d.ReportID, nil
 }

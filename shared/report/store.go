@@ -1,6 +1,8 @@
 package report
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,9 +19,11 @@ import (
 
 // Errors the store returns; callers use errors.Is.
 var (
-	ErrNotFound = errors.New("report not found")
+	ErrNotFound = errs.New(errs.NotFound, "report not found", "")
 	// ErrTooMany: the requester has as many unfinished reports as allowed.
-	ErrTooMany = errors.New("too many unfinished reports")
+	ErrTooMany = errs.New(errs.TooMany, "too many unfinished reports",
+		"you have as many unfinished reports as allowed; wait for one to finish").
+		Problem("too-many-reports", "Too many reports").After(30 * time.Second)
 	// ErrLeaseLost: another worker claimed the report since this one did.
 	ErrLeaseLost = errors.New("report lease lost")
 )

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"bufio"
 	"context"
 	"encoding/csv"
@@ -43,7 +45,8 @@ func (c WorkerConfig) validate() error {
 
 // ErrBusy: another worker is building the report; the event should come
 // back later, when it is done (and then acknowledged) or the lease ran out.
-var ErrBusy = errors.New("report: another worker is building this report")
+var ErrBusy = errs.New(errs.Unavailable, "report: another worker is building this report",
+	"another worker is building this report; redeliver later").After(30 * time.Second)
 
 // Worker builds reports.
 type Worker struct {

@@ -3,15 +3,17 @@ package task
 import (
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/errs"
 )
 
 // ErrBadCursor is returned for a page cursor that is malformed, or that was
 // made for the other sort direction.
-var ErrBadCursor = errors.New("bad page cursor")
+var ErrBadCursor = errs.New(errs.Invalid, "bad page cursor",
+	"cursor is not valid; use the next_cursor of a previous page")
 
 // Cursor is a keyset position in a list: the (created_at, id) of the last
 // row of a page, and the direction it was read in.

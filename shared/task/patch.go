@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/taskfn/taskfn/shared/errs"
 )
 
 // Limits of a task's fields; the migrations' CHECK constraints repeat them.
@@ -21,28 +23,6 @@ const (
 	MaxLabel       = 50
 	MaxSubject     = 255
 )
-
-// FieldError names one invalid field.
-type FieldError struct {
-	Field  string
-	Detail string
-}
-
-// ValidationError lists every invalid field of a request body.
-type ValidationError struct{ Fields []FieldError }
-
-func (e *ValidationError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Field + ": " + f.Detail
-	}
-	return "invalid task: " + strings.Join(parts, "; ")
-}
-
-// SyntaxError is a body that is not a JSON object of known fields.
-type SyntaxError struct{ Detail string }
-
-func (e *SyntaxError) Error() string { return e.Detail }
 
 // Field is one member of a JSON merge patch: absent, null, or a value.
 type Field[T any] struct {
@@ -68,22 +48,22 @@ type Patch struct {
 var readOnly = []string{"id", "owner_id", "created_at", "updated_at", "version"}
 
 // ParsePatch decodes a JSON object into a Patch. Malformed JSON and unknown
-// fields give *SyntaxError; wrong types and read-only fields give
-// *ValidationError listing every offending field.
+// fields give an errs.Invalid error; wrong types and read-only fields give
+// an *errs.ValidationError listing the offending fields.
 func ParsePatch(body []byte) (Patch, error) {
 	var p Patch
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var doc map[string]json.RawMessage
 	if err := dec.Decode(&doc); err != nil {
-		return p, &SyntaxError{Detail: "the body is not a JSON object: " + jsonDetail(err)}
+		return p, errs.Syntax("the body is not a JSON object: " + jsonDetail(err))
 	}
 	if doc == nil {
-		return p, &SyntaxError{Detail: "the body must be a JSON object, not null"}
+		return p, errs.Syntax("the body must be a JSON object, not null")
 	}
 	if dec.More() {
-		return p, &SyntaxError{Detail: "the body must hold exactly one JSON object"}
+		return p, errs.Syntax("the body must hold exactly one JSON object")
 	}
-	var errs []FieldError
+	var bad []errs.FieldError
 	keys := make([]string, 0, len(doc))
 	for k := range doc {
 		keys = append(keys, k)
@@ -109,17 +89,17 @@ func ParsePatch(body []byte) (Patch, error) {
 			err = decodeField(raw, &p.Labels)
 		default:
 			if slices.Contains(readOnly, k) {
-				errs = append(errs, FieldError{k, "is read-only"})
+				bad = append(bad, errs.FieldError{Field: k, Detail: "is read-only"})
 				continue
 			}
-			return p, &SyntaxError{Detail: fmt.Sprintf("unknown field %q", k)}
+			return p, errs.Syntax(fmt.Sprintf("unknown field %q", k))
 		}
 		if err != nil {
-			errs = append(errs, FieldError{k, err.Error()})
+			bad = append(bad, errs.FieldError{Field: k, Detail: err.Error()})
 		}
 	}
-	if len(errs) > 0 {
-		return p, &ValidationError{Fields: errs}
+	if len(bad) > 0 {
+		return p, errs.Validation(bad...)
 	}
 	return p, nil
 }
@@ -175,25 +155,25 @@ func Draft(p Patch, owner string) (Task, error) {
 		Priority: PriorityMedium,
 		Labels:   []string{},
 	}
-	t, errs := p.Apply(t)
+	t, bad := p.Apply(t)
 	if !p.Title.Set {
 		// "required" says it all; drop the "blank" that validation adds.
-		errs = slices.DeleteFunc(errs, func(f FieldError) bool { return f.Field == "title" })
-		errs = append([]FieldError{{"title", "is required"}}, errs...)
+		bad = slices.DeleteFunc(bad, func(f errs.FieldError) bool { return f.Field == "title" })
+		bad = append([]errs.FieldError{{Field: "title", Detail: "is required"}}, bad...)
 	}
-	if len(errs) > 0 {
-		return Task{}, &ValidationError{Fields: errs}
+	if len(bad) > 0 {
+		return Task{}, errs.Validation(bad...)
 	}
 	return t, nil
 }
 
 // Apply returns cur with the patch merged in, and the field errors of the
 // result (nil when it is valid).
-func (p Patch) Apply(cur Task) (Task, []FieldError) {
+func (p Patch) Apply(cur Task) (Task, []errs.FieldError) {
 	t := cur
 	t.Labels = slices.Clone(cur.Labels)
-	var errs []FieldError
-	notNull := func(name string) { errs = append(errs, FieldError{name, "must not be null"}) }
+	var bad []errs.FieldError
+	notNull := func(name string) { bad = append(bad, errs.FieldError{Field: name, Detail: "must not be null"}) }
 	if p.Title.Set {
 		if p.Title.Null {
 			notNull("title")
@@ -239,16 +219,16 @@ func (p Patch) Apply(cur Task) (Task, []FieldError) {
 			t.Labels = []string{}
 		}
 	}
-	if len(errs) > 0 {
-		return t, errs
+	if len(bad) > 0 {
+		return t, bad
 	}
 	return t, Validate(t)
 }
 
 // Validate returns the field errors of t's writable fields.
-func Validate(t Task) []FieldError {
-	var errs []FieldError
-	add := func(f, d string) { errs = append(errs, FieldError{f, d}) }
+func Validate(t Task) []errs.FieldError {
+	var bad []errs.FieldError
+	add := func(f, d string) { bad = append(bad, errs.FieldError{Field: f, Detail: d}) }
 
 	switch n := utf8.RuneCountInString(t.Title); {
 	case strings.TrimSpace(t.Title) == "":
@@ -292,7 +272,7 @@ func Validate(t Task) []FieldError {
 		}
 		seen[l] = true
 	}
-	return errs
+	return bad
 }
 
 // subjectProblem checks a Keycloak subject (user id) used as assignee.

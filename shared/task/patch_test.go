@@ -1,6 +1,8 @@
 package task
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"errors"
 	"strings"
 	"testing"
@@ -17,8 +19,8 @@ func TestParsePatchAndApply(t *testing.T) {
 	tests := []struct {
 		name      string
 		body      string
-		syntax    bool     // want *SyntaxError
-		badFields []string // want *ValidationError naming these
+		syntax    bool     // want an errs.Invalid error
+		badFields []string // want an *errs.ValidationError naming these
 		want      func(Task) Task
 	}{
 		{name: "empty patch changes nothing", body: `{}`, want: func(t Task) Task { return t }},
@@ -50,17 +52,14 @@ func TestParsePatchAndApply(t *testing.T) {
 			p, err := ParsePatch([]byte(tc.body))
 			var got Task
 			if err == nil {
-				var errs []FieldError
-				got, errs = p.Apply(cur)
-				if len(errs) > 0 {
-					err = &ValidationError{Fields: errs}
-				}
+				var bad []errs.FieldError
+				got, bad = p.Apply(cur)
+				err = errs.Validation(bad...)
 			}
-			var se *SyntaxError
-			var ve *ValidationError
+			var ve *errs.ValidationError
 			switch {
 			case tc.syntax:
-				if !errors.As(err, &se) {
+				if errs.KindOf(err) != errs.Invalid {
 					t.Fatalf("err %v, want a syntax error", err)
 				}
 			case tc.badFields != nil:

@@ -4,14 +4,13 @@ import (
 	"time"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/errs"
 )
 
-// ForbiddenError is a request by a caller who may see the task but not do
-// this to it. Callers who may not see a task get ErrNotFound instead, so a
+// forbidden is a request by a caller who may see the task but not do this
+// to it. Callers who may not see a task get ErrNotFound instead, so a
 // task's existence never leaks.
-type ForbiddenError struct{ Reason string }
-
-func (e *ForbiddenError) Error() string { return "forbidden: " + e.Reason }
+func forbidden(reason string) error { return errs.New(errs.Forbidden, "forbidden: "+reason, reason) }
 
 // Anyone is every role that may use the task API at all.
 var Anyone = []auth.Role{auth.RoleAdmin, auth.RoleManager, auth.RoleMember}
@@ -52,10 +51,10 @@ func Scope(id auth.Identity) string {
 // Every role may; an owner may assign its own task.
 func CheckCreate(id auth.Identity, t Task) error {
 	if !id.HasAny(Anyone...) {
-		return &ForbiddenError{Reason: "a taskfn role is required"}
+		return forbidden("a taskfn role is required")
 	}
 	if t.OwnerID != id.Subject {
-		return &ForbiddenError{Reason: "tasks are created for the caller"}
+		return forbidden("tasks are created for the caller")
 	}
 	return nil
 }
@@ -76,7 +75,7 @@ func CheckChange(id auth.Identity, before, after Task) error {
 	if SameContent(before, probe) {
 		return nil
 	}
-	return &ForbiddenError{Reason: "members may only change the status of tasks assigned to them"}
+	return forbidden("members may only change the status of tasks assigned to them")
 }
 
 // CheckDelete decides whether the caller may delete t: admins any task,
@@ -88,7 +87,7 @@ func CheckDelete(id auth.Identity, t Task) error {
 	if id.Has(auth.RoleAdmin) || owns(id, t) {
 		return nil
 	}
-	return &ForbiddenError{Reason: "only the owner or an admin may delete a task"}
+	return forbidden("only the owner or an admin may delete a task")
 }
 
 // SameContent reports whether a and b agree on every writable field, as

@@ -1,6 +1,8 @@
 package task
 
 import (
+	"github.com/taskfn/taskfn/shared/errs"
+
 	"errors"
 	"testing"
 
@@ -73,11 +75,10 @@ var errForbidden = errors.New("want forbidden")
 
 func check(t *testing.T, err, want error) {
 	t.Helper()
-	var fe *ForbiddenError
 	switch {
 	case want == nil && err != nil:
 		t.Fatalf("err %v, want nil", err)
-	case want == errForbidden && !errors.As(err, &fe):
+	case want == errForbidden && errs.KindOf(err) != errs.Forbidden:
 		t.Fatalf("err %v, want forbidden", err)
 	case want == ErrNotFound && !errors.Is(err, ErrNotFound):
 		t.Fatalf("err %v, want not found", err)

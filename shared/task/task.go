@@ -4,10 +4,11 @@
 package task
 
 import (
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/errs"
 )
 
 // Status is where a task stands.
@@ -73,7 +74,8 @@ type Task struct {
 
 // Errors the store returns; callers use errors.Is.
 var (
-	ErrNotFound = errors.New("task not found")
+	ErrNotFound = errs.New(errs.NotFound, "task not found", "")
 	// ErrVersionMismatch: the caller's If-Match named another version.
-	ErrVersionMismatch = errors.New("task version mismatch")
+	ErrVersionMismatch = errs.New(errs.Precondition, "task version mismatch",
+		"the task has changed since the version named in If-Match; fetch it again")
 )

@@ -1,3 +1,5 @@
+// Package taskapi is the HTTP task API: the handlers behind POST /tasks,
+// GET /tasks and GET|PATCH|DELETE /tasks/{id}, one route per function.
 package taskapi
 
 import (
@@ -17,9 +19,9 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
-	"github.com/taskfn/taskfn/shared/notify/people"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -30,61 +32,82 @@ const (
 	maxQuery     = 500
 )
 
-// API serves the task routes. Every route verifies the bearer token and
-// needs one of the task roles; what the caller may do to a task is decided
-// per task by the task package's policy.
+// API holds what the task handlers run on. Each route's constructor below
+// takes only what its route uses, so a function wires nothing more; what
+// the caller may do to a task is decided per task by the task package's
+// policy, behind a gate that has verified the token and the role.
 type API struct {
-	store  *task.Store
-	verify *auth.Verifier
+	store *task.Store
 	// cache serves GET /tasks/{id}; the writes refresh it after commit.
 	cache *cache.Cache
-	// people remembers callers' e-mail addresses for notify.
-	people *people.Directory
 }
 
-// NewAPI returns the task API over store, authenticating with v and
-// reading single tasks through c (which may be in its disabled mode) and
-// remembering callers in dir.
-func NewAPI(store *task.Store, v *auth.Verifier, c *cache.Cache, dir *people.Directory) (*API, error) {
-	if store == nil || v == nil || c == nil || dir == nil {
-		return nil, fmt.Errorf("taskapi: %w: store, verifier, cache and directory are required", function.ErrMissing)
+func missing(route string) error {
+	return fmt.Errorf("taskapi: %s: %w", route, function.ErrMissing)
+}
+
+// CreateRoute is POST /tasks, the create-task function.
+func CreateRoute(g *auth.Gate, store *task.Store, c *cache.Cache) (httpx.Route, error) {
+	if g == nil || store == nil || c == nil {
+		return httpx.Route{}, missing("create-task")
 	}
-	return &API{store: store, verify: v, cache: c, people: dir}, nil
+	a := &API{store: store, cache: c}
+	return g.Route("create-task", http.MethodPost, "/tasks", a.create), nil
 }
 
-func (a *API) route(name, method, path string, h httpx.HandlerFunc) httpx.Route {
-	return httpx.Route{Name: name, Method: method, Path: path, Handler: a.verify.Require(a.people.Middleware(httpx.Handle(problemFor, h)), task.Anyone...)}
-}
-
-// The routes, one per function.
-func (a *API) CreateRoute() httpx.Route {
-	return a.route("create-task", http.MethodPost, "/tasks", a.create)
-}
-func (a *API) GetRoute() httpx.Route {
-	return a.route("get-task", http.MethodGet, "/tasks/:id", a.get)
-}
-func (a *API) ListRoute() httpx.Route {
-	return a.route("list-tasks", http.MethodGet, "/tasks", a.list)
-}
-func (a *API) UpdateRoute() httpx.Route {
-	return a.route("update-task", http.MethodPatch, "/tasks/:id", a.update)
-}
-func (a *API) DeleteRoute() httpx.Route {
-	return a.route("delete-task", http.MethodDelete, "/tasks/:id", a.delete)
-}
-
-// Routes are all five, as the dev runner mounts them.
-func (a *API) Routes() []httpx.Route {
-	return []httpx.Route{a.CreateRoute(), a.GetRoute(), a.ListRoute(), a.UpdateRoute(), a.DeleteRoute()}
-}
-
-func caller(r *http.Request) auth.Identity {
-	id, ok := auth.FromContext(r.Context())
-	if !ok {
-		// Require always runs first; reaching here is a wiring bug.
-		panic("taskapi: route mounted without authentication")
+// GetRoute is GET /tasks/{id}, the get-task function: read through c.
+func GetRoute(g *auth.Gate, c *cache.Cache) (httpx.Route, error) {
+	if g == nil || c == nil {
+		return httpx.Route{}, missing("get-task")
 	}
-	return id
+	a := &API{cache: c}
+	return g.Route("get-task", http.MethodGet, "/tasks/:id", a.get), nil
+}
+
+// ListRoute is GET /tasks, the list-tasks function.
+func ListRoute(g *auth.Gate, store *task.Store) (httpx.Route, error) {
+	if g == nil || store == nil {
+		return httpx.Route{}, missing("list-tasks")
+	}
+	a := &API{store: store}
+	return g.Route("list-tasks", http.MethodGet, "/tasks", a.list), nil
+}
+
+// UpdateRoute is PATCH /tasks/{id}, the update-task function.
+func UpdateRoute(g *auth.Gate, store *task.Store, c *cache.Cache) (httpx.Route, error) {
+	if g == nil || store == nil || c == nil {
+		return httpx.Route{}, missing("update-task")
+	}
+	a := &API{store: store, cache: c}
+	return g.Route("update-task", http.MethodPatch, "/tasks/:id", a.update), nil
+}
+
+// DeleteRoute is DELETE /tasks/{id}, the delete-task function.
+func DeleteRoute(g *auth.Gate, store *task.Store, c *cache.Cache) (httpx.Route, error) {
+	if g == nil || store == nil || c == nil {
+		return httpx.Route{}, missing("delete-task")
+	}
+	a := &API{store: store, cache: c}
+	return g.Route("delete-task", http.MethodDelete, "/tasks/:id", a.delete), nil
+}
+
+// Routes are all five, as the dev runner and the tests mount them.
+func Routes(g *auth.Gate, store *task.Store, c *cache.Cache) ([]httpx.Route, error) {
+	var routes []httpx.Route
+	for _, r := range []func() (httpx.Route, error){
+		func() (httpx.Route, error) { return CreateRoute(g, store, c) },
+		func() (httpx.Route, error) { return GetRoute(g, c) },
+		func() (httpx.Route, error) { return ListRoute(g, store) },
+		func() (httpx.Route, error) { return UpdateRoute(g, store, c) },
+		func() (httpx.Route, error) { return DeleteRoute(g, store, c) },
+	} {
+		route, err := r()
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, route)
+	}
+	return routes, nil
 }
 
 // taskID parses the {id} path segment. A malformed id names no task.
@@ -112,7 +135,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := caller(r)
+	id := auth.Caller(r)
 	t, err := task.Draft(p, id.Subject)
 	if err != nil {
 		return err
@@ -144,7 +167,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Checked on every request, hit or miss: the cache holds tasks, not
 	// decisions.
-	if !task.CanSeeParties(caller(r), e.OwnerID, e.AssigneeID) {
+	if !task.CanSeeParties(auth.Caller(r), e.OwnerID, e.AssigneeID) {
 		return task.ErrNotFound
 	}
 	w.Header().Set("ETag", etag(e.Version))
@@ -172,7 +195,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	id, ifMatch := auth.Caller(r), r.Header.Get("If-Match")
 	cw := a.cache.BeginWrite(r.Context())
 	t, err := a.store.Update(r.Context(), tid, func(cur task.Task) (task.Task, error) {
 		if !task.CanSee(id, cur) {
@@ -181,9 +204,9 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 		if ifMatch != "" && !matchesAny(ifMatch, etag(cur.Version), false) {
 			return cur, task.ErrVersionMismatch
 		}
-		next, errs := p.Apply(cur)
-		if len(errs) > 0 {
-			return cur, &task.ValidationError{Fields: errs}
+		next, bad := p.Apply(cur)
+		if len(bad) > 0 {
+			return cur, errs.Validation(bad...)
 		}
 		return next, task.CheckChange(id, cur, next)
 	})
@@ -202,7 +225,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	id, ifMatch := auth.Caller(r), r.Header.Get("If-Match")
 	cw := a.cache.BeginWrite(r.Context())
 	err = a.store.Delete(r.Context(), tid, func(cur task.Task) error {
 		if err := task.CheckDelete(id, cur); err != nil {
@@ -227,7 +250,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q.VisibleTo = task.Scope(caller(r))
+	q.VisibleTo = task.Scope(auth.Caller(r))
 	page, err := a.store.List(r.Context(), q)
 	if err != nil {
 		return err

@@ -114,7 +114,7 @@ func TestReadyWithoutRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(svc.Handler(svc.API.Routes()...))
+	srv := httptest.NewServer(svc.Handler(svc.Routes...))
 	t.Cleanup(srv.Close)
 
 	resp, err := srv.Client().Get(srv.URL + "/readyz")

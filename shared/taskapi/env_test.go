@@ -20,7 +20,7 @@ import (
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/metrics"
-	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/people"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
@@ -81,11 +81,15 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := NewAPI(store, v, c, dir)
+	gate, err := auth.NewGate(v, task.Anyone, dir.Remember)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpx.NewRouter(zerolog.Nop(), reg, db.Ping, api.Routes()...)
+	routes, err := Routes(gate, store, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httpx.NewRouter(zerolog.Nop(), reg, db.Ping, routes...)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, db: db, cache: c, reg: reg, srv: srv, tokens: map[string]string{}}

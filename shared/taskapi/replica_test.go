@@ -50,7 +50,7 @@ func newReplicaWorld(t *testing.T, withCache func(*Config)) *replicaWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(svc.Handler(svc.API.Routes()...))
+	srv := httptest.NewServer(svc.Handler(svc.Routes...))
 	t.Cleanup(srv.Close)
 	w := &replicaWorld{t: t, srv: srv, token: iss.Token(t, replicaAdmin, auth.RoleAdmin)}
 	for _, c := range []struct {

@@ -1,84 +1,58 @@
-// Package taskapi is the HTTP task API: the handlers behind POST /tasks,
-// GET /tasks, GET|PATCH|DELETE /tasks/{id}, and the wiring every task
-// function shares (configuration, pools, token verifier, cache, events).
 package taskapi
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
-	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/function"
-	"github.com/taskfn/taskfn/shared/notify/people"
-	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
-// Config is the configuration of every task function.
+// Config is what the task functions read: the base, token verification
+// and the task cache. The writers add Kafka (kafka.Config) in their main.
 type Config struct {
 	function.Config
 	Auth  auth.Config
 	Cache cache.Config
-	// Kafka: with KAFKA_BROKERS set, a write publishes its events right
-	// after commit; without, relay-outbox publishes them.
-	Kafka events.Config
 }
 
-// Service holds what a task function runs on: open it, Serve its route,
-// Close it.
+// Service is all five task routes wired on one base, as the dev runner and
+// the tests run them; each deployed function wires only its own route,
+// with the same constructors, in its main.
 type Service struct {
 	*function.Base
-	Store    *task.Store
-	Verifier *auth.Verifier
-	Cache    *cache.Cache
-	Outbox   *outbox.Metrics
-	API      *API
+	Store  *task.Store
+	Cache  *cache.Cache
+	Routes []httpx.Route
 }
 
-// Open wires a task function on a new Base.
+// Open wires the five routes on a new Base, without a publisher: events
+// wait in the outbox for relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return New(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(b, cfg) })
 }
 
-// New wires the task API on b: store (publishing through Kafka when it is
-// configured), token verifier, people directory, task cache. Nothing waits
-// for the network: Redis, Kafka and OIDC discovery connect lazily.
-func New(b *function.Base, cfg Config) (*Service, error) {
-	om := outbox.NewMetrics(b.Registry)
-	var opts []task.Option
-	if cfg.Kafka.TasksTopic != "" {
-		opts = append(opts, task.WithTopic(cfg.Kafka.TasksTopic))
-	}
-	pub, err := b.Publisher(cfg.Kafka)
+// Wire wires the five routes on b; opts configure the store (its publisher
+// and topic).
+func Wire(b *function.Base, cfg Config, opts ...task.Option) (*Service, error) {
+	gate, err := b.Gate(cfg.Auth, task.Anyone...)
 	if err != nil {
 		return nil, err
-	}
-	if pub != nil {
-		opts = append(opts, task.WithPublisher(om.Instrument(pub)))
 	}
 	store, err := task.NewStore(b.DB, opts...)
 	if err != nil {
 		return nil, err
 	}
-	v, err := auth.NewVerifier(cfg.Auth, nil)
-	if err != nil {
-		return nil, fmt.Errorf("token verifier: %w", err)
-	}
-	dir, err := people.New(b.DB.Primary, people.DefaultCacheSize)
+	c, err := cache.Open(b, cfg.Cache, store)
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.ForStore(cfg.Cache, store, b.Registry, b.Log)
+	routes, err := Routes(gate, store, c)
 	if err != nil {
 		return nil, err
 	}
-	b.OnClose("task cache", c.Close)
-	api, err := NewAPI(store, v, c, dir)
-	if err != nil {
-		return nil, err
-	}
-	return &Service{Base: b, Store: store, Verifier: v, Cache: c, Outbox: om, API: api}, nil
+	return &Service{Base: b, Store: store, Cache: c, Routes: routes}, nil
 }

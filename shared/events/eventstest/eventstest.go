@@ -9,7 +9,9 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/taskfn/taskfn/shared/events"
@@ -70,4 +72,13 @@ func Validate(typ string, data []byte) error {
 		return fmt.Errorf("eventstest: %s data: %w", typ, err)
 	}
 	return nil
+}
+
+// Snapshot is a valid task snapshot with a fresh id, for events in tests.
+func Snapshot() events.TaskSnapshot {
+	now := time.Date(2026, 3, 1, 9, 30, 0, 123456000, time.UTC)
+	return events.TaskSnapshot{
+		ID: uuid.Must(uuid.NewV7()), Title: "Write docs", Description: "", Status: "todo", Priority: "medium",
+		OwnerID: "alice", Labels: []string{}, CreatedAt: now, UpdatedAt: now, Version: 1,
+	}
 }

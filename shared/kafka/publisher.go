@@ -1,6 +1,8 @@
-package events
+package kafka
 
 import (
+	"github.com/taskfn/taskfn/shared/events"
+
 	"context"
 	"errors"
 	"fmt"
@@ -14,23 +16,10 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 )
 
-// Publish errors; callers use errors.Is.
-var (
-	// ErrUnavailable: Kafka could not take the event now (unreachable,
-	// no leader, timed out, or cooling down after such a failure). The
-	// same event may well succeed later.
-	ErrUnavailable = errors.New("events: kafka unavailable")
-	// ErrRejected: this event can never be published as it is (too large,
-	// invalid); other events are not affected.
-	ErrRejected = errors.New("events: event rejected")
-	// ErrCoolingDown is the ErrUnavailable of a publish not even tried,
-	// during the cooldown after a failure.
-	ErrCoolingDown = fmt.Errorf("%w: cooling down after a failure", ErrUnavailable)
-	errClosed      = errors.New("events: publisher closed")
-)
+var errClosed = errors.New("kafka: publisher closed")
 
 // Publisher sends events to Kafka as CloudEvents in binary content mode,
-// keyed by Event.Key, through one idempotent sarama SyncProducer. It is
+// keyed by events.Event.Key, through one idempotent sarama SyncProducer. It is
 // safe for concurrent use; concurrent sends share produce requests.
 //
 // It connects on first use, not in NewPublisher, so a function starts
@@ -60,17 +49,17 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 }
 
 // Publish sends ev to ev.Topic and returns once all in-sync replicas have
-// it. Errors wrap ErrUnavailable or ErrRejected. When ctx ends first,
-// Publish returns ErrUnavailable at once and the send finishes (or fails)
+// it. Errors wrap events.ErrUnavailable or events.ErrRejected. When ctx ends first,
+// Publish returns events.ErrUnavailable at once and the send finishes (or fails)
 // on its own; the caller must then treat the event as not published, and
 // a later re-send as a possible duplicate, which the event id identifies.
-func (p *Publisher) Publish(ctx context.Context, ev Event) error {
+func (p *Publisher) Publish(ctx context.Context, ev events.Event) error {
 	if time.Now().UnixNano() < p.retryAt.Load() {
-		return ErrCoolingDown
+		return events.ErrCoolingDown
 	}
 	ce, err := ev.CloudEvent()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return fmt.Errorf("%w: %w", events.ErrRejected, err)
 	}
 	// sarama takes no context: in a network partition a send may wait
 	// out dial and read timeouts for every retry.
@@ -81,11 +70,11 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 		return err
 	case <-ctx.Done():
 		p.retryAt.Store(time.Now().Add(p.cfg.Cooldown).UnixNano())
-		return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, ev.Type, ev.ID, ctx.Err())
+		return fmt.Errorf("%w: %s %s: %w", events.ErrUnavailable, ev.Type, ev.ID, ctx.Err())
 	}
 }
 
-func (p *Publisher) send(ev Event, ce event.Event) error {
+func (p *Publisher) send(ev events.Event, ce event.Event) error {
 	prod, err := p.acquire()
 	if err != nil {
 		if !errors.Is(err, errClosed) {
@@ -103,10 +92,10 @@ func (p *Publisher) send(ev Event, ce event.Event) error {
 		return nil
 	}
 	if rejected(err) {
-		return fmt.Errorf("%w: %s %s: %v", ErrRejected, ev.Type, ev.ID, err)
+		return fmt.Errorf("%w: %s %s: %w", events.ErrRejected, ev.Type, ev.ID, err)
 	}
 	p.coolDown(prod)
-	return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, ev.Type, ev.ID, err)
+	return fmt.Errorf("%w: %s %s: %w", events.ErrUnavailable, ev.Type, ev.ID, err)
 }
 
 // acquire returns the producer with p.mu read-locked, connecting first
@@ -131,7 +120,7 @@ func (p *Publisher) acquire() (sarama.SyncProducer, error) {
 			}
 			if err != nil {
 				p.mu.Unlock()
-				return nil, fmt.Errorf("%w: connect: %v", ErrUnavailable, err)
+				return nil, fmt.Errorf("%w: connect: %w", events.ErrUnavailable, err)
 			}
 		}
 		p.mu.Unlock()

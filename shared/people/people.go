@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/mail"
 	"strings"
 	"unicode"
@@ -17,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
 )
@@ -157,18 +155,4 @@ func (d *Directory) Remember(ctx context.Context, id auth.Identity) error {
 	}
 	d.seen.Add(p.Subject, p)
 	return nil
-}
-
-// Middleware remembers the authenticated caller, then calls next; mount it
-// inside auth's Require. A failure is logged and the request goes on: the
-// directory only improves notifications, it must not fail the API.
-func (d *Directory) Middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if id, ok := auth.FromContext(r.Context()); ok {
-			if err := d.Remember(r.Context(), id); err != nil {
-				zerolog.Ctx(r.Context()).Warn().Err(err).Msg("people: cannot remember the caller")
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/taskfn/taskfn/shared/auth"
-	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/people"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
 

@@ -1,4 +1,4 @@
-package events
+package kafka
 
 import (
 	"errors"
@@ -54,7 +54,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("KAFKA_COOLDOWN must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("events: invalid config: %w", err)
+		return fmt.Errorf("kafka: invalid config: %w", err)
 	}
 	return nil
 }
@@ -96,7 +96,7 @@ func (c Config) producerConfig() (*sarama.Config, error) {
 	sc.Producer.Retry.Max = c.Retries
 	sc.Producer.Retry.Backoff = c.RetryBackoff
 	if err := sc.Validate(); err != nil {
-		return nil, fmt.Errorf("events: producer config: %w", err)
+		return nil, fmt.Errorf("kafka: producer config: %w", err)
 	}
 	return sc, nil
 }

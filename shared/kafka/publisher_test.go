@@ -1,4 +1,4 @@
-package events_test
+package kafka_test
 
 import (
 	"context"
@@ -11,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/events/eventstest"
+	"github.com/taskfn/taskfn/shared/kafka"
 )
 
 // broker is shared by the package's tests: starting one is cheap, but
@@ -35,17 +38,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testConfig(brokers []string) events.Config {
-	return events.Config{
+func testConfig(brokers []string) kafka.Config {
+	return kafka.Config{
 		Brokers: brokers, TasksTopic: events.DefaultTasksTopic, ReportsTopic: events.DefaultReportsTopic,
 		ClientID: "events-test", Version: "2.8.0", DialTimeout: time.Second, ProduceTimeout: 5 * time.Second,
 		Retries: 2, RetryBackoff: 20 * time.Millisecond, Cooldown: time.Minute,
 	}
 }
 
-func newPublisher(t *testing.T, cfg events.Config) *events.Publisher {
+func newPublisher(t *testing.T, cfg kafka.Config) *kafka.Publisher {
 	t.Helper()
-	p, err := events.NewPublisher(cfg)
+	p, err := kafka.NewPublisher(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +66,7 @@ func TestPublishBinaryMode(t *testing.T) {
 	t.Parallel()
 	p := newPublisher(t, testConfig(broker.Brokers()))
 	topic := topicName(t)
-	task := snapshot()
+	task := eventstest.Snapshot()
 	ev, err := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Actor: "alice", Task: task})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +109,7 @@ func TestPublishUnavailable(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	p := newPublisher(t, testConfig([]string{dead}))
-	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: snapshot()})
+	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: eventstest.Snapshot()})
 	for i, within := range []time.Duration{30 * time.Second, 50 * time.Millisecond} {
 		start := time.Now()
 		err := p.Publish(t.Context(), ev)
@@ -124,13 +127,13 @@ func TestPublishRejected(t *testing.T) {
 	t.Parallel()
 	p := newPublisher(t, testConfig(broker.Brokers()))
 	topic := topicName(t)
-	task := snapshot()
+	task := eventstest.Snapshot()
 	task.Description = strings.Repeat("x", 2<<20) // over the 1 MiB record limit
 	big, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: task})
 	if err := p.Publish(t.Context(), big); !errors.Is(err, events.ErrRejected) {
 		t.Fatalf("big event: %v, want ErrRejected", err)
 	}
-	small, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: snapshot()})
+	small, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: eventstest.Snapshot()})
 	if err := p.Publish(t.Context(), small); err != nil {
 		t.Fatalf("next event: %v", err)
 	}
@@ -140,7 +143,7 @@ func TestPublishAfterClose(t *testing.T) {
 	t.Parallel()
 	p := newPublisher(t, testConfig(broker.Brokers()))
 	_ = p.Close()
-	ev, _ := events.NewTaskEvent(topicName(t), uuid.New(), events.TaskDeletedData{Task: snapshot()})
+	ev, _ := events.NewTaskEvent(topicName(t), uuid.New(), events.TaskDeletedData{Task: eventstest.Snapshot()})
 	if err := p.Publish(context.Background(), ev); err == nil {
 		t.Fatal("publish after Close succeeded")
 	}
@@ -182,7 +185,7 @@ func TestPublishGivesUpWithContext(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	defer cancel()
-	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: snapshot()})
+	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: eventstest.Snapshot()})
 	start := time.Now()
 	if err := p.Publish(ctx, ev); !errors.Is(err, events.ErrUnavailable) {
 		t.Fatalf("publish: %v, want ErrUnavailable", err)
@@ -192,5 +195,58 @@ func TestPublishGivesUpWithContext(t *testing.T) {
 	}
 	if err := p.Publish(t.Context(), ev); !errors.Is(err, events.ErrCoolingDown) {
 		t.Errorf("next publish: %v, want ErrCoolingDown", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	good := kafka.Config{
+		Brokers: []string{"127.0.0.1:9092"}, TasksTopic: "a", ReportsTopic: "b", Version: "2.8.0",
+		DialTimeout: time.Second, ProduceTimeout: time.Second, Retries: 3, RetryBackoff: time.Millisecond,
+	}
+	tests := []struct {
+		name   string
+		change func(*kafka.Config)
+		ok     bool
+	}{
+		{"good", func(*kafka.Config) {}, true},
+		{"no brokers", func(c *kafka.Config) { c.Brokers = nil }, false},
+		{"no topic", func(c *kafka.Config) { c.TasksTopic = "" }, false},
+		{"bad version", func(c *kafka.Config) { c.Version = "two" }, false},
+		{"no retries", func(c *kafka.Config) { c.Retries = 0 }, false},
+		{"zero timeout", func(c *kafka.Config) { c.ProduceTimeout = 0 }, false},
+		{"negative cooldown", func(c *kafka.Config) { c.Cooldown = -time.Second }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := good
+			tt.change(&c)
+			_, err := kafka.NewPublisher(c)
+			if (err == nil) != tt.ok {
+				t.Errorf("NewPublisher: %v, want ok=%t", err, tt.ok)
+			}
+		})
+	}
+}
+
+// The environment names and defaults, as a function loads them.
+func TestConfigFromEnvironment(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "k1:9092,k2:9092")
+	t.Setenv("KAFKA_TASKS_TOPIC", "prod.tasks")
+	var cfg kafka.Config
+	if err := config.Load(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	want := kafka.Config{
+		Brokers: []string{"k1:9092", "k2:9092"}, TasksTopic: "prod.tasks", ReportsTopic: events.DefaultReportsTopic,
+		ClientID: "taskfn", Version: "2.8.0", DialTimeout: 5 * time.Second, ProduceTimeout: 10 * time.Second,
+		Retries: 3, RetryBackoff: 250 * time.Millisecond, Cooldown: 5 * time.Second,
+	}
+	if diff := cmp.Diff(want, cfg); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Error(err)
 	}
 }
