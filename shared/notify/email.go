@@ -30,8 +30,16 @@ type SMTPConfig struct {
 	Password string `envconfig:"SMTP_PASSWORD" secret:"true"`
 	// TLS is starttls (required, the default), tls (implicit, port 465) or
 	// none, for a relay on the same host or cluster network.
-	TLS     string        `envconfig:"SMTP_TLS" default:"starttls"`
+	TLS string `envconfig:"SMTP_TLS" default:"starttls"`
+	// Timeout bounds one email's whole SMTP conversation, dial included.
 	Timeout time.Duration `envconfig:"SMTP_TIMEOUT" default:"10s"`
+	// ClaimLease is how long a sender owns an email it claimed: meanwhile
+	// other deliveries of the event leave it alone, after it (the sender
+	// died) one may send it. It must exceed Timeout, which ends every
+	// send sooner, so a live sender never outlives its claim; the
+	// default's 5s over Timeout's covers the claim and the mark around a
+	// send. Longer only delays the email of a sender that died.
+	ClaimLease time.Duration `envconfig:"SMTP_CLAIM_LEASE" default:"15s"`
 	// HeloName is the name given in EHLO.
 	HeloName string `envconfig:"SMTP_HELO_NAME" default:"localhost"`
 }
@@ -93,6 +101,9 @@ func NewSender(cfg SMTPConfig) (*Sender, error) {
 	}
 	if cfg.Timeout <= 0 {
 		errs = append(errs, fmt.Errorf("SMTP_TIMEOUT %s must be positive", cfg.Timeout))
+	}
+	if cfg.ClaimLease <= cfg.Timeout {
+		errs = append(errs, fmt.Errorf("SMTP_CLAIM_LEASE %s must exceed SMTP_TIMEOUT %s: another delivery may take an email over once its claim runs out", cfg.ClaimLease, cfg.Timeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("notify: invalid SMTP config: %w", err)

@@ -13,7 +13,7 @@ import (
 
 func TestSMTPConfig(t *testing.T) {
 	t.Parallel()
-	base := notify.SMTPConfig{Addr: "mail:587", From: "taskfn <noreply@taskfn.dev>", TLS: "starttls", Timeout: time.Second}
+	base := notify.SMTPConfig{Addr: "mail:587", From: "taskfn <noreply@taskfn.dev>", TLS: "starttls", Timeout: time.Second, ClaimLease: 2 * time.Second}
 	tests := []struct {
 		name   string
 		change func(*notify.SMTPConfig)
@@ -27,6 +27,7 @@ func TestSMTPConfig(t *testing.T) {
 		{"no port", func(c *notify.SMTPConfig) { c.Addr = "mail" }, false},
 		{"bad sender", func(c *notify.SMTPConfig) { c.From = "not an address" }, false},
 		{"no timeout", func(c *notify.SMTPConfig) { c.Timeout = 0 }, false},
+		{"claim lease as long as a send", func(c *notify.SMTPConfig) { c.ClaimLease = c.Timeout }, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,7 +51,7 @@ func TestSenderSTARTTLSAndAuth(t *testing.T) {
 	t.Parallel()
 	srv := smtptest.Start(t, smtptest.WithSTARTTLS(t), smtptest.WithAuth("taskfn", "s3cret"))
 	cfg := notify.SMTPConfig{Addr: srv.Addr, From: "taskfn <noreply@taskfn.test>", Username: "taskfn", Password: "s3cret",
-		TLS: "starttls", Timeout: 5 * time.Second, HeloName: "localhost"}
+		TLS: "starttls", Timeout: 5 * time.Second, ClaimLease: 10 * time.Second, HeloName: "localhost"}
 	sender := func(c notify.SMTPConfig) *notify.Sender {
 		s, err := notify.NewSender(c)
 		if err != nil {

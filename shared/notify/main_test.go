@@ -32,22 +32,29 @@ func ptr[T any](v T) *T { return &v }
 // sinkEnv is notify's sink served over real HTTP on a fresh database, with
 // a real SMTP server behind it.
 type sinkEnv struct {
-	db    *pg.DB
-	store *notify.Store
-	smtp  *smtptest.Server
-	url   string
+	db     *pg.DB
+	store  *notify.Store
+	smtp   *smtptest.Server
+	sender *notify.Sender
+	url    string
 }
 
 func newSinkEnv(t testing.TB) *sinkEnv {
 	t.Helper()
-	db := pgtest.New(t)
+	return newSinkEnvOn(t, pgtest.New(t), 5*time.Second)
+}
+
+// newSinkEnvOn is newSinkEnv on a database the test opened itself, with
+// smtpTimeout as SMTP_TIMEOUT.
+func newSinkEnvOn(t testing.TB, db *pg.DB, smtpTimeout time.Duration) *sinkEnv {
+	t.Helper()
 	store, err := notify.NewStore(db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := smtptest.Start(t)
 	sender, err := notify.NewSender(notify.SMTPConfig{
-		Addr: srv.Addr, From: "taskfn <noreply@taskfn.test>", TLS: "none", Timeout: 5 * time.Second, HeloName: "localhost",
+		Addr: srv.Addr, From: "taskfn <noreply@taskfn.test>", TLS: "none", Timeout: smtpTimeout, ClaimLease: 2 * smtpTimeout, HeloName: "localhost",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +63,7 @@ func newSinkEnv(t testing.TB) *sinkEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sinkEnv{db: db, store: store, smtp: srv, url: serve(t, sink.Route())}
+	return &sinkEnv{db: db, store: store, smtp: srv, sender: sender, url: serve(t, sink.Route())}
 }
 
 // serve mounts routes on the functions' router behind a real listener.

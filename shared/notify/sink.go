@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/rs/zerolog"
@@ -33,6 +34,7 @@ type Sink struct {
 	store *Store
 	send  SendFunc // nil: email is off
 	from  string
+	lease time.Duration // SMTP_CLAIM_LEASE
 }
 
 // NewSink returns the sink over store. A nil sender turns email off.
@@ -42,7 +44,7 @@ func NewSink(store *Store, sender *Sender) (*Sink, error) {
 	}
 	s := &Sink{store: store}
 	if sender != nil {
-		s.send, s.from = sender.Send, sender.from.String()
+		s.send, s.from, s.lease = sender.Send, sender.from.String(), sender.cfg.ClaimLease
 	}
 	return s, nil
 }
@@ -75,12 +77,16 @@ func (s *Sink) Handle(ctx context.Context, ev event.Event) error {
 	if s.send != nil {
 		// Also on a duplicate: an earlier delivery may have stored the
 		// emails and failed to send them.
-		if sent, err = s.store.SendPending(ctx, ev.ID(), s.send); err != nil {
+		if sent, err = s.store.SendPending(ctx, ev.ID(), s.lease, s.send); err != nil {
 			return err
 		}
 	}
+	if sent.LeaseLost > 0 {
+		log.Warn().Int("emails.lease_lost", sent.LeaseLost).
+			Msg("a send outlived its claim and another delivery took the email over: it may go out twice; SMTP_CLAIM_LEASE is too short")
+	}
 	log.Info().Bool("duplicate", rec.Duplicate).Int("notifications", rec.Notifications).
 		Int("emails.queued", rec.Emails).Int("emails.sent", sent.Sent).Int("emails.refused", sent.Failed).
-		Msg("event processed")
+		Int("emails.lease_lost", sent.LeaseLost).Msg("event processed")
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package smtptest runs a real SMTP server in-process for tests: it speaks
 // the protocol over a loopback port, keeps the messages it accepts, and can
-// be told to refuse, for a while or for good, as real servers do.
+// be told to refuse, for a while or for good, or to stall, as real servers
+// do.
 package smtptest
 
 import (
@@ -52,7 +53,17 @@ type Server struct {
 	user     string
 	password string
 	arrived  chan struct{}
+	stall    *stall // nil: answer at once
 }
+
+// stall holds messages at DATA until released.
+type stall struct {
+	held     chan struct{}
+	released chan struct{}
+	once     sync.Once
+}
+
+func (st *stall) release() { st.once.Do(func() { close(st.released) }) }
 
 // Option configures a Server.
 type Option func(*Server, *smtp.Server)
@@ -99,6 +110,11 @@ func Start(t testing.TB, opts ...Option) *Server {
 	}()
 	t.Cleanup(func() {
 		done.Store(true)
+		s.mu.Lock()
+		if s.stall != nil {
+			s.stall.release()
+		}
+		s.mu.Unlock()
 		_ = srv.Close()
 		<-served
 	})
@@ -111,6 +127,26 @@ func (s *Server) FailNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failNext = n
+}
+
+// Stall makes the server slow: from now on each message, once read,
+// waits for its reply until release is called (at the latest when the test
+// ends), and then is answered as usual. stalled receives once for each
+// message held (up to 64 not yet received), so a test knows a send is
+// under way. The client waits meanwhile, up to its own timeout.
+func (s *Server) Stall() (stalled <-chan struct{}, release func()) {
+	st := &stall{held: make(chan struct{}, 64), released: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stall = st
+	return st.held, func() {
+		s.mu.Lock()
+		if s.stall == st {
+			s.stall = nil
+		}
+		s.mu.Unlock()
+		st.release()
+	}
 }
 
 // Reject makes RCPT TO:<addr> fail with 550, a refusal for good.
@@ -205,6 +241,16 @@ func (ss *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err
+	}
+	ss.s.mu.Lock()
+	st := ss.s.stall
+	ss.s.mu.Unlock()
+	if st != nil {
+		select {
+		case st.held <- struct{}{}:
+		default:
+		}
+		<-st.released
 	}
 	ss.s.mu.Lock()
 	defer ss.s.mu.Unlock()
