@@ -1,17 +1,12 @@
 package main
 
 import (
-	"slices"
-
-	"github.com/taskfn/taskfn/shared/kafka"
-	kafkapub "github.com/taskfn/taskfn/shared/kafka"
-	"github.com/taskfn/taskfn/shared/task"
-
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,11 +15,14 @@ import (
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/kafka"
+	kafkapub "github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/kafkasource"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
 

@@ -19,8 +19,6 @@
 package cache
 
 import (
-	"github.com/taskfn/taskfn/shared/function"
-
 	"context"
 	"errors"
 	"fmt"
@@ -38,6 +36,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/task"
 )
 

@@ -1,8 +1,6 @@
 package kafka
 
 import (
-	"github.com/taskfn/taskfn/shared/events"
-
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +12,8 @@ import (
 	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/taskfn/taskfn/shared/events"
 )
 
 var errClosed = errors.New("kafka: publisher closed")

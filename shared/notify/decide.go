@@ -7,8 +7,6 @@
 package notify
 
 import (
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/task"
 )

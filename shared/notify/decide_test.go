@@ -1,8 +1,6 @@
 package notify_test
 
 import (
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"encoding/json"
 	"errors"
 	"testing"
@@ -10,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/notify"
 )

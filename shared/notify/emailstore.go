@@ -10,7 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/taskfn/taskfn/shared/notify/people"
+	"github.com/taskfn/taskfn/shared/people"
 )
 
 func insertEmail(ctx context.Context, tx pgx.Tx, notificationID uuid.UUID, eventID string, p people.Person, e Email) error {

@@ -1,10 +1,6 @@
 package notify
 
 import (
-	"time"
-
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"context"
 	"errors"
 	"net/http"
@@ -13,6 +9,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 )

@@ -8,8 +8,6 @@
 package report
 
 import (
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/task"
 )
 

@@ -1,8 +1,6 @@
 package report
 
 import (
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 )

@@ -1,8 +1,6 @@
 package report
 
 import (
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"bufio"
 	"context"
 	"encoding/csv"
@@ -17,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/task"
 )
 

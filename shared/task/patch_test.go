@@ -1,14 +1,14 @@
 package task
 
 import (
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/taskfn/taskfn/shared/errs"
 )
 
 func TestParsePatchAndApply(t *testing.T) {

@@ -1,12 +1,11 @@
 package task
 
 import (
-	"github.com/taskfn/taskfn/shared/errs"
-
 	"errors"
 	"testing"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/errs"
 )
 
 func TestPolicy(t *testing.T) {
