@@ -102,46 +102,76 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		return err
 	}
 	defer b.Close()
-	tasks, err := taskapi.New(b, cfg.Task)
+	routes, err := wireFunctions(b, cfg)
 	if err != nil {
 		return err
+	}
+	mux.Handle("/", b.Handler(routes...))
+	// Deferred after the base and the broker: the sources stop before the
+	// pools and the broker close.
+	stopSources, err := startSources(ctx, b, cfg, base)
+	if err != nil {
+		return err
+	}
+	defer stopSources()
+
+	if cfg.ExternalIssuer == "" {
+		b.Log.Info().Str("issuer", cfg.Task.Auth.Issuer).
+			Str("token_endpoint", cfg.Task.Auth.Issuer+"/protocol/openid-connect/token").
+			Msg("development issuer: users alice (admin), bob (manager), carol and dave (members); password = user name")
+	}
+	b.Log.Info().Strs("kafka", kafka.Brokers).Msg("events flow through Kafka to the sinks under /_dev/")
+	return httpx.ServeListener(ctx, ln, mux, b.Log, cfg.Task.Server.ShutdownTimeout)
+}
+
+// wireFunctions wires every function on b and returns all their routes:
+// the API routes at their production paths, the event sinks under /_dev/.
+func wireFunctions(b *function.Base, cfg devConfig) ([]httpx.Route, error) {
+	tasks, err := taskapi.New(b, cfg.Task)
+	if err != nil {
+		return nil, err
 	}
 	inbox, err := notify.New(b, cfg.Notify)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	reports, err := report.NewService(b, cfg.Report)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cleaner, err := cleanup.NewService(b, cfg.Cleanup, tasks.Cache)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	pub, err := b.Publisher(*kafka)
+	pub, err := b.Publisher(cfg.Task.Kafka)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	relay, err := outbox.NewRelayHandler(b.DB.Primary, tasks.Outbox.Instrument(pub), tasks.Outbox, cfg.Relay)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	routes := append(tasks.API.Routes(), inbox.API.Routes()...)
 	routes = append(routes, reports.API.Routes()...)
-	routes = append(routes,
+	return append(routes,
 		at(notifySink, inbox.Sink.Route()),
 		at(reportSink, reports.Sink.Route()),
 		at(cleanupSink, cleaner.Handler.Route()),
 		httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay},
-	)
-	mux.Handle("/", b.Handler(routes...))
+	), nil
+}
 
-	// The KafkaSources and PingSources of a cluster, as goroutines; they
-	// stop before the broker and the pools close.
+// startSources runs the KafkaSources and PingSources of a cluster as
+// goroutines, delivering to the sinks under base until ctx ends or stop is
+// called; stop waits for them to return.
+func startSources(ctx context.Context, b *function.Base, cfg devConfig, base string) (func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
+	stop := func() {
+		cancel()
+		wg.Wait()
+	}
+	kafka := cfg.Task.Kafka
 	ksm := kafkasource.NewMetrics(b.Registry)
 	for _, s := range []struct {
 		name, topic, group, sink string
@@ -152,32 +182,25 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		// The build-report sink answers once the report is stored.
 		{"build-report", kafka.ReportsTopic, "taskfn-build-report", reportSink, cfg.Report.Worker.BuildTimeout + time.Minute},
 	} {
-		src, err := kafkasource.New(kafkasource.Config{Name: s.name, Kafka: *kafka, Topic: s.topic, Group: s.group,
+		src, err := kafkasource.New(kafkasource.Config{Name: s.name, Kafka: kafka, Topic: s.topic, Group: s.group,
 			Sink: base + s.sink, DeadLetterTopic: dlq(s.topic), Retry: 5, BackoffDelay: 200 * time.Millisecond,
 			Timeout: s.timeout}, ksm, b.Log)
 		if err != nil {
-			return err
+			stop()
+			return nil, err
 		}
-		wg.Go(func() { _ = src.Run(sctx) })
+		wg.Go(func() { _ = src.Run(ctx) })
 	}
 	for _, p := range []struct {
 		name, sink string
 		every      time.Duration
 	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}} {
 		wg.Go(func() {
-			_ = kafkasource.Ping(sctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
+			_ = kafkasource.Ping(ctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
 				Retry: 3, BackoffDelay: 500 * time.Millisecond, Timeout: time.Minute}, ksm, b.Log)
 		})
 	}
-	if cfg.ExternalIssuer == "" {
-		b.Log.Info().Str("issuer", cfg.Task.Auth.Issuer).
-			Str("token_endpoint", cfg.Task.Auth.Issuer+"/protocol/openid-connect/token").
-			Msg("development issuer: users alice (admin), bob (manager), carol and dave (members); password = user name")
-	}
-	b.Log.Info().Strs("kafka", kafka.Brokers).Msg("events flow through Kafka to the sinks under /_dev/")
-	err = httpx.ServeListener(ctx, ln, mux, b.Log, cfg.Task.Server.ShutdownTimeout)
-	stop()
-	return err
+	return stop, nil
 }
 
 // at moves a function's route to path, as the dev runner mounts it.
