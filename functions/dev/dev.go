@@ -16,7 +16,6 @@ import (
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/kafka"
-	kafkapub "github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/kafkasource"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/outbox"
@@ -90,15 +89,15 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	if err := pg.Migrate(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	kafka := &cfg.Kafka
-	if len(kafka.Brokers) == 0 {
+	kc := &cfg.Kafka
+	if len(kc.Brokers) == 0 {
 		b, err := devkafka.Start(devkafka.Config{Port: cfg.KafkaPort, Topics: []string{
-			kafka.TasksTopic, kafka.ReportsTopic, dlq(kafka.TasksTopic), dlq(kafka.ReportsTopic)}})
+			kc.TasksTopic, kc.ReportsTopic, dlq(kc.TasksTopic), dlq(kc.ReportsTopic)}})
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
 		}
 		defer b.Close()
-		kafka.Brokers = b.Brokers()
+		kc.Brokers = b.Brokers()
 	}
 
 	b, err := function.Open(ctx, "dev", cfg.Task.Config, &cfg, os.Stdout)
@@ -106,83 +105,106 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		return err
 	}
 	defer b.Close()
-	om := outbox.NewMetrics(b.Registry)
-	pub, err := kafkapub.Open(b, *kafka, om)
+	routes, err := wireFunctions(b, cfg)
 	if err != nil {
 		return err
 	}
-	tasks, err := taskapi.Wire(b, cfg.Task, task.WithTopic(kafka.TasksTopic), task.WithPublisher(pub))
+	mux.Handle("/", b.Handler(routes...))
+	// Deferred after the base and the broker: the sources stop before the
+	// pools and the broker close.
+	stopSources, err := startSources(ctx, b, cfg, base)
 	if err != nil {
 		return err
+	}
+	defer stopSources()
+
+	if cfg.ExternalIssuer == "" {
+		b.Log.Info().Str("issuer", cfg.Task.Auth.Issuer).
+			Str("token_endpoint", cfg.Task.Auth.Issuer+"/protocol/openid-connect/token").
+			Msg("development issuer: users alice (admin), bob (manager), carol and dave (members); password = user name")
+	}
+	b.Log.Info().Strs("kafka", kc.Brokers).Msg("events flow through Kafka to the sinks under /_dev/")
+	return httpx.ServeListener(ctx, ln, mux, b.Log, cfg.Task.Server.ShutdownTimeout)
+}
+
+// wireFunctions wires every function on b and returns all their routes:
+// the API routes at their production paths, the event sinks under /_dev/.
+func wireFunctions(b *function.Base, cfg devConfig) ([]httpx.Route, error) {
+	om := outbox.NewMetrics(b.Registry)
+	pub, err := kafka.Open(b, cfg.Kafka, om)
+	if err != nil {
+		return nil, err
+	}
+	tasks, err := taskapi.Wire(b, cfg.Task, task.WithTopic(cfg.Kafka.TasksTopic), task.WithPublisher(pub))
+	if err != nil {
+		return nil, err
 	}
 	inbox, err := notify.Wire(b, cfg.Notify)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	reports, err := report.Wire(b, cfg.Report, report.WithTopic(kafka.ReportsTopic), report.WithPublisher(pub))
+	reports, err := report.Wire(b, cfg.Report, report.WithTopic(cfg.Kafka.ReportsTopic), report.WithPublisher(pub))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cleaner, err := cleanup.NewService(b, cfg.Cleanup, tasks.Cache)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	relay, err := outbox.NewRelayHandler(b.DB.Primary, pub, om, cfg.Relay)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	routes := append(slices.Clone(tasks.Routes), inbox.Routes...)
 	routes = append(routes, reports.Routes...)
-	routes = append(routes,
+	return append(routes,
 		at(notifySink, inbox.Sink.Route()),
 		at(reportSink, reports.Sink.Route()),
 		at(cleanupSink, cleaner.Handler.Route()),
 		httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay},
-	)
-	mux.Handle("/", b.Handler(routes...))
+	), nil
+}
 
-	// The KafkaSources and PingSources of a cluster, as goroutines; they
-	// stop before the broker and the pools close.
+// startSources runs the KafkaSources and PingSources of a cluster as
+// goroutines, delivering to the sinks under base until ctx ends or stop is
+// called; stop waits for them to return.
+func startSources(ctx context.Context, b *function.Base, cfg devConfig, base string) (func(), error) {
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
+	stop := func() {
+		cancel()
+		wg.Wait()
+	}
+	kc := cfg.Kafka
 	ksm := kafkasource.NewMetrics(b.Registry)
 	for _, s := range []struct {
 		name, topic, group, sink string
 		timeout                  time.Duration
 	}{
-		{"notify", kafka.TasksTopic, "taskfn-notify", notifySink, time.Minute},
-		{"notify-reports", kafka.ReportsTopic, "taskfn-notify-reports", notifySink, time.Minute},
+		{"notify", kc.TasksTopic, "taskfn-notify", notifySink, time.Minute},
+		{"notify-reports", kc.ReportsTopic, "taskfn-notify-reports", notifySink, time.Minute},
 		// The build-report sink answers once the report is stored.
-		{"build-report", kafka.ReportsTopic, "taskfn-build-report", reportSink, cfg.Report.Worker.BuildTimeout + time.Minute},
+		{"build-report", kc.ReportsTopic, "taskfn-build-report", reportSink, cfg.Report.Worker.BuildTimeout + time.Minute},
 	} {
-		src, err := kafkasource.New(kafkasource.Config{Name: s.name, Kafka: *kafka, Topic: s.topic, Group: s.group,
+		src, err := kafkasource.New(kafkasource.Config{Name: s.name, Kafka: kc, Topic: s.topic, Group: s.group,
 			Sink: base + s.sink, DeadLetterTopic: dlq(s.topic), Retry: 5, BackoffDelay: 200 * time.Millisecond,
 			Timeout: s.timeout}, ksm, b.Log)
 		if err != nil {
-			return err
+			stop()
+			return nil, err
 		}
-		wg.Go(func() { _ = src.Run(sctx) })
+		wg.Go(func() { _ = src.Run(ctx) })
 	}
 	for _, p := range []struct {
 		name, sink string
 		every      time.Duration
 	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}} {
 		wg.Go(func() {
-			_ = kafkasource.Ping(sctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
+			_ = kafkasource.Ping(ctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
 				Retry: 3, BackoffDelay: 500 * time.Millisecond, Timeout: time.Minute}, ksm, b.Log)
 		})
 	}
-	if cfg.ExternalIssuer == "" {
-		b.Log.Info().Str("issuer", cfg.Task.Auth.Issuer).
-			Str("token_endpoint", cfg.Task.Auth.Issuer+"/protocol/openid-connect/token").
-			Msg("development issuer: users alice (admin), bob (manager), carol and dave (members); password = user name")
-	}
-	b.Log.Info().Strs("kafka", kafka.Brokers).Msg("events flow through Kafka to the sinks under /_dev/")
-	err = httpx.ServeListener(ctx, ln, mux, b.Log, cfg.Task.Server.ShutdownTimeout)
-	stop()
-	return err
+	return stop, nil
 }
 
 // at moves a function's route to path, as the dev runner mounts it.

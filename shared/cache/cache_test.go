@@ -81,7 +81,7 @@ var bg = context.Background()
 func (w *world) create(title string) task.Task {
 	w.t.Helper()
 	cw := w.c.BeginWrite(bg)
-	tk, err := w.store.Create(bg, task.Task{Title: title, Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
+	tk, err := w.store.Create(bg, "", task.Task{Title: title, Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func (w *world) create(title string) task.Task {
 func (w *world) update(id uuid.UUID, title string) task.Task {
 	w.t.Helper()
 	cw := w.c.BeginWrite(bg)
-	tk, err := w.store.Update(bg, id, func(cur task.Task) (task.Task, error) {
+	tk, err := w.store.Update(bg, "", id, func(cur task.Task) (task.Task, error) {
 		cur.Title = title
 		return cur, nil
 	})
@@ -299,7 +299,7 @@ func TestReadThrough(t *testing.T) {
 		{name: "delete leaves a tombstone that reads as not found", check: func(t *testing.T, w *world) {
 			tk := w.create("d")
 			cw := w.c.BeginWrite(bg)
-			if err := w.store.Delete(bg, tk.ID, nil); err != nil {
+			if err := w.store.Delete(bg, "", tk.ID, nil); err != nil {
 				t.Fatal(err)
 			}
 			cw.Deleted(bg, tk.ID)
@@ -316,7 +316,7 @@ func TestReadThrough(t *testing.T) {
 			id := uuid.Must(uuid.NewV7())
 			w.get(id, 0)
 			cw := w.c.BeginWrite(bg)
-			tk, err := w.store.Create(bg, task.Task{ID: id, Title: "late", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
+			tk, err := w.store.Create(bg, "", task.Task{ID: id, Title: "late", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -385,12 +385,12 @@ func TestSetRules(t *testing.T) {
 	t.Run("refreshes arriving out of order keep the newest", func(t *testing.T) {
 		tk := w.create("r2")
 		first := w.c.BeginWrite(bg)
-		v2, err := w.store.Update(bg, tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "v2"; return cur, nil })
+		v2, err := w.store.Update(bg, "", tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "v2"; return cur, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
 		second := w.c.BeginWrite(bg)
-		v3, err := w.store.Update(bg, tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "v3"; return cur, nil })
+		v3, err := w.store.Update(bg, "", tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "v3"; return cur, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -405,7 +405,7 @@ func TestSetRules(t *testing.T) {
 		w.rdb.Del(bg, w.key(tk.ID))
 		s := observe(tk.ID)
 		cw := w.c.BeginWrite(bg)
-		if err := w.store.Delete(bg, tk.ID, nil); err != nil {
+		if err := w.store.Delete(bg, "", tk.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		cw.Deleted(bg, tk.ID)
@@ -420,7 +420,7 @@ func TestSetRules(t *testing.T) {
 		id := uuid.Must(uuid.NewV7())
 		s := observe(id)
 		cw := w.c.BeginWrite(bg)
-		tk, err := w.store.Create(bg, task.Task{ID: id, Title: "r4", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
+		tk, err := w.store.Create(bg, "", task.Task{ID: id, Title: "r4", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -472,7 +472,7 @@ func TestSetRules(t *testing.T) {
 			// that loaded just before the commit would.
 			w.rdb.Del(bg, w.key(tk.ID))
 			w.c.Place(bg, tk.ID, observe(tk.ID), &tk)
-			up, err := w.store.Update(bg, tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "r7 new"; return cur, nil })
+			up, err := w.store.Update(bg, "", tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "r7 new"; return cur, nil })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -503,7 +503,7 @@ func TestSetRules(t *testing.T) {
 		tk := w.create("r8")
 		cw := w.c.BeginWrite(bg)
 		cw.Late()
-		if err := w.store.Delete(bg, tk.ID, nil); err != nil {
+		if err := w.store.Delete(bg, "", tk.ID, nil); err != nil {
 			t.Fatal(err)
 		}
 		cw.Deleted(bg, tk.ID)
@@ -515,7 +515,7 @@ func TestSetRules(t *testing.T) {
 	t.Run("writer after Redis lost its data poisons", func(t *testing.T) {
 		tk := w.create("r9")
 		cw := w.c.BeginWrite(bg)
-		up, err := w.store.Update(bg, tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "r9 new"; return cur, nil })
+		up, err := w.store.Update(bg, "", tk.ID, func(cur task.Task) (task.Task, error) { cur.Title = "r9 new"; return cur, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -543,7 +543,7 @@ func TestSingleflight(t *testing.T) {
 			return tk, err
 		}
 	})
-	tk, err := w.store.Create(bg, task.Task{Title: "hot", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
+	tk, err := w.store.Create(bg, "", task.Task{Title: "hot", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -632,7 +632,7 @@ func TestNegativeFlood(t *testing.T) {
 	}
 	// Creating one of them replaces its negative entry at once.
 	cw := w.c.BeginWrite(bg)
-	tk, err := w.store.Create(bg, task.Task{ID: flood[42], Title: "now real", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
+	tk, err := w.store.Create(bg, "", task.Task{ID: flood[42], Title: "now real", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,7 +232,7 @@ func TestFullRedis(t *testing.T) {
 
 	// A cached task still hits; a new one is served but cannot be cached.
 	a.get(cached.ID, 1)
-	fresh, err := a.store.Create(bg, task.Task{Title: "created while full", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
+	fresh, err := a.store.Create(bg, "", task.Task{Title: "created while full", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
 	if err != nil {
 		t.Fatal(err)
 	}

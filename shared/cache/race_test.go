@@ -160,7 +160,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 				mu.Unlock()
 
 				cw := w.c.BeginWrite(bg)
-				up, err := w.store.Update(bg, id, func(cur task.Task) (task.Task, error) {
+				up, err := w.store.Update(bg, "", id, func(cur task.Task) (task.Task, error) {
 					cur.Title = fmt.Sprintf("w%d n%d", wi, n)
 					return cur, nil
 				})
@@ -182,7 +182,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 					continue
 				}
 				cw = w.c.BeginWrite(bg)
-				if err := w.store.Delete(bg, id, nil); errors.Is(err, task.ErrNotFound) {
+				if err := w.store.Delete(bg, "", id, nil); errors.Is(err, task.ErrNotFound) {
 					continue
 				} else if err != nil {
 					t.Error(err)
@@ -195,7 +195,7 @@ func TestConcurrentReadersWriters(t *testing.T) {
 				check("deleter's own", id, 0, true, got, err)
 
 				cw = w.c.BeginWrite(bg)
-				tk, err := w.store.Create(bg, task.Task{Title: "replacement", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
+				tk, err := w.store.Create(bg, "", task.Task{Title: "replacement", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "carol"})
 				if err != nil {
 					t.Error(err)
 					return

@@ -224,7 +224,7 @@ func TestCeilingHandlers(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	db, store := newStore(t)
-	tk, err := store.Create(ctx, task.Task{Title: "ceiling", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "alice", Labels: []string{"x"}})
+	tk, err := store.Create(ctx, "", task.Task{Title: "ceiling", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "alice", Labels: []string{"x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestPgxListHandler(t *testing.T) {
 		if i == 7 {
 			st = task.StatusDone
 		}
-		if _, err := store.Create(ctx, task.Task{Title: fmt.Sprintf("t%d", i), Status: st, Priority: task.PriorityLow, OwnerID: "alice"}); err != nil {
+		if _, err := store.Create(ctx, "", task.Task{Title: fmt.Sprintf("t%d", i), Status: st, Priority: task.PriorityLow, OwnerID: "alice"}); err != nil {
 			t.Fatal(err)
 		}
 	}

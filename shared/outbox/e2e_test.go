@@ -12,7 +12,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
-	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/events/eventstest"
@@ -32,18 +31,18 @@ func TestStoreWriteReachesKafka(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := auth.WithIdentity(t.Context(), auth.Identity{Subject: "alice"})
-	created, err := store.Create(ctx, task.Task{Title: "Ship it", Status: task.StatusTodo, Priority: task.PriorityHigh, OwnerID: "alice"})
+	ctx := t.Context()
+	created, err := store.Create(ctx, "alice", task.Task{Title: "Ship it", Status: task.StatusTodo, Priority: task.PriorityHigh, OwnerID: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := store.Update(ctx, created.ID, func(cur task.Task) (task.Task, error) {
+	if _, err := store.Update(ctx, "alice", created.ID, func(cur task.Task) (task.Task, error) {
 		cur.Status, cur.AssigneeID = task.StatusInProgress, new("bob")
 		return cur, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Delete(ctx, created.ID, nil); err != nil {
+	if err := store.Delete(ctx, "alice", created.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rows(t, db.Primary) {
@@ -121,7 +120,8 @@ func TestBrokerDownDuringWrites(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
-			ctx := auth.WithIdentity(context.Background(), auth.Identity{Subject: fmt.Sprint("writer-", w)})
+			ctx := context.Background()
+			writer := fmt.Sprint("writer-", w)
 			var ids []uuid.UUID
 			statuses := task.Statuses
 			for i := 0; ; i++ {
@@ -131,10 +131,10 @@ func TestBrokerDownDuringWrites(t *testing.T) {
 				var err error
 				if len(ids) < tasksEach {
 					var c task.Task
-					c, err = store.Create(ctx, task.Task{Title: fmt.Sprint("task ", w, "-", i), Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "o"})
+					c, err = store.Create(ctx, writer, task.Task{Title: fmt.Sprint("task ", w, "-", i), Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "o"})
 					ids = append(ids, c.ID)
 				} else {
-					_, err = store.Update(ctx, ids[i%tasksEach], func(cur task.Task) (task.Task, error) {
+					_, err = store.Update(ctx, writer, ids[i%tasksEach], func(cur task.Task) (task.Task, error) {
 						cur.Title = fmt.Sprint("task ", w, "-", i)
 						if i%3 == 0 {
 							cur.Status = statuses[(slices.Index(statuses, cur.Status)+1)%len(statuses)]

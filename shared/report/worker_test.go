@@ -160,7 +160,7 @@ func TestCompletedAtTrigger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := s.Create(ctx, task.Task{Title: "t", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "alice"})
+	tk, err := s.Create(ctx, "", task.Task{Title: "t", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestCompletedAtTrigger(t *testing.T) {
 		return c
 	}
 	set := func(change func(*task.Task)) task.Task {
-		out, err := s.Update(ctx, tk.ID, func(cur task.Task) (task.Task, error) { change(&cur); return cur, nil })
+		out, err := s.Update(ctx, "", tk.ID, func(cur task.Task) (task.Task, error) { change(&cur); return cur, nil })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,7 +7,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 )
@@ -29,13 +28,6 @@ func (t Task) Snapshot() events.TaskSnapshot {
 		UpdatedAt:   t.UpdatedAt,
 		Version:     t.Version,
 	}
-}
-
-// actor is the subject of the caller making a change; "" for the system
-// (no identity in the context).
-func actor(ctx context.Context) string {
-	id, _ := auth.FromContext(ctx)
-	return id.Subject
 }
 
 // changedFields names, as in the JSON and in the order of

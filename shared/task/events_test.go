@@ -13,7 +13,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/events/eventstest"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -82,22 +81,22 @@ var errAbort = errors.New("changed my mind")
 func TestWritesAddEvents(t *testing.T) {
 	t.Parallel()
 	due := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
-	update := func(f func(*task.Task)) func(context.Context, *task.Store, uuid.UUID) error {
-		return func(ctx context.Context, s *task.Store, id uuid.UUID) error {
-			_, err := s.Update(ctx, id, func(cur task.Task) (task.Task, error) { f(&cur); return cur, nil })
+	update := func(f func(*task.Task)) func(context.Context, *task.Store, string, uuid.UUID) error {
+		return func(ctx context.Context, s *task.Store, actor string, id uuid.UUID) error {
+			_, err := s.Update(ctx, actor, id, func(cur task.Task) (task.Task, error) { f(&cur); return cur, nil })
 			return err
 		}
 	}
 	tests := []struct {
 		name    string
-		system  bool // no caller identity
-		op      func(context.Context, *task.Store, uuid.UUID) error
+		system  bool // made by the system: no actor
+		op      func(context.Context, *task.Store, string, uuid.UUID) error
 		wantErr error
 		want    []decoded // after the created event
 	}{
 		{
 			name: "created only",
-			op:   func(context.Context, *task.Store, uuid.UUID) error { return nil },
+			op:   func(context.Context, *task.Store, string, uuid.UUID) error { return nil },
 		},
 		{
 			name: "title",
@@ -144,8 +143,8 @@ func TestWritesAddEvents(t *testing.T) {
 		},
 		{
 			name: "aborted update",
-			op: func(ctx context.Context, s *task.Store, id uuid.UUID) error {
-				_, err := s.Update(ctx, id, func(cur task.Task) (task.Task, error) {
+			op: func(ctx context.Context, s *task.Store, actor string, id uuid.UUID) error {
+				_, err := s.Update(ctx, actor, id, func(cur task.Task) (task.Task, error) {
 					cur.Title = "never"
 					return cur, errAbort
 				})
@@ -155,13 +154,15 @@ func TestWritesAddEvents(t *testing.T) {
 		},
 		{
 			name: "delete",
-			op:   func(ctx context.Context, s *task.Store, id uuid.UUID) error { return s.Delete(ctx, id, nil) },
+			op: func(ctx context.Context, s *task.Store, actor string, id uuid.UUID) error {
+				return s.Delete(ctx, actor, id, nil)
+			},
 			want: []decoded{{Type: events.TaskDeleted, Actor: "alice", Version: 1, Title: "Plan"}},
 		},
 		{
 			name: "aborted delete",
-			op: func(ctx context.Context, s *task.Store, id uuid.UUID) error {
-				return s.Delete(ctx, id, func(task.Task) error { return errAbort })
+			op: func(ctx context.Context, s *task.Store, actor string, id uuid.UUID) error {
+				return s.Delete(ctx, actor, id, func(task.Task) error { return errAbort })
 			},
 			wantErr: errAbort,
 		},
@@ -170,16 +171,16 @@ func TestWritesAddEvents(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s, db := newStore(t)
-			ctx := t.Context()
-			if !tt.system {
-				ctx = auth.WithIdentity(ctx, auth.Identity{Subject: "alice"})
+			actor := "alice"
+			if tt.system {
+				actor = ""
 			}
-			created, err := s.Create(auth.WithIdentity(t.Context(), auth.Identity{Subject: "alice"}),
+			created, err := s.Create(t.Context(), "alice",
 				task.Task{Title: "Plan", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: "alice"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := tt.op(ctx, s, created.ID); !errors.Is(err, tt.wantErr) {
+			if err := tt.op(t.Context(), s, actor, created.ID); !errors.Is(err, tt.wantErr) {
 				t.Fatalf("op: %v, want %v", err, tt.wantErr)
 			}
 			evs := outboxEvents(t, db)
@@ -211,7 +212,7 @@ func TestWriteFailsWithoutItsEvent(t *testing.T) {
 	t.Parallel()
 	s, db := newStore(t)
 	ctx := t.Context()
-	kept, err := s.Create(ctx, draft("alice", "Kept"))
+	kept, err := s.Create(ctx, "", draft("alice", "Kept"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,12 +223,12 @@ func TestWriteFailsWithoutItsEvent(t *testing.T) {
 		name string
 		op   func() error
 	}{
-		{"create", func() error { _, err := s.Create(ctx, draft("alice", "Lost")); return err }},
+		{"create", func() error { _, err := s.Create(ctx, "", draft("alice", "Lost")); return err }},
 		{"update", func() error {
-			_, err := s.Update(ctx, kept.ID, func(cur task.Task) (task.Task, error) { cur.Title = "Changed"; return cur, nil })
+			_, err := s.Update(ctx, "", kept.ID, func(cur task.Task) (task.Task, error) { cur.Title = "Changed"; return cur, nil })
 			return err
 		}},
-		{"delete", func() error { return s.Delete(ctx, kept.ID, nil) }},
+		{"delete", func() error { return s.Delete(ctx, "", kept.ID, nil) }},
 	}
 	for _, o := range ops {
 		if err := o.op(); err == nil {
@@ -282,11 +283,11 @@ func TestWritesPublishAfterCommit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			created, err := s.Create(t.Context(), draft("alice", "Go"))
+			created, err := s.Create(t.Context(), "", draft("alice", "Go"))
 			if err != nil {
 				t.Fatalf("create: %v", err)
 			}
-			if _, err := s.Update(t.Context(), created.ID, func(cur task.Task) (task.Task, error) {
+			if _, err := s.Update(t.Context(), "", created.ID, func(cur task.Task) (task.Task, error) {
 				cur.Status = task.StatusDone
 				return cur, nil
 			}); err != nil {

@@ -144,6 +144,22 @@ func (s *Store) Summarize(ctx context.Context, q ExportQuery, from, to, now time
 		to.Sub(from) > MaxSummaryDays*24*time.Hour {
 		return Summary{}, fmt.Errorf("task: summarize: period %s..%s must be whole UTC days, at most %d", from, to, MaxSummaryDays)
 	}
+	sum := emptySummary(from, to)
+	err := s.snapshot(ctx, opts.Timeout, func(tx pgx.Tx) error {
+		if err := s.countByStatusPriority(ctx, tx, q, now, &sum); err != nil {
+			return err
+		}
+		return s.countByDay(ctx, tx, q, from, to, sum.Days)
+	})
+	if err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+// emptySummary is the summary of no tasks over from..to: every status,
+// priority and pair counted zero, and one day for each UTC day.
+func emptySummary(from, to time.Time) Summary {
 	sum := Summary{
 		ByStatus:         map[Status]int64{},
 		ByPriority:       map[Priority]int64{},
@@ -159,18 +175,17 @@ func (s *Store) Summarize(ctx context.Context, q ExportQuery, from, to, now time
 	for _, p := range Priorities {
 		sum.ByPriority[p] = 0
 	}
-	period := [2]time.Time{from, to}
-	days := map[time.Time]*DayCount{}
 	for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
 		sum.Days = append(sum.Days, DayCount{Date: d})
 	}
-	for i := range sum.Days {
-		days[sum.Days[i].Date] = &sum.Days[i]
-	}
+	return sum
+}
 
-	err := s.snapshot(ctx, opts.Timeout, func(tx pgx.Tx) error {
-		where, args := q.where([]any{now})
-		counts := `
+// countByStatusPriority adds to sum the tasks q selects by status and
+// priority, and those overdue at now, in tx.
+func (s *Store) countByStatusPriority(ctx context.Context, tx pgx.Tx, q ExportQuery, now time.Time, sum *Summary) error {
+	where, args := q.where([]any{now})
+	counts := `
 SELECT status,
        priority,
        count(*),
@@ -178,34 +193,43 @@ SELECT status,
 FROM tasks
 WHERE ` + where + `
 GROUP BY status, priority`
-		rows, _ := tx.Query(ctx, counts, s.mode(args)...)
-		var (
-			st      Status
-			pr      Priority
-			n, late int64
-		)
-		_, err := pgx.ForEachRow(rows, []any{&st, &pr, &n, &late}, func() error {
-			sum.Total += n
-			sum.ByStatus[st] += n
-			sum.ByPriority[pr] += n
-			sum.ByStatusPriority[st][pr] += n
-			sum.Overdue += late
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("task: summarize: %w", err)
-		}
+	rows, _ := tx.Query(ctx, counts, s.mode(args)...)
+	var (
+		st      Status
+		pr      Priority
+		n, late int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&st, &pr, &n, &late}, func() error {
+		sum.Total += n
+		sum.ByStatus[st] += n
+		sum.ByPriority[pr] += n
+		sum.ByStatusPriority[st][pr] += n
+		sum.Overdue += late
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("task: summarize: %w", err)
+	}
+	return nil
+}
 
-		// Per day, by the UTC date of created_at and of completed_at.
-		where, args = q.where([]any{period[0], period[1]})
-		for _, c := range []struct {
-			column string // a constant, never input
-			set    func(*DayCount, int64)
-		}{
-			{"created_at", func(d *DayCount, n int64) { d.Created = n }},
-			{"completed_at", func(d *DayCount, n int64) { d.Completed = n }},
-		} {
-			perDay := `
+// countByDay sets on days, one per UTC day from from up to to, the tasks
+// q selects created and completed on each, by the UTC date of created_at
+// and of completed_at, in tx.
+func (s *Store) countByDay(ctx context.Context, tx pgx.Tx, q ExportQuery, from, to time.Time, days []DayCount) error {
+	byDate := make(map[time.Time]*DayCount, len(days))
+	for i := range days {
+		byDate[days[i].Date] = &days[i]
+	}
+	where, args := q.where([]any{from, to})
+	for _, c := range []struct {
+		column string // a constant, never input
+		set    func(*DayCount, int64)
+	}{
+		{"created_at", func(d *DayCount, n int64) { d.Created = n }},
+		{"completed_at", func(d *DayCount, n int64) { d.Completed = n }},
+	} {
+		perDay := `
 SELECT (` + c.column + ` AT TIME ZONE 'UTC')::date,
        count(*)
 FROM tasks
@@ -213,26 +237,24 @@ WHERE ` + where + `
   AND ` + c.column + ` >= $1
   AND ` + c.column + ` < $2
 GROUP BY 1`
-			rows, _ := tx.Query(ctx, perDay, s.mode(args)...)
-			var day time.Time
-			_, err := pgx.ForEachRow(rows, []any{&day, &n}, func() error {
-				d, ok := days[time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)]
-				if !ok {
-					return fmt.Errorf("day %s is outside the period", day)
-				}
-				c.set(d, n)
-				return nil
-			})
-			if err != nil {
-				return fmt.Errorf("task: summarize: %w", err)
+		rows, _ := tx.Query(ctx, perDay, s.mode(args)...)
+		var (
+			day time.Time
+			n   int64
+		)
+		_, err := pgx.ForEachRow(rows, []any{&day, &n}, func() error {
+			d, ok := byDate[time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)]
+			if !ok {
+				return fmt.Errorf("day %s is outside the period", day)
 			}
+			c.set(d, n)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("task: summarize: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return Summary{}, err
 	}
-	return sum, nil
+	return nil
 }
 
 // snapshot runs fn in a read-only repeatable-read transaction on the

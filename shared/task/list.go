@@ -163,32 +163,65 @@ func listSQL(q ListQuery) (string, []any, error) {
 	if q.After != nil {
 		common = append(common, "(created_at, id) "+cmp+" ("+arg(q.After.CreatedAt)+", "+arg(q.After.ID)+")")
 	}
-
-	// Visibility: one branch for all tasks, or owned + assigned-not-owned.
-	// A branch the owner or assignee filter contradicts is left out rather
-	// than sent for the planner to prove empty.
-	visibility := [][]string{nil}
-	if q.VisibleTo != "" {
-		v := arg(q.VisibleTo)
-		visibility = nil
-		if q.OwnerID == "" || q.OwnerID == q.VisibleTo {
-			visibility = append(visibility, []string{"owner_id = " + v})
-		}
-		if (q.AssigneeID == "" || q.AssigneeID == q.VisibleTo) && q.OwnerID != q.VisibleTo {
-			visibility = append(visibility, []string{"assignee_id = " + v, "owner_id <> " + v})
-		}
-		if len(visibility) == 0 {
-			return "", nil, nil
-		}
+	visibility := visibilityConds(q, arg)
+	if len(visibility) == 0 {
+		return "", nil, nil
+	}
+	statuses, err := statusConds(q)
+	if err != nil {
+		return "", nil, err
 	}
 
-	// Status: a duplicate would return its rows twice, so each is taken
-	// once, in one order (fewer distinct statements to prepare). With no
-	// status asked but an owner, assignee or visibility fixed, cover every
-	// status so those branches also lead with equality columns.
+	order := "ORDER BY created_at " + dir + ", id " + dir
+	// A literal too: with LIMIT as a parameter, PostgreSQL costs a generic
+	// plan for a tenth of the matching rows, so it never prefers it to a
+	// custom plan and plans every run (see List). The limit is an int
+	// checked by List.
+	limit := strconv.Itoa(q.Limit + 1)
+	var branches []string
+	for _, vis := range visibility {
+		for _, sc := range statuses {
+			conds := slices.Clone(vis)
+			if sc != "" {
+				conds = append(conds, sc)
+			}
+			conds = append(conds, common...)
+			branches = append(branches, branchSQL(conds, order, limit))
+		}
+	}
+	return mergeSQL(branches, order, limit), args, nil
+}
+
+// visibilityConds returns the conditions of each visibility branch: one
+// branch with none for all tasks, or owned + assigned-not-owned, their
+// subject bound with arg. A branch the owner or assignee filter
+// contradicts is left out rather than sent for the planner to prove empty;
+// none left means nothing can match.
+func visibilityConds(q ListQuery, arg func(any) string) [][]string {
+	if q.VisibleTo == "" {
+		return [][]string{nil}
+	}
+	v := arg(q.VisibleTo)
+	var visibility [][]string
+	if q.OwnerID == "" || q.OwnerID == q.VisibleTo {
+		visibility = append(visibility, []string{"owner_id = " + v})
+	}
+	if (q.AssigneeID == "" || q.AssigneeID == q.VisibleTo) && q.OwnerID != q.VisibleTo {
+		visibility = append(visibility, []string{"assignee_id = " + v, "owner_id <> " + v})
+	}
+	return visibility
+}
+
+// statusConds returns the condition of each status branch, "" for one
+// branch of any status. A duplicate would return its rows twice, so each
+// status is taken once, in one order (fewer distinct statements to
+// prepare). With no status asked but an owner, assignee or visibility
+// fixed, they cover every status so those branches also lead with equality
+// columns.
+func statusConds(q ListQuery) ([]string, error) {
 	for _, st := range q.Statuses {
 		if !st.Valid() {
-			return "", nil, fmt.Errorf("task: list: unknown status %q", st)
+			return nil, fmt.Errorf("task: list: unknown status %q", st)
 		}
 	}
 	var statuses []Status
@@ -200,47 +233,38 @@ func listSQL(q ListQuery) (string, []any, error) {
 	if len(statuses) == 0 && (q.VisibleTo != "" || q.OwnerID != "" || q.AssigneeID != "") {
 		statuses = Statuses
 	}
-	statusConds := []string{""}
-	if len(statuses) > 0 {
-		statusConds = statusConds[:0]
-		for _, st := range statuses {
-			// A literal: st is one of the Statuses constants.
-			statusConds = append(statusConds, "status = '"+string(st)+"'")
-		}
+	if len(statuses) == 0 {
+		return []string{""}, nil
 	}
+	conds := make([]string, 0, len(statuses))
+	for _, st := range statuses {
+		// A literal: st is one of the Statuses constants.
+		conds = append(conds, "status = '"+string(st)+"'")
+	}
+	return conds, nil
+}
 
-	order := "ORDER BY created_at " + dir + ", id " + dir
-	// A literal too: with LIMIT as a parameter, PostgreSQL costs a generic
-	// plan for a tenth of the matching rows, so it never prefers it to a
-	// custom plan and plans every run (see List). The limit is an int
-	// checked by List.
-	limit := strconv.Itoa(q.Limit + 1)
-	var branches []string
-	for _, vis := range visibility {
-		for _, sc := range statusConds {
-			conds := slices.Clone(vis)
-			if sc != "" {
-				conds = append(conds, sc)
-			}
-			conds = append(conds, common...)
-			b := "(SELECT " + Columns + "\nFROM tasks"
-			if len(conds) > 0 {
-				b += "\nWHERE " + strings.Join(conds, "\n  AND ")
-			}
-			b += "\n" + order + "\nLIMIT " + limit + ")"
-			branches = append(branches, b)
-		}
+// branchSQL is one branch of the list query, parenthesized for a UNION
+// ALL: the tasks matching conds, in order, limited.
+func branchSQL(conds []string, order, limit string) string {
+	b := "(SELECT " + Columns + "\nFROM tasks"
+	if len(conds) > 0 {
+		b += "\nWHERE " + strings.Join(conds, "\n  AND ")
 	}
+	return b + "\n" + order + "\nLIMIT " + limit + ")"
+}
+
+// mergeSQL is the list query of branches: their UNION ALL in order and
+// limited again, or the one branch itself when there is nothing to merge.
+func mergeSQL(branches []string, order, limit string) string {
 	if len(branches) == 1 {
-		// Nothing to merge: the branch is the query.
 		b := branches[0]
-		return b[1 : len(b)-1], args, nil
+		return b[1 : len(b)-1]
 	}
-	sql := "SELECT " + Columns + "\n" +
+	return "SELECT " + Columns + "\n" +
 		"FROM (\n" + strings.Join(branches, "\nUNION ALL\n") + "\n) AS t\n" +
 		order + "\n" +
 		"LIMIT " + limit
-	return sql, args, nil
 }
 
 // filters are the conditions a list and an export share beyond visibility

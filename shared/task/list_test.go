@@ -322,7 +322,7 @@ func TestListStableUnderConcurrentInserts(t *testing.T) {
 						if inserted%2 == 0 {
 							d.OwnerID, d.AssigneeID = "bob", ptr("alice")
 						}
-						if _, err := s.Create(ctx, d); err != nil && ctx.Err() == nil {
+						if _, err := s.Create(ctx, "", d); err != nil && ctx.Err() == nil {
 							t.Error(err)
 							return
 						}

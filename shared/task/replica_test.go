@@ -71,7 +71,7 @@ func TestReplicaRouting(t *testing.T) {
 		ctx := t.Context()
 		s, primary, replica := replicaPair(t)
 		id := seedBoth(t, primary, replica)
-		onlyPrimary, err := s.Create(ctx, draft("alice", "written just now"))
+		onlyPrimary, err := s.Create(ctx, "", draft("alice", "written just now"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +102,7 @@ func TestReplicaRouting(t *testing.T) {
 		t.Parallel()
 		ctx := t.Context()
 		s, primary, replica := replicaPair(t)
-		created, err := s.Create(ctx, draft("alice", "new"))
+		created, err := s.Create(ctx, "", draft("alice", "new"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -115,7 +115,7 @@ func TestReplicaRouting(t *testing.T) {
 
 		id := seedBoth(t, primary, replica)
 		var seen string
-		updated, err := s.Update(ctx, id, func(cur task.Task) (task.Task, error) {
+		updated, err := s.Update(ctx, "", id, func(cur task.Task) (task.Task, error) {
 			seen = cur.Title
 			cur.Priority = task.PriorityHigh
 			return cur, nil
@@ -130,7 +130,7 @@ func TestReplicaRouting(t *testing.T) {
 			t.Errorf("replica row after Update: %q", title)
 		}
 
-		err = s.Delete(ctx, id, func(cur task.Task) error {
+		err = s.Delete(ctx, "", id, func(cur task.Task) error {
 			seen = cur.Title
 			return nil
 		})
@@ -151,10 +151,10 @@ func TestReplicaRouting(t *testing.T) {
 		if _, err := replica.Exec(ctx, "INSERT INTO tasks (id, title, status, priority, owner_id) VALUES ($1, 'ghost', 'todo', 'low', 'alice')", ghost); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Update(ctx, ghost, func(cur task.Task) (task.Task, error) { return cur, nil }); !errors.Is(err, task.ErrNotFound) {
+		if _, err := s.Update(ctx, "", ghost, func(cur task.Task) (task.Task, error) { return cur, nil }); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Update of a task only on the replica: %v, want ErrNotFound", err)
 		}
-		if err := s.Delete(ctx, ghost, nil); !errors.Is(err, task.ErrNotFound) {
+		if err := s.Delete(ctx, "", ghost, nil); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Delete of a task only on the replica: %v, want ErrNotFound", err)
 		}
 	})

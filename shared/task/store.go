@@ -21,6 +21,8 @@ import (
 // Every write adds its events to the outbox in its own transaction (see
 // events.go), and after commit publishes them at once if the Store has a
 // publisher; otherwise, or if that fails, relay-outbox publishes them.
+// The write methods take the actor, the subject of who makes the change,
+// which the events carry; "" is the system.
 type Store struct {
 	db *pg.DB
 	// prepares: the replica pool prepares statements (cache_statement),
@@ -114,8 +116,8 @@ func intern[S ~string](b []byte, constants []S) S {
 // Create inserts t and returns the row as stored: created_at, updated_at
 // and version come from the database. A zero ID gets a new UUIDv7, which
 // sorts by creation time and so keeps primary key inserts local. Its event
-// is task.created.
-func (s *Store) Create(ctx context.Context, t Task) (Task, error) {
+// is task.created, made by actor.
+func (s *Store) Create(ctx context.Context, actor string, t Task) (Task, error) {
 	if t.ID == uuid.Nil {
 		id, err := uuid.NewV7()
 		if err != nil {
@@ -135,7 +137,7 @@ RETURNING ` + Columns
 		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
 			return fmt.Errorf("task: create: %w", err)
 		}
-		return s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor(ctx), Task: created.Snapshot()})
+		return s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor, Task: created.Snapshot()})
 	})
 	if err != nil {
 		return Task{}, err
@@ -172,9 +174,10 @@ WHERE id = $1`
 // task change returns are written (title, description, status, priority,
 // due_at, assignee_id, labels); when none differs from the current row
 // nothing is written and the current row is returned with its version.
-// Its events: task.updated for every change, then task.status_changed and
-// task.assigned when those fields changed; a no-op update has none.
-func (s *Store) Update(ctx context.Context, id uuid.UUID, change func(cur Task) (Task, error)) (Task, error) {
+// Its events, made by actor: task.updated for every change, then
+// task.status_changed and task.assigned when those fields changed; a no-op
+// update has none.
+func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change func(cur Task) (Task, error)) (Task, error) {
 	var (
 		updated Task
 		wrote   bool
@@ -211,7 +214,7 @@ RETURNING ` + Columns
 			return err
 		}
 		wrote = true
-		return s.addEvents(ctx, tx, id, changeData(actor(ctx), cur, updated)...)
+		return s.addEvents(ctx, tx, id, changeData(actor, cur, updated)...)
 	})
 	if err != nil {
 		return Task{}, err
@@ -224,8 +227,8 @@ RETURNING ` + Columns
 
 // Delete removes a task if check, given the current row under a row lock,
 // returns nil; check's error is returned as is. A nil check allows it.
-// Its event is task.deleted, with the task as it was.
-func (s *Store) Delete(ctx context.Context, id uuid.UUID, check func(cur Task) error) error {
+// Its event is task.deleted, made by actor, with the task as it was.
+func (s *Store) Delete(ctx context.Context, actor string, id uuid.UUID, check func(cur Task) error) error {
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		cur, err := lockTask(ctx, tx, id, "delete")
 		if err != nil {
@@ -242,7 +245,7 @@ WHERE id = $1`
 		if _, err := tx.Exec(ctx, q, id); err != nil {
 			return fmt.Errorf("task: delete: %w", err)
 		}
-		return s.addEvents(ctx, tx, id, events.TaskDeletedData{Actor: actor(ctx), Task: cur.Snapshot()})
+		return s.addEvents(ctx, tx, id, events.TaskDeletedData{Actor: actor, Task: cur.Snapshot()})
 	})
 	if err != nil {
 		return err

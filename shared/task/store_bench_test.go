@@ -59,7 +59,7 @@ func BenchmarkCreate(b *testing.B) {
 	in := draft("alice", "Benchmark")
 	in.Labels = []string{"bench"}
 	for b.Loop() {
-		if _, err := s.Create(b.Context(), in); err != nil {
+		if _, err := s.Create(b.Context(), "", in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -81,7 +81,7 @@ func BenchmarkUpdate(b *testing.B) {
 	b.Run("write", func(b *testing.B) {
 		i := 0
 		for b.Loop() {
-			_, err := s.Update(b.Context(), ids[i%len(ids)], func(cur task.Task) (task.Task, error) {
+			_, err := s.Update(b.Context(), "", ids[i%len(ids)], func(cur task.Task) (task.Task, error) {
 				cur.Description = fmt.Sprint(i)
 				return cur, nil
 			})
@@ -94,7 +94,7 @@ func BenchmarkUpdate(b *testing.B) {
 	b.Run("no-op", func(b *testing.B) {
 		i := 0
 		for b.Loop() {
-			_, err := s.Update(b.Context(), ids[i%len(ids)], func(cur task.Task) (task.Task, error) { return cur, nil })
+			_, err := s.Update(b.Context(), "", ids[i%len(ids)], func(cur task.Task) (task.Task, error) { return cur, nil })
 			if err != nil {
 				b.Fatal(err)
 			}

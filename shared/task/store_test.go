@@ -91,7 +91,7 @@ func TestCreateAndGet(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			before := time.Now().Add(-time.Minute)
-			created, err := s.Create(ctx, tt.in)
+			created, err := s.Create(ctx, "", tt.in)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +137,7 @@ func TestCreateRejectsWhatTheTableForbids(t *testing.T) {
 			t.Parallel()
 			in := draft("alice", "ok")
 			tt.change(&in)
-			if got, err := s.Create(t.Context(), in); err == nil {
+			if got, err := s.Create(t.Context(), "", in); err == nil {
 				t.Errorf("Create succeeded: %+v", got)
 			}
 		})
@@ -177,14 +177,14 @@ func TestNotFound(t *testing.T) {
 	}{
 		{"get", func(ctx context.Context, t *testing.T) error { _, err := s.Get(ctx, missing); return err }},
 		{"update", func(ctx context.Context, t *testing.T) error {
-			_, err := s.Update(ctx, missing, func(cur task.Task) (task.Task, error) {
+			_, err := s.Update(ctx, "", missing, func(cur task.Task) (task.Task, error) {
 				t.Error("change called for a missing task")
 				return cur, nil
 			})
 			return err
 		}},
 		{"delete", func(ctx context.Context, t *testing.T) error {
-			return s.Delete(ctx, missing, func(task.Task) error {
+			return s.Delete(ctx, "", missing, func(task.Task) error {
 				t.Error("check called for a missing task")
 				return nil
 			})
@@ -208,7 +208,7 @@ func TestUpdate(t *testing.T) {
 	seed := func(t *testing.T) task.Task {
 		in := draft("alice", "Original")
 		in.DueAt, in.AssigneeID, in.Labels = &due, ptr("bob"), []string{"a"}
-		created, err := s.Create(t.Context(), in)
+		created, err := s.Create(t.Context(), "", in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +290,7 @@ func TestUpdate(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
 			orig := seed(t)
-			got, err := s.Update(ctx, orig.ID, func(cur task.Task) (task.Task, error) {
+			got, err := s.Update(ctx, "", orig.ID, func(cur task.Task) (task.Task, error) {
 				if diff := cmp.Diff(orig, cur); diff != "" {
 					t.Errorf("callback saw (-stored +cur):\n%s", diff)
 				}
@@ -339,7 +339,7 @@ func TestUpdateSerializes(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := t.Context()
-	created, err := s.Create(ctx, draft("alice", "Counter"))
+	created, err := s.Create(ctx, "", draft("alice", "Counter"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func TestUpdateSerializes(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			_, err := s.Update(ctx, created.ID, func(cur task.Task) (task.Task, error) {
+			_, err := s.Update(ctx, "", created.ID, func(cur task.Task) (task.Task, error) {
 				cur.Labels = append(cur.Labels, fmt.Sprintf("l%d", i))
 				return cur, nil
 			})
@@ -383,7 +383,7 @@ func TestDelete(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := t.Context()
-			created, err := s.Create(ctx, draft("alice", "Doomed"))
+			created, err := s.Create(ctx, "", draft("alice", "Doomed"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -396,7 +396,7 @@ func TestDelete(t *testing.T) {
 					return tt.check(cur)
 				}
 			}
-			err = s.Delete(ctx, created.ID, check)
+			err = s.Delete(ctx, "", created.ID, check)
 			if err != tt.wantErr {
 				t.Errorf("err = %v, want %v as is", err, tt.wantErr)
 			}
@@ -404,7 +404,7 @@ func TestDelete(t *testing.T) {
 			if gone := errors.Is(err, task.ErrNotFound); gone != (tt.wantErr == nil) {
 				t.Errorf("after Delete, Get err = %v", err)
 			}
-			if err := s.Delete(ctx, created.ID, nil); tt.wantErr == nil && !errors.Is(err, task.ErrNotFound) {
+			if err := s.Delete(ctx, "", created.ID, nil); tt.wantErr == nil && !errors.Is(err, task.ErrNotFound) {
 				t.Errorf("second Delete err = %v, want ErrNotFound", err)
 			}
 		})

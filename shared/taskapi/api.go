@@ -144,7 +144,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cw := a.cache.BeginWrite(r.Context())
-	t, err = a.store.Create(r.Context(), t)
+	t, err = a.store.Create(r.Context(), id.Subject, t)
 	if err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, ifMatch := auth.Caller(r), r.Header.Get("If-Match")
 	cw := a.cache.BeginWrite(r.Context())
-	t, err := a.store.Update(r.Context(), tid, func(cur task.Task) (task.Task, error) {
+	t, err := a.store.Update(r.Context(), id.Subject, tid, func(cur task.Task) (task.Task, error) {
 		if !task.CanSee(id, cur) {
 			return cur, task.ErrNotFound
 		}
@@ -227,7 +227,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, ifMatch := auth.Caller(r), r.Header.Get("If-Match")
 	cw := a.cache.BeginWrite(r.Context())
-	err = a.store.Delete(r.Context(), tid, func(cur task.Task) error {
+	err = a.store.Delete(r.Context(), id.Subject, tid, func(cur task.Task) error {
 		if err := task.CheckDelete(id, cur); err != nil {
 			return err
 		}

@@ -51,7 +51,7 @@ func TestGetThroughCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Stored behind the API's back, so the first read must miss.
-	tk, err := store.Create(context.Background(), task.Task{Title: "cached", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: carol})
+	tk, err := store.Create(context.Background(), "", task.Task{Title: "cached", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: carol})
 	if err != nil {
 		t.Fatal(err)
 	}

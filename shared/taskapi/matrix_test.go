@@ -31,7 +31,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		case "stranger":
 			tk.OwnerID, tk.AssigneeID = other, ptr(third)
 		}
-		got, err := store.Create(context.Background(), tk)
+		got, err := store.Create(context.Background(), "", tk)
 		if err != nil {
 			t.Fatal(err)
 		}
