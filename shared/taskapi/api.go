@@ -223,7 +223,11 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 
 // GET /tasks: {"items": [tasks], "next_cursor": string or null}.
 func (a *API) list(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseList(r.URL.Query())
+	v, err := httpx.Query(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseList(v)
 	if err != nil {
 		return err
 	}
