@@ -138,6 +138,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	inm, err := precondition(r, "If-None-Match")
+	if err != nil {
+		return err
+	}
 	e, err := a.cache.Get(r.Context(), tid)
 	if err != nil {
 		return err
@@ -148,7 +152,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 		return task.ErrNotFound
 	}
 	w.Header().Set("ETag", etag(e.Version))
-	if inm := r.Header.Get("If-None-Match"); inm != "" && matchesAny(inm, etag(e.Version), true) {
+	if inm.matches(etag(e.Version), true) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -172,13 +176,17 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	ifMatch, err := precondition(r, "If-Match")
+	if err != nil {
+		return err
+	}
+	id := caller(r)
 	cw := a.cache.BeginWrite(r.Context())
 	t, err := a.store.Update(r.Context(), tid, func(cur task.Task) (task.Task, error) {
 		if !task.CanSee(id, cur) {
 			return cur, task.ErrNotFound
 		}
-		if ifMatch != "" && !matchesAny(ifMatch, etag(cur.Version), false) {
+		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
 			return cur, task.ErrVersionMismatch
 		}
 		next, errs := p.Apply(cur)
@@ -202,13 +210,17 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, ifMatch := caller(r), r.Header.Get("If-Match")
+	ifMatch, err := precondition(r, "If-Match")
+	if err != nil {
+		return err
+	}
+	id := caller(r)
 	cw := a.cache.BeginWrite(r.Context())
 	err = a.store.Delete(r.Context(), tid, func(cur task.Task) error {
 		if err := task.CheckDelete(id, cur); err != nil {
 			return err
 		}
-		if ifMatch != "" && !matchesAny(ifMatch, etag(cur.Version), false) {
+		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
 			return task.ErrVersionMismatch
 		}
 		return nil
