@@ -10,8 +10,9 @@ import (
 	"net/http"
 )
 
-// ProblemBase prefixes every problem "type": the types are stable identifiers
-// documented in openapi.yaml and docs/problems.md.
+// ProblemBase prefixes every problem "type": the types are stable identifiers,
+// listed in openapi.yaml (components.schemas.Problem) and described by the
+// responses there that use them.
 const ProblemBase = "https://taskfn.dev/problems/"
 
 // FieldError names one invalid input field in a 422 response.
