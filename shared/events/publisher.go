@@ -60,17 +60,19 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 }
 
 // Publish sends ev to ev.Topic and returns once all in-sync replicas have
-// it. Errors wrap ErrUnavailable or ErrRejected. When ctx ends first,
-// Publish returns ErrUnavailable at once and the send finishes (or fails)
-// on its own; the caller must then treat the event as not published, and
-// a later re-send as a possible duplicate, which the event id identifies.
+// it. Errors wrap ErrUnavailable or ErrRejected, and their cause too
+// (sarama's error, the context's end) for errors.Is and errors.As. When
+// ctx ends first, Publish returns ErrUnavailable at once and the send
+// finishes (or fails) on its own; the caller must then treat the event as
+// not published, and a later re-send as a possible duplicate, which the
+// event id identifies.
 func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 	if time.Now().UnixNano() < p.retryAt.Load() {
 		return ErrCoolingDown
 	}
 	ce, err := ev.CloudEvent()
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrRejected, err)
+		return fmt.Errorf("%w: %w", ErrRejected, err)
 	}
 	// sarama takes no context: in a network partition a send may wait
 	// out dial and read timeouts for every retry.
@@ -81,7 +83,7 @@ func (p *Publisher) Publish(ctx context.Context, ev Event) error {
 		return err
 	case <-ctx.Done():
 		p.retryAt.Store(time.Now().Add(p.cfg.Cooldown).UnixNano())
-		return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, ev.Type, ev.ID, ctx.Err())
+		return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, ev.Type, ev.ID, ctx.Err())
 	}
 }
 
@@ -103,10 +105,10 @@ func (p *Publisher) send(ev Event, ce event.Event) error {
 		return nil
 	}
 	if rejected(err) {
-		return fmt.Errorf("%w: %s %s: %v", ErrRejected, ev.Type, ev.ID, err)
+		return fmt.Errorf("%w: %s %s: %w", ErrRejected, ev.Type, ev.ID, err)
 	}
 	p.coolDown(prod)
-	return fmt.Errorf("%w: %s %s: %v", ErrUnavailable, ev.Type, ev.ID, err)
+	return fmt.Errorf("%w: %s %s: %w", ErrUnavailable, ev.Type, ev.ID, err)
 }
 
 // acquire returns the producer with p.mu read-locked, connecting first
@@ -131,7 +133,7 @@ func (p *Publisher) acquire() (sarama.SyncProducer, error) {
 			}
 			if err != nil {
 				p.mu.Unlock()
-				return nil, fmt.Errorf("%w: connect: %v", ErrUnavailable, err)
+				return nil, fmt.Errorf("%w: connect: %w", ErrUnavailable, err)
 			}
 		}
 		p.mu.Unlock()
