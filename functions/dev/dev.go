@@ -102,7 +102,7 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		return err
 	}
 	defer b.Close()
-	tasks, err := taskapi.New(b, cfg.Task)
+	tasks, err := taskapi.New(ctx, b, cfg.Task)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Serv
 		if err != nil {
 			return nil, err
 		}
-		tc, err := cache.ForStore(cfg.Cache, tasks, b.Registry, b.Log)
+		tc, err := cache.ForStore(ctx, cfg.Cache, tasks, b.Registry, b.Log)
 		if err != nil {
 			return nil, err
 		}

@@ -40,13 +40,13 @@ type Service struct {
 
 // Open wires a task function on a new Base.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return New(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return New(ctx, b, cfg) })
 }
 
 // New wires the task API on b: store (publishing through Kafka when it is
 // configured), token verifier, people directory, task cache. Nothing waits
 // for the network: Redis, Kafka and OIDC discovery connect lazily.
-func New(b *function.Base, cfg Config) (*Service, error) {
+func New(ctx context.Context, b *function.Base, cfg Config) (*Service, error) {
 	om := outbox.NewMetrics(b.Registry)
 	var opts []task.Option
 	if cfg.Kafka.TasksTopic != "" {
@@ -71,7 +71,7 @@ func New(b *function.Base, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.ForStore(cfg.Cache, store, b.Registry, b.Log)
+	c, err := cache.ForStore(ctx, cfg.Cache, store, b.Registry, b.Log)
 	if err != nil {
 		return nil, err
 	}
