@@ -76,7 +76,7 @@ func secretKey(k string) bool {
 }
 
 // shownSecret finds a secret-named key and its '=' where a key may begin:
-// at the start, after a space or after a URL's '?' or '&'.
+// at the start, or after a space, '?', '&', ';' or ','.
 var shownSecret = regexp.MustCompile(`(?i)(?:^|[\s?&;,])[a-z0-9_.%-]*(?:password|passwd|secret|token)[a-z0-9_.%-]*\s*=\s*`)
 
 // leaks reports whether s shows a secret-named key followed by something
