@@ -51,7 +51,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, err := cache.Open(b, cfg.Cache, store)
+	c, err := cache.Open(ctx, b, cfg.Cache, store)
 	if err != nil {
 		return err
 	}

@@ -105,7 +105,7 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		return err
 	}
 	defer b.Close()
-	routes, err := wireFunctions(b, cfg)
+	routes, err := wireFunctions(ctx, b, cfg)
 	if err != nil {
 		return err
 	}
@@ -129,13 +129,13 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 
 // wireFunctions wires every function on b and returns all their routes:
 // the API routes at their production paths, the event sinks under /_dev/.
-func wireFunctions(b *function.Base, cfg devConfig) ([]httpx.Route, error) {
+func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]httpx.Route, error) {
 	om := outbox.NewMetrics(b.Registry)
 	pub, err := kafka.Open(b, cfg.Kafka, om)
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := taskapi.Wire(b, cfg.Task, task.WithTopic(cfg.Kafka.TasksTopic), task.WithPublisher(pub))
+	tasks, err := taskapi.Wire(ctx, b, cfg.Task, task.WithTopic(cfg.Kafka.TasksTopic), task.WithPublisher(pub))
 	if err != nil {
 		return nil, err
 	}

@@ -78,9 +78,9 @@ type Cache struct {
 }
 
 // New returns the cache described by cfg, registering its metrics on reg.
-// It makes one Redis call, bounded by REDIS_TIMEOUT, to start the
-// generation if there is none; a Redis that is down does not fail it.
-func New(cfg Config, load Loaders, reg prometheus.Registerer, log zerolog.Logger) (*Cache, error) {
+// It makes one Redis call, bounded by REDIS_TIMEOUT and by ctx, to start
+// the generation if there is none; a Redis that is down does not fail it.
+func New(ctx context.Context, cfg Config, load Loaders, reg prometheus.Registerer, log zerolog.Logger) (*Cache, error) {
 	if load.Replica == nil || load.Primary == nil || reg == nil {
 		return nil, errors.New("cache: New needs both loaders and a registry")
 	}
@@ -116,6 +116,7 @@ func New(cfg Config, load Loaders, reg prometheus.Registerer, log zerolog.Logger
 		// An error reply (out of memory, loading) came from a Redis that
 		// answers quickly: only timeouts and broken connections trip.
 		IsSuccessful: func(err error) bool { return err == nil || answered(err) },
+		IsExcluded:   func(err error) bool { return errors.Is(err, errCallerGone) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
 			m.breaker.Set(breakerValue(to))
 			c.log.Warn().Str("from", from.String()).Str("to", to.String()).Msg("redis circuit breaker")
@@ -130,8 +131,9 @@ func New(cfg Config, load Loaders, reg prometheus.Registerer, log zerolog.Logger
 	c.stopped = make(chan struct{})
 	// Without a generation no entry can be stored (see setScript); start
 	// one now rather than losing the first miss. Also dials the first
-	// connection before the first request needs it.
-	if err := c.call(context.Background(), opSet, func(ctx context.Context) error {
+	// connection before the first request needs it. A function told to
+	// stop meanwhile does not wait for it.
+	if err := c.callUntil(ctx, opSet, func(ctx context.Context) error {
 		return c.rdb.SetNX(ctx, c.genKey, newGeneration(), 0).Err()
 	}); err != nil {
 		c.log.Warn().Err(err).Msg("redis unavailable at start; reading from the database until it answers")
@@ -143,14 +145,14 @@ func New(cfg Config, load Loaders, reg prometheus.Registerer, log zerolog.Logger
 // ForStore is New with store's two reads as the loaders: the cache every
 // function that reads or writes tasks opens, so all of them share one
 // generation and one key layout.
-func ForStore(cfg Config, store *task.Store, reg prometheus.Registerer, log zerolog.Logger) (*Cache, error) {
-	return New(cfg, Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, log)
+func ForStore(ctx context.Context, cfg Config, store *task.Store, reg prometheus.Registerer, log zerolog.Logger) (*Cache, error) {
+	return New(ctx, cfg, Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, log)
 }
 
 // Open is ForStore for function b: on its registry and logger, and closed
 // with it.
-func Open(b *function.Base, cfg Config, store *task.Store) (*Cache, error) {
-	c, err := ForStore(cfg, store, b.Registry, b.Log)
+func Open(ctx context.Context, b *function.Base, cfg Config, store *task.Store) (*Cache, error) {
+	c, err := ForStore(ctx, cfg, store, b.Registry, b.Log)
 	if err != nil {
 		return nil, err
 	}
@@ -373,17 +375,40 @@ func (c *Cache) fallback(ctx context.Context, id uuid.UUID) (Entry, error) {
 // caller's cancellation is ignored: the call is short, and a client that
 // hangs up must not count as a Redis failure.
 func (c *Cache) call(ctx context.Context, op string, fn func(context.Context) error) error {
+	return c.callUntil(context.WithoutCancel(ctx), op, fn)
+}
+
+// callUntil is call ending also when ctx ends. A call cut short by ctx
+// tells nothing about Redis: the breaker counts it neither way.
+func (c *Cache) callUntil(ctx context.Context, op string, fn func(context.Context) error) error {
 	done, err := c.breaker.Allow()
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.Timeout)
+	tctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	start := time.Now()
-	err = fn(ctx)
+	err = fn(tctx)
 	c.m.durations[op].Observe(time.Since(start).Seconds())
 	cancel()
+	if err != nil && ended(ctx) {
+		err = fmt.Errorf("%w: %w", errCallerGone, err)
+	}
 	done(err)
 	return err
+}
+
+// errCallerGone marks a Redis call its caller's context ended.
+var errCallerGone = errors.New("cache: the caller stopped waiting")
+
+// ended reports whether ctx has ended. Its deadline counts as soon as it
+// passes: the connection's deadline, set from it, may fire before the
+// context's own timer does.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }
 
 // answered reports whether err is a reply from Redis rather than a

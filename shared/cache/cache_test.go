@@ -66,7 +66,7 @@ func newWorldOn(t testing.TB, cfg cache.Config, store *task.Store, wrap func(cac
 			return store.GetPrimary(ctx, id)
 		},
 	}
-	c, err := cache.New(cfg, load, w.reg, zerolog.Nop())
+	c, err := cache.New(t.Context(), cfg, load, w.reg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ type Config struct {
 	// Enabled false serves every read from the database (the replica pool)
 	// and makes writes skip Redis: the explicit "no cache" mode.
 	Enabled  bool   `envconfig:"CACHE_ENABLED" default:"true"`
-	RedisURL string `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0"`
+	RedisURL string `envconfig:"REDIS_URL" default:"redis://127.0.0.1:6379/0" secret:"url"`
 	// KeyPrefix starts every key, so deployments (and test packages) can
 	// share one Redis.
 	KeyPrefix string        `envconfig:"CACHE_KEY_PREFIX" default:"taskfn:"`

@@ -63,7 +63,7 @@ func TestConfigRejected(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.change(&cfg)
-			_, err := cache.New(cfg, load, prometheus.NewRegistry(), zerolog.Nop())
+			_, err := cache.New(t.Context(), cfg, load, prometheus.NewRegistry(), zerolog.Nop())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one naming %s", err, tc.want)
 			}
@@ -72,7 +72,7 @@ func TestConfigRejected(t *testing.T) {
 			}
 		})
 	}
-	if _, err := cache.New(cache.Config{}, cache.Loaders{Replica: noLoad}, prometheus.NewRegistry(), zerolog.Nop()); err == nil {
+	if _, err := cache.New(t.Context(), cache.Config{}, cache.Loaders{Replica: noLoad}, prometheus.NewRegistry(), zerolog.Nop()); err == nil {
 		t.Error("New accepted a missing loader")
 	}
 }

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
@@ -292,4 +296,50 @@ func TestRedisDownAtStart(t *testing.T) {
 	if _, err := w.c.Get(bg, tk.ID); err != nil && !errors.Is(err, task.ErrNotFound) {
 		t.Error(err)
 	}
+}
+
+// New's one Redis call ends with the caller's context: a function told to
+// stop while it starts does not wait out REDIS_TIMEOUT on a Redis that
+// does not answer, and the call it gave up is not held against Redis.
+func TestNewEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	// Connections complete in the kernel's backlog; nothing ever answers.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	cfg := cachetest.Config(t, "redis://"+ln.Addr().String()+"/0")
+	cfg.Timeout = 10 * time.Second
+	cfg.BreakerFailures = 1
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	reg := prometheus.NewRegistry()
+	start := time.Now()
+	c, err := cache.New(ctx, cfg, cache.Loaders{Replica: noLoad, Primary: noLoad}, reg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("New took %s with a context of 100ms", d)
+	}
+	if s := gaugeValue(t, reg, "taskfn_cache_breaker_state"); s != 0 {
+		t.Errorf("breaker state %v after New's context ended, want 0 (closed)", s)
+	}
+}
+
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }

@@ -263,7 +263,7 @@ func TestRetentionValidation(t *testing.T) {
 	none := func(context.Context, uuid.UUID) (task.Task, error) { return task.Task{}, task.ErrNotFound }
 	off := cachetest.Config(t, "")
 	off.Enabled = false
-	disabled, err := cache.New(off, cache.Loaders{Replica: none, Primary: none}, prometheus.NewRegistry(), zerolog.Nop())
+	disabled, err := cache.New(t.Context(), off, cache.Loaders{Replica: none, Primary: none}, prometheus.NewRegistry(), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +293,7 @@ func openCache(t *testing.T, db *pg.DB, cfg cache.Config) *cache.Cache {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := cache.ForStore(cfg, store, prometheus.NewRegistry(), zerolog.Nop())
+	tc, err := cache.ForStore(t.Context(), cfg, store, prometheus.NewRegistry(), zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

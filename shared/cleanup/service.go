@@ -84,11 +84,10 @@ func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Serv
 		if err != nil {
 			return nil, err
 		}
-		tc, err := cache.ForStore(cfg.Cache, tasks, b.Registry, b.Log)
+		tc, err := cache.Open(ctx, b, cfg.Cache, tasks)
 		if err != nil {
 			return nil, err
 		}
-		b.OnClose("task cache", tc.Close)
 		return NewService(b, cfg, tc)
 	})
 }

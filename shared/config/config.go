@@ -4,9 +4,7 @@ package config
 
 import (
 	"fmt"
-	"net/url"
 	"reflect"
-	"strings"
 
 	"github.com/kelseyhightower/envconfig"
 )
@@ -20,8 +18,14 @@ func Load(spec any) error {
 	return nil
 }
 
-// Describe returns spec's settings by environment name, for logging: fields
-// tagged `secret:"true"` are masked and passwords inside URLs are redacted.
+// Describe returns spec's settings by environment name, for logging, with
+// their secrets masked. A field's secret tag says what it holds:
+// `secret:"true"` a secret, masked whole; `secret:"postgres"` a pgx
+// connection string (URL or key=value), whose passwords are masked;
+// `secret:"url"` URLs, whose passwords and secret query parameters are
+// masked. Untagged fields named for a credential (…_PASSWORD, …_SECRET,
+// …_TOKEN, …_KEY) are masked whole, and URLs in others are redacted. A
+// value that cannot be parsed as its tag says is masked whole.
 func Describe(spec any) map[string]string {
 	out := map[string]string{}
 	describe(reflect.Indirect(reflect.ValueOf(spec)), out)
@@ -43,26 +47,6 @@ func describe(v reflect.Value, out map[string]string) {
 		if name == "" || name == "-" {
 			continue
 		}
-		s := fmt.Sprint(fv.Interface())
-		switch {
-		case f.Tag.Get("secret") == "true" && s != "":
-			s = "****"
-		case strings.Contains(s, "://"):
-			s = redactURLs(s)
-		}
-		out[name] = s
+		out[name] = redact(name, f.Tag.Get("secret"), fmt.Sprint(fv.Interface()))
 	}
-}
-
-// redactURLs masks the password of every comma-separated URL in s.
-func redactURLs(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil {
-			parts[i] = u.Redacted()
-		} else {
-			parts[i] = "****" // unparsable: may still hold a secret
-		}
-	}
-	return strings.Join(parts, ",")
 }

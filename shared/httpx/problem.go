@@ -12,8 +12,9 @@ import (
 	"github.com/taskfn/taskfn/shared/errs"
 )
 
-// ProblemBase prefixes every problem "type": the types are stable identifiers
-// documented in openapi.yaml and docs/problems.md.
+// ProblemBase prefixes every problem "type": the types are stable identifiers,
+// listed in openapi.yaml (components.schemas.Problem) and described by the
+// responses there that use them.
 const ProblemBase = "https://taskfn.dev/problems/"
 
 // Problem is an RFC 9457 problem detail. It is also an error, so handlers

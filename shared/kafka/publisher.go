@@ -49,10 +49,12 @@ func NewPublisher(cfg Config) (*Publisher, error) {
 }
 
 // Publish sends ev to ev.Topic and returns once all in-sync replicas have
-// it. Errors wrap events.ErrUnavailable or events.ErrRejected. When ctx ends first,
-// Publish returns events.ErrUnavailable at once and the send finishes (or fails)
-// on its own; the caller must then treat the event as not published, and
-// a later re-send as a possible duplicate, which the event id identifies.
+// it. Errors wrap events.ErrUnavailable or events.ErrRejected, and their
+// cause too (sarama's error, the context's end) for errors.Is and
+// errors.As. When ctx ends first, Publish returns events.ErrUnavailable at
+// once and the send finishes (or fails) on its own; the caller must then
+// treat the event as not published, and a later re-send as a possible
+// duplicate, which the event id identifies.
 func (p *Publisher) Publish(ctx context.Context, ev events.Event) error {
 	if time.Now().UnixNano() < p.retryAt.Load() {
 		return events.ErrCoolingDown

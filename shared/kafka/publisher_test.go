@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 
@@ -116,6 +117,10 @@ func TestPublishUnavailable(t *testing.T) {
 		if !errors.Is(err, events.ErrUnavailable) {
 			t.Fatalf("publish %d: %v, want ErrUnavailable", i, err)
 		}
+		// The cause stays visible to errors.Is: sarama's, then the cooldown.
+		if cause := []error{sarama.ErrOutOfBrokers, events.ErrCoolingDown}[i]; !errors.Is(err, cause) {
+			t.Errorf("publish %d: %v, want it to wrap %v", i, err, cause)
+		}
 		if d := time.Since(start); d > within {
 			t.Errorf("publish %d took %v, want under %v", i, d, within)
 		}
@@ -130,8 +135,13 @@ func TestPublishRejected(t *testing.T) {
 	task := eventstest.Snapshot()
 	task.Description = strings.Repeat("x", 2<<20) // over the 1 MiB record limit
 	big, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: task})
-	if err := p.Publish(t.Context(), big); !errors.Is(err, events.ErrRejected) {
+	err := p.Publish(t.Context(), big)
+	if !errors.Is(err, events.ErrRejected) {
 		t.Fatalf("big event: %v, want ErrRejected", err)
+	}
+	var ce sarama.ConfigurationError
+	if !errors.As(err, &ce) && !errors.Is(err, sarama.ErrMessageSizeTooLarge) {
+		t.Errorf("big event: %v, want it to wrap sarama's error", err)
 	}
 	small, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: eventstest.Snapshot()})
 	if err := p.Publish(t.Context(), small); err != nil {
@@ -187,8 +197,8 @@ func TestPublishGivesUpWithContext(t *testing.T) {
 	defer cancel()
 	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: eventstest.Snapshot()})
 	start := time.Now()
-	if err := p.Publish(ctx, ev); !errors.Is(err, events.ErrUnavailable) {
-		t.Fatalf("publish: %v, want ErrUnavailable", err)
+	if err := p.Publish(ctx, ev); !errors.Is(err, events.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("publish: %v, want ErrUnavailable wrapping the context's end", err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("publish took %v despite a 200ms context", d)

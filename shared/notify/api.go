@@ -64,7 +64,11 @@ type inboxPage struct {
 
 // GET /notifications?unread=true&limit=20&cursor=...
 func (a *API) list(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseList(r.URL.Query())
+	v, err := httpx.Query(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseList(v)
 	if err != nil {
 		return err
 	}

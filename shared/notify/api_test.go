@@ -159,6 +159,8 @@ func TestInboxAPI(t *testing.T) {
 		{name: "unknown parameter", method: "GET", path: "/notifications?status=new", token: alice, want: 400},
 		{name: "bad cursor", method: "GET", path: "/notifications?cursor=xyz", token: alice, want: 400},
 		{name: "bad unread", method: "GET", path: "/notifications?unread=yes", token: alice, want: 400},
+		{name: "semicolon separator", method: "GET", path: "/notifications?unread=true;limit=1", token: alice, want: 400},
+		{name: "bad escape", method: "GET", path: "/notifications?unread=%zz", token: alice, want: 400},
 		{name: "wrong method", method: "DELETE", path: "/notifications", token: alice, want: 405},
 	}
 	for _, tc := range tests {

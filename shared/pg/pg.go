@@ -15,9 +15,11 @@ import (
 
 // Config is the database part of every function's configuration.
 type Config struct {
-	URL string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/taskfn?sslmode=disable"`
+	// URL and ReadURL are in either form pgx accepts (postgres:// URL or
+	// key=value); the start-up log masks their passwords.
+	URL string `envconfig:"DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/taskfn?sslmode=disable" secret:"postgres"`
 	// ReadURL is an optional replica; empty means reads use the primary.
-	ReadURL string `envconfig:"DATABASE_READ_URL"`
+	ReadURL string `envconfig:"DATABASE_READ_URL" secret:"postgres"`
 	// Knative runs many small pods, so each keeps a small pool.
 	MaxConns       int32         `envconfig:"DATABASE_MAX_CONNS" default:"4"`
 	MinConns       int32         `envconfig:"DATABASE_MIN_CONNS" default:"0"`

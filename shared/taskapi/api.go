@@ -161,6 +161,10 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	inm, err := precondition(r, "If-None-Match")
+	if err != nil {
+		return err
+	}
 	e, err := a.cache.Get(r.Context(), tid)
 	if err != nil {
 		return err
@@ -171,7 +175,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 		return task.ErrNotFound
 	}
 	w.Header().Set("ETag", etag(e.Version))
-	if inm := r.Header.Get("If-None-Match"); inm != "" && matchesAny(inm, etag(e.Version), true) {
+	if inm.matches(etag(e.Version), true) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -195,13 +199,17 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, ifMatch := auth.Caller(r), r.Header.Get("If-Match")
+	ifMatch, err := precondition(r, "If-Match")
+	if err != nil {
+		return err
+	}
+	id := auth.Caller(r)
 	cw := a.cache.BeginWrite(r.Context())
 	t, err := a.store.Update(r.Context(), id.Subject, tid, func(cur task.Task) (task.Task, error) {
 		if !task.CanSee(id, cur) {
 			return cur, task.ErrNotFound
 		}
-		if ifMatch != "" && !matchesAny(ifMatch, etag(cur.Version), false) {
+		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
 			return cur, task.ErrVersionMismatch
 		}
 		next, bad := p.Apply(cur)
@@ -225,13 +233,17 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id, ifMatch := auth.Caller(r), r.Header.Get("If-Match")
+	ifMatch, err := precondition(r, "If-Match")
+	if err != nil {
+		return err
+	}
+	id := auth.Caller(r)
 	cw := a.cache.BeginWrite(r.Context())
 	err = a.store.Delete(r.Context(), id.Subject, tid, func(cur task.Task) error {
 		if err := task.CheckDelete(id, cur); err != nil {
 			return err
 		}
-		if ifMatch != "" && !matchesAny(ifMatch, etag(cur.Version), false) {
+		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
 			return task.ErrVersionMismatch
 		}
 		return nil
@@ -246,7 +258,11 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 
 // GET /tasks: {"items": [tasks], "next_cursor": string or null}.
 func (a *API) list(w http.ResponseWriter, r *http.Request) error {
-	q, err := parseList(r.URL.Query())
+	v, err := httpx.Query(r)
+	if err != nil {
+		return err
+	}
+	q, err := parseList(v)
 	if err != nil {
 		return err
 	}

@@ -305,3 +305,55 @@ func TestUnknownRoutes(t *testing.T) {
 		})
 	}
 }
+
+// Entity tags are quoted (RFC 9110 8.8.3): a malformed If-Match or
+// If-None-Match is a 400 that shows how to write it, never a 412 "has
+// changed" for the current version (issue #15) or a silent 200; the task
+// is left as it was. Well-formed lists keep working.
+func TestPreconditionSyntax(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tests := []struct {
+		name, method, header, value string
+		status                      int
+		detail                      string // in the 400's detail
+	}{
+		{"unquoted If-Match naming the current version", "PATCH", "If-Match", `1`, 400, `If-Match: "1"`},
+		{"unquoted If-Match on delete", "DELETE", "If-Match", `1`, 400, `If-Match: "1"`},
+		{"unquoted If-None-Match", "GET", "If-None-Match", `1`, 400, `If-None-Match: "1"`},
+		{"unterminated tag", "PATCH", "If-Match", `"1`, 400, `If-Match: "3"`},
+		{"star in a list", "DELETE", "If-Match", `*, "1"`, 400, `in double quotes`},
+		{"lower-case weak prefix", "GET", "If-None-Match", `w/"1"`, 400, `If-None-Match: "3"`},
+		{"junk after a tag", "PATCH", "If-Match", `"1" "2"`, 400, `comma list`},
+		{"no tag at all", "PATCH", "If-Match", `,`, 400, `comma list`},
+		{"space inside a tag", "GET", "If-None-Match", `"1 "`, 400, `in double quotes`},
+		{"a list naming the current version", "PATCH", "If-Match", `"7", "1"`, 200, ""},
+		{"empty list elements are allowed", "DELETE", "If-Match", ` ,"1", `, 204, ""},
+		{"weak and strong in a list", "GET", "If-None-Match", `W/"0", "1"`, 304, ""},
+		{"a comma inside a tag", "GET", "If-None-Match", `"1,2"`, 200, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tk := e.create(carol, map[string]any{"title": "guarded"})
+			path := "/tasks/" + tk.ID.String()
+			rq := req{method: tc.method, path: path, as: carol, header: map[string]string{tc.header: tc.value}}
+			if tc.method == "PATCH" {
+				rq.body, rq.contentType = map[string]any{"title": "changed"}, "application/merge-patch+json"
+			}
+			r := e.do(rq)
+			if r.status != tc.status {
+				t.Fatalf("%s: %s: status %d, want %d: %s", tc.header, tc.value, r.status, tc.status, r.body)
+			}
+			if tc.status != 400 {
+				return
+			}
+			if p := r.problem(t); !strings.Contains(p.Detail, tc.detail) {
+				t.Errorf("detail %q, want one saying %q", p.Detail, tc.detail)
+			}
+			if d := cmp.Diff(tk, e.do(req{method: "GET", path: path, as: carol}).task(t)); d != "" {
+				t.Errorf("a refused request changed the task (-before +after):\n%s", d)
+			}
+		})
+	}
+}

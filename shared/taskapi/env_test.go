@@ -72,7 +72,7 @@ func newEnv(t testing.TB) *env {
 	reg := metrics.NewRegistry()
 	ccfg := cachetest.Config(t, "")
 	cachetest.Cleanup(t, ccfg)
-	c, err := cache.New(ccfg, cache.Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, zerolog.Nop())
+	c, err := cache.New(t.Context(), ccfg, cache.Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

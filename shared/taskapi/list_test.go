@@ -235,3 +235,30 @@ func TestListBadParameters(t *testing.T) {
 		})
 	}
 }
+
+// A query string that does not parse is refused, not read in part:
+// url.Values drops the pairs it cannot parse, which answered these as if
+// the query were empty (or shorter).
+func TestListMalformedQuery(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(carol, map[string]any{"title": "one"})
+	tests := []struct{ name, query, detail string }{
+		{"semicolon separator", "sort=title;drop%20table%20tasks", "separated by &"},
+		{"semicolon after a valid pair", "limit=1;limit=2", "separated by &"},
+		{"bad escape in a value", "q=100%", "written %25"},
+		{"bad escape in a key", "li%zzmit=1", "written %25"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, r := e.list(carol, tc.query)
+			if r.status != 400 {
+				t.Fatalf("status %d, want 400: %s", r.status, r.body)
+			}
+			if p := r.problem(t); !strings.Contains(p.Detail, "query string") || !strings.Contains(p.Detail, tc.detail) {
+				t.Errorf("detail %q, want one about the query string saying %q", p.Detail, tc.detail)
+			}
+		})
+	}
+}

@@ -32,12 +32,12 @@ type Service struct {
 // Open wires the five routes on a new Base, without a publisher: events
 // wait in the outbox for relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(ctx, b, cfg) })
 }
 
 // Wire wires the five routes on b; opts configure the store (its publisher
 // and topic).
-func Wire(b *function.Base, cfg Config, opts ...task.Option) (*Service, error) {
+func Wire(ctx context.Context, b *function.Base, cfg Config, opts ...task.Option) (*Service, error) {
 	gate, err := b.Gate(cfg.Auth, task.Anyone...)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func Wire(b *function.Base, cfg Config, opts ...task.Option) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := cache.Open(b, cfg.Cache, store)
+	c, err := cache.Open(ctx, b, cfg.Cache, store)
 	if err != nil {
 		return nil, err
 	}
