@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/cleanup"
 	"github.com/taskfn/taskfn/shared/devissuer"
 	"github.com/taskfn/taskfn/shared/devkafka"
@@ -86,7 +87,7 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	if err := pg.EnsureDatabase(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if err := pg.Migrate(ctx, cfg.Task.DB.URL); err != nil {
+	if err := migrations.Apply(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	kc := &cfg.Kafka

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/logging"
@@ -22,7 +23,7 @@ const name = "migrate"
 type migrateConfig struct {
 	Log logging.Config
 	DB  pg.Config
-	// Timeout bounds the whole run: pg.Migrate has no connect timeout of its
+	// Timeout bounds the whole run: migrations.Apply has no connect timeout of its
 	// own, and a Job stuck on an unreachable server should fail and retry.
 	Timeout time.Duration `envconfig:"MIGRATE_TIMEOUT" default:"10m"`
 }
@@ -42,7 +43,7 @@ func run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	start := time.Now()
-	if err := pg.Migrate(ctx, cfg.DB.URL); err != nil {
+	if err := migrations.Apply(ctx, cfg.DB.URL); err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	log.Info().Dur("event.duration", time.Since(start)).Msg("migrations applied")

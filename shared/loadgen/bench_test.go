@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/config"
@@ -402,7 +403,7 @@ func seed(ctx context.Context, cfg benchConfig) (*pgxpool.Pool, string, error) {
 	if err := pg.EnsureDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return nil, "", err
 	}
-	if err := pg.Migrate(ctx, cfg.DatabaseURL); err != nil {
+	if err := migrations.Apply(ctx, cfg.DatabaseURL); err != nil {
 		return nil, "", err
 	}
 	db, err := pgxpool.New(ctx, cfg.DatabaseURL)

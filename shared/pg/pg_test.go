@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
@@ -275,7 +276,7 @@ func TestMigrate(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
-		wg.Go(func() { errs[i] = pg.Migrate(ctx, u) })
+		wg.Go(func() { errs[i] = migrations.Apply(ctx, u) })
 	}
 	wg.Wait()
 	for i, err := range errs {
@@ -302,7 +303,7 @@ func TestMigrate(t *testing.T) {
 	if _, err := conn.Exec(ctx, "SELECT id, search FROM tasks LIMIT 1"); err != nil {
 		t.Errorf("tasks table: %v", err)
 	}
-	if err := pg.Migrate(ctx, u); err != nil {
+	if err := migrations.Apply(ctx, u); err != nil {
 		t.Fatalf("second Migrate: %v", err)
 	}
 	if r, m := state(); r != rows || m != max {

@@ -37,6 +37,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
@@ -121,7 +122,7 @@ func setup(ctx context.Context) error {
 		return fmt.Errorf("pgtest: create template: %w", err)
 	}
 	state.template = name
-	if err := pg.Migrate(ctx, databaseURL(name)); err != nil {
+	if err := migrations.Apply(ctx, databaseURL(name)); err != nil {
 		return fmt.Errorf("pgtest: migrate template: %w", err)
 	}
 	return nil

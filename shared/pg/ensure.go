@@ -7,41 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
-	"github.com/pressly/goose/v3/lock"
-
-	"github.com/taskfn/taskfn/migrations"
 )
-
-// Migrate applies every pending migration to the database at url; with
-// none pending it changes nothing. Concurrent callers are safe: goose holds
-// a session advisory lock while it works, and the others wait for it.
-// Because that lock belongs to a session, url must reach PostgreSQL
-// directly, not through PgBouncer in transaction pooling mode.
-func Migrate(ctx context.Context, url string) (err error) {
-	cc, err := pgx.ParseConfig(url)
-	if err != nil {
-		return fmt.Errorf("pg: migrate: %w", err)
-	}
-	db := stdlib.OpenDB(*cc)
-	defer func() { err = errors.Join(err, db.Close()) }()
-
-	// Poll for the lock every second for up to five minutes: a long wait
-	// means another applier is building indexes, not that something broke.
-	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-	if err != nil {
-		return fmt.Errorf("pg: migrate: %w", err)
-	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS, goose.WithSessionLocker(locker))
-	if err != nil {
-		return fmt.Errorf("pg: migrate: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("pg: migrate: %w", err)
-	}
-	return nil
-}
 
 // EnsureDatabase creates the database named in url if it does not exist,
 // connecting to the "postgres" database of the same server as the same
