@@ -2,8 +2,10 @@ package httpx
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -26,4 +28,19 @@ func Query(r *http.Request) (url.Values, error) {
 		detail += "; parameters are separated by &, and a literal ; is written %3B"
 	}
 	return nil, BadRequest(detail)
+}
+
+// Limit is the page size a list route is asked for in the query parameter
+// "limit": def when it is absent or empty, else an integer from 1 to most,
+// or a 400 saying so.
+func Limit(v url.Values, def, most int) (int, error) {
+	s := v.Get("limit")
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > most {
+		return 0, BadRequest(fmt.Sprintf(`query parameter "limit" must be an integer from 1 to %d`, most))
+	}
+	return n, nil
 }

@@ -45,3 +45,37 @@ func TestQuery(t *testing.T) {
 		})
 	}
 }
+
+func TestLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		query url.Values
+		want  int // 0: refused with a 400
+	}{
+		{"absent", url.Values{}, 20},
+		{"empty", url.Values{"limit": {""}}, 20},
+		{"one", url.Values{"limit": {"1"}}, 1},
+		{"the most", url.Values{"limit": {"100"}}, 100},
+		{"zero", url.Values{"limit": {"0"}}, 0},
+		{"over the most", url.Values{"limit": {"101"}}, 0},
+		{"negative", url.Values{"limit": {"-5"}}, 0},
+		{"not a number", url.Values{"limit": {"ten"}}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Limit(tc.query, 20, 100)
+			if tc.want == 0 {
+				p := AsProblem(err)
+				if p == nil || p.Status != 400 || p.Detail != `query parameter "limit" must be an integer from 1 to 100` {
+					t.Fatalf("err %v, want the 400 naming 1 to 100", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+}

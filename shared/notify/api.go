@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
@@ -91,7 +90,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 }
 
 func parseList(v url.Values) (ListQuery, error) {
-	q := ListQuery{Limit: DefaultLimit}
+	var q ListQuery
 	for k, vs := range v {
 		switch k {
 		case "unread", "limit", "cursor":
@@ -109,12 +108,9 @@ func parseList(v url.Values) (ListQuery, error) {
 	default:
 		return q, httpx.BadRequest(`query parameter "unread" must be true or false`)
 	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			return q, httpx.BadRequest(fmt.Sprintf(`query parameter "limit" must be an integer from 1 to %d`, MaxLimit))
-		}
-		q.Limit = n
+	var err error
+	if q.Limit, err = httpx.Limit(v, DefaultLimit, MaxLimit); err != nil {
+		return q, err
 	}
 	if s, ok := v["cursor"]; ok {
 		c, err := task.DecodeCursor(s[0])

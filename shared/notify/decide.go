@@ -55,84 +55,110 @@ type Notice struct {
 // none. An event of a handled type whose data cannot be understood gives an
 // error wrapping errs.ErrPoison.
 func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
+	var decide func(data []byte) ([]Notice, error)
 	switch eventType {
-	case events.TaskStatusChanged, events.TaskAssigned, events.TaskCreated, events.ReportCompleted:
+	case events.TaskStatusChanged:
+		decide = statusChanged
+	case events.TaskAssigned:
+		decide = assigned
+	case events.TaskCreated:
+		decide = createdAssigned
+	case events.ReportCompleted:
+		decide = reportCompleted
 	default:
 		return nil, nil
 	}
+	if err := checkData(eventType, contentType, data); err != nil {
+		return nil, err
+	}
+	return decide(data)
+}
+
+// checkData refuses data that no decoder could read: a content type that
+// is not JSON (none means JSON) or no data at all.
+func checkData(eventType, contentType string, data []byte) error {
 	if contentType != "" {
 		mt, _, err := mime.ParseMediaType(contentType)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return nil, poison("data content type %q is not JSON", contentType)
+			return poison("data content type %q is not JSON", contentType)
 		}
 	}
 	if len(data) == 0 {
-		return nil, poison("%s without data", eventType)
+		return poison("%s without data", eventType)
 	}
-	switch eventType {
-	case events.TaskStatusChanged:
-		var d events.TaskStatusChangedData
-		if err := decode(data, &d); err != nil {
-			return nil, err
-		}
-		if err := checkTask(d.Task); err != nil {
-			return nil, err
-		}
-		if !task.Status(d.OldStatus).Valid() || !task.Status(d.NewStatus).Valid() {
-			return nil, poison("status change %q → %q names an unknown status", d.OldStatus, d.NewStatus)
-		}
-		if d.OldStatus == d.NewStatus {
-			return nil, nil
-		}
-		detail := map[string]any{"old_status": d.OldStatus, "new_status": d.NewStatus}
-		return taskNotices(KindStatusChanged, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)), nil
+	return nil
+}
 
-	case events.TaskAssigned:
-		var d events.TaskAssignedData
-		if err := decode(data, &d); err != nil {
-			return nil, err
-		}
-		if err := checkTask(d.Task); err != nil {
-			return nil, err
-		}
-		old, cur := deref(d.OldAssigneeID), deref(d.NewAssigneeID)
-		if old == cur {
-			return nil, nil
-		}
-		detail := map[string]any{"old_assignee_id": d.OldAssigneeID, "new_assignee_id": d.NewAssigneeID}
-		return taskNotices(KindAssigned, d.Actor, d.Task, detail, d.Task.OwnerID, cur, old), nil
-
-	case events.TaskCreated:
-		// A task created with an assignee is assigned to them: the store
-		// emits only task.created then, so this is where they hear of it.
-		var d events.TaskCreatedData
-		if err := decode(data, &d); err != nil {
-			return nil, err
-		}
-		if err := checkTask(d.Task); err != nil {
-			return nil, err
-		}
-		if d.Task.AssigneeID == nil {
-			return nil, nil
-		}
-		detail := map[string]any{"old_assignee_id": (*string)(nil), "new_assignee_id": d.Task.AssigneeID}
-		return taskNotices(KindAssigned, d.Actor, d.Task, detail, d.Task.OwnerID, *d.Task.AssigneeID), nil
-
-	default: // events.ReportCompleted
-		var d events.ReportCompletedData
-		if err := decode(data, &d); err != nil {
-			return nil, err
-		}
-		if d.ReportID == uuid.Nil || d.RequestedBy == "" || (d.Status != "succeeded" && d.Status != "failed") {
-			return nil, poison("report.completed needs report_id, requested_by and a status of succeeded or failed")
-		}
-		id := d.ReportID
-		detail := map[string]any{"report_kind": d.Kind, "status": d.Status, "rows": d.Rows}
-		if d.Error != "" {
-			detail["error"] = d.Error
-		}
-		return []Notice{{Recipient: d.RequestedBy, Kind: KindReportCompleted, ReportID: &id, Detail: detail}}, nil
+// statusChanged tells the owner and the assignee that the status moved.
+func statusChanged(data []byte) ([]Notice, error) {
+	var d events.TaskStatusChangedData
+	if err := decodeTask(data, &d, &d.Task); err != nil {
+		return nil, err
 	}
+	if !task.Status(d.OldStatus).Valid() || !task.Status(d.NewStatus).Valid() {
+		return nil, poison("status change %q → %q names an unknown status", d.OldStatus, d.NewStatus)
+	}
+	if d.OldStatus == d.NewStatus {
+		return nil, nil
+	}
+	detail := map[string]any{"old_status": d.OldStatus, "new_status": d.NewStatus}
+	return taskNotices(KindStatusChanged, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)), nil
+}
+
+// assigned tells the owner, the new assignee and the previous one that the
+// assignee changed.
+func assigned(data []byte) ([]Notice, error) {
+	var d events.TaskAssignedData
+	if err := decodeTask(data, &d, &d.Task); err != nil {
+		return nil, err
+	}
+	old, cur := deref(d.OldAssigneeID), deref(d.NewAssigneeID)
+	if old == cur {
+		return nil, nil
+	}
+	detail := map[string]any{"old_assignee_id": d.OldAssigneeID, "new_assignee_id": d.NewAssigneeID}
+	return taskNotices(KindAssigned, d.Actor, d.Task, detail, d.Task.OwnerID, cur, old), nil
+}
+
+// createdAssigned tells the assignee of a task created with one that it is
+// theirs: the store emits only task.created then, so this is where they
+// hear of it.
+func createdAssigned(data []byte) ([]Notice, error) {
+	var d events.TaskCreatedData
+	if err := decodeTask(data, &d, &d.Task); err != nil {
+		return nil, err
+	}
+	if d.Task.AssigneeID == nil {
+		return nil, nil
+	}
+	detail := map[string]any{"old_assignee_id": (*string)(nil), "new_assignee_id": d.Task.AssigneeID}
+	return taskNotices(KindAssigned, d.Actor, d.Task, detail, d.Task.OwnerID, *d.Task.AssigneeID), nil
+}
+
+// reportCompleted tells the requester that their report succeeded or failed.
+func reportCompleted(data []byte) ([]Notice, error) {
+	var d events.ReportCompletedData
+	if err := decode(data, &d); err != nil {
+		return nil, err
+	}
+	if d.ReportID == uuid.Nil || d.RequestedBy == "" || (d.Status != "succeeded" && d.Status != "failed") {
+		return nil, poison("report.completed needs report_id, requested_by and a status of succeeded or failed")
+	}
+	id := d.ReportID
+	detail := map[string]any{"report_kind": d.Kind, "status": d.Status, "rows": d.Rows}
+	if d.Error != "" {
+		detail["error"] = d.Error
+	}
+	return []Notice{{Recipient: d.RequestedBy, Kind: KindReportCompleted, ReportID: &id, Detail: detail}}, nil
+}
+
+// decodeTask decodes the data of a task event into d and checks its task
+// snapshot, snap, which points into d.
+func decodeTask(data []byte, d any, snap *events.TaskSnapshot) error {
+	if err := decode(data, d); err != nil {
+		return err
+	}
+	return checkTask(*snap)
 }
 
 func decode(data []byte, v any) error {

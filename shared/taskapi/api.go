@@ -5,14 +5,8 @@ package taskapi
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
@@ -23,13 +17,6 @@ import (
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
-)
-
-// Limits of the list route.
-const (
-	DefaultLimit = 50
-	MaxLimit     = 200
-	maxQuery     = 500
 )
 
 // API holds what the task handlers run on. Each route's constructor below
@@ -304,89 +291,3 @@ var listBodies = sync.Pool{New: func() any { return new([]byte) }}
 // maxPooledBody keeps a page of MaxLimit tasks with long texts from being
 // held for every later small page.
 const maxPooledBody = 256 << 10
-
-var listParams = map[string]bool{
-	"status": true, "assignee_id": true, "owner_id": true, "label": true,
-	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "cursor": true,
-}
-
-// parseList turns the query string into a ListQuery; anything it does not
-// understand is a 400, so a typo never silently widens a result.
-func parseList(v url.Values) (task.ListQuery, error) {
-	q := task.ListQuery{Limit: DefaultLimit}
-	for k, vs := range v {
-		if !listParams[k] {
-			return q, httpx.BadRequest(fmt.Sprintf("unknown query parameter %q", k))
-		}
-		if k != "status" && len(vs) > 1 {
-			return q, httpx.BadRequest(fmt.Sprintf("query parameter %q is given more than once", k))
-		}
-	}
-	bad := func(name, want string) error {
-		return httpx.BadRequest(fmt.Sprintf("query parameter %q %s", name, want))
-	}
-	seen := map[task.Status]bool{}
-	for _, list := range v["status"] {
-		for _, s := range strings.Split(list, ",") {
-			st := task.Status(strings.TrimSpace(s))
-			if !st.Valid() {
-				return q, bad("status", "must be a comma list of todo, in_progress, blocked, done, cancelled")
-			}
-			if !seen[st] {
-				seen[st] = true
-				q.Statuses = append(q.Statuses, st)
-			}
-		}
-	}
-	for _, f := range []struct {
-		name string
-		dst  *string
-		max  int
-	}{{"owner_id", &q.OwnerID, task.MaxSubject}, {"assignee_id", &q.AssigneeID, task.MaxSubject}, {"label", &q.Label, task.MaxLabel}, {"q", &q.Query, maxQuery}} {
-		s, ok := v[f.name]
-		if !ok {
-			continue
-		}
-		if strings.TrimSpace(s[0]) == "" || utf8.RuneCountInString(s[0]) > f.max || strings.IndexFunc(s[0], unicode.IsControl) >= 0 {
-			return q, bad(f.name, fmt.Sprintf("must be 1 to %d printable characters", f.max))
-		}
-		*f.dst = s[0]
-	}
-	for _, f := range []struct {
-		name string
-		dst  **time.Time
-	}{{"due_before", &q.DueBefore}, {"due_after", &q.DueAfter}} {
-		if s := v.Get(f.name); s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				return q, bad(f.name, "must be an RFC 3339 date-time, e.g. 2026-12-01T00:00:00Z")
-			}
-			*f.dst = &t
-		}
-	}
-	switch v.Get("sort") {
-	case "", "-created_at":
-	case "created_at":
-		q.Ascending = true
-	default:
-		return q, bad("sort", "must be created_at or -created_at")
-	}
-	if s := v.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxLimit {
-			return q, bad("limit", fmt.Sprintf("must be an integer from 1 to %d", MaxLimit))
-		}
-		q.Limit = n
-	}
-	if s, ok := v["cursor"]; ok {
-		c, err := task.DecodeCursor(s[0])
-		if err != nil {
-			return q, err
-		}
-		if c.Ascending != q.Ascending {
-			return q, bad("cursor", "belongs to the other sort order; keep the sort of the first page")
-		}
-		q.After = &c
-	}
-	return q, nil
-}

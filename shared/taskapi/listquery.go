@@ -1,0 +1,151 @@
+package taskapi
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// Limits of the list route.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+	maxQuery     = 500
+)
+
+// parseList turns the query string of GET /tasks into a ListQuery;
+// anything it does not understand is a 400, so a typo never silently
+// widens a result.
+func parseList(v url.Values) (task.ListQuery, error) {
+	var q task.ListQuery
+	if err := checkListParams(v); err != nil {
+		return q, err
+	}
+	var err error
+	if q.Statuses, err = parseStatuses(v["status"]); err != nil {
+		return q, err
+	}
+	if err := parseTextFilters(v, &q); err != nil {
+		return q, err
+	}
+	if err := parseDueFilters(v, &q); err != nil {
+		return q, err
+	}
+	return q, parsePaging(v, &q)
+}
+
+// listParams are the list route's query parameters.
+var listParams = map[string]bool{
+	"status": true, "assignee_id": true, "owner_id": true, "label": true,
+	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "cursor": true,
+}
+
+// checkListParams refuses a parameter the route does not know, and any but
+// status given more than once.
+func checkListParams(v url.Values) error {
+	for k, vs := range v {
+		if !listParams[k] {
+			return httpx.BadRequest(fmt.Sprintf("unknown query parameter %q", k))
+		}
+		if k != "status" && len(vs) > 1 {
+			return httpx.BadRequest(fmt.Sprintf("query parameter %q is given more than once", k))
+		}
+	}
+	return nil
+}
+
+// badParam is the 400 for a query parameter whose value is not what want says.
+func badParam(name, want string) error {
+	return httpx.BadRequest(fmt.Sprintf("query parameter %q %s", name, want))
+}
+
+// parseStatuses reads status, given as comma lists, once or more, into
+// the distinct statuses in the order first named.
+func parseStatuses(lists []string) ([]task.Status, error) {
+	var out []task.Status
+	seen := map[task.Status]bool{}
+	for _, list := range lists {
+		for _, s := range strings.Split(list, ",") {
+			st := task.Status(strings.TrimSpace(s))
+			if !st.Valid() {
+				return out, badParam("status", "must be a comma list of todo, in_progress, blocked, done, cancelled")
+			}
+			if !seen[st] {
+				seen[st] = true
+				out = append(out, st)
+			}
+		}
+	}
+	return out, nil
+}
+
+// parseTextFilters reads the filters matched as text: owner_id,
+// assignee_id, label and q, each of 1 to its most printable characters.
+func parseTextFilters(v url.Values, q *task.ListQuery) error {
+	for _, f := range []struct {
+		name string
+		dst  *string
+		max  int
+	}{{"owner_id", &q.OwnerID, task.MaxSubject}, {"assignee_id", &q.AssigneeID, task.MaxSubject}, {"label", &q.Label, task.MaxLabel}, {"q", &q.Query, maxQuery}} {
+		s, ok := v[f.name]
+		if !ok {
+			continue
+		}
+		if strings.TrimSpace(s[0]) == "" || utf8.RuneCountInString(s[0]) > f.max || strings.IndexFunc(s[0], unicode.IsControl) >= 0 {
+			return badParam(f.name, fmt.Sprintf("must be 1 to %d printable characters", f.max))
+		}
+		*f.dst = s[0]
+	}
+	return nil
+}
+
+// parseDueFilters reads due_before and due_after, RFC 3339 date-times.
+func parseDueFilters(v url.Values, q *task.ListQuery) error {
+	for _, f := range []struct {
+		name string
+		dst  **time.Time
+	}{{"due_before", &q.DueBefore}, {"due_after", &q.DueAfter}} {
+		if s := v.Get(f.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return badParam(f.name, "must be an RFC 3339 date-time, e.g. 2026-12-01T00:00:00Z")
+			}
+			*f.dst = &t
+		}
+	}
+	return nil
+}
+
+// parsePaging reads the page asked for: sort (newest first by default),
+// limit and cursor. A cursor carries the sort order it was made for, and
+// must be given with that order.
+func parsePaging(v url.Values, q *task.ListQuery) error {
+	switch v.Get("sort") {
+	case "", "-created_at":
+	case "created_at":
+		q.Ascending = true
+	default:
+		return badParam("sort", "must be created_at or -created_at")
+	}
+	var err error
+	if q.Limit, err = httpx.Limit(v, DefaultLimit, MaxLimit); err != nil {
+		return err
+	}
+	if s, ok := v["cursor"]; ok {
+		c, err := task.DecodeCursor(s[0])
+		if err != nil {
+			return err
+		}
+		if c.Ascending != q.Ascending {
+			return badParam("cursor", "belongs to the other sort order; keep the sort of the first page")
+		}
+		q.After = &c
+	}
+	return nil
+}
