@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,7 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/kafka"
@@ -27,25 +25,9 @@ import (
 
 // One broker for the package: joining a consumer group takes a second or
 // two, so the cases run in parallel, each on its own topic and group.
-var broker *devkafka.Broker
+func TestMain(m *testing.M) { kafkatest.Main(m, nil) }
 
-func TestMain(m *testing.M) {
-	var err error
-	if broker, err = devkafka.Start(devkafka.Config{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = broker.Close()
-	os.Exit(code)
-}
-
-func kafkaConfig() kafka.Config {
-	return kafka.Config{
-		Brokers: broker.Brokers(), TasksTopic: "t", ReportsTopic: "r", ClientID: "kafkasource-test", Version: "2.8.0",
-		DialTimeout: time.Second, ProduceTimeout: 5 * time.Second, Retries: 2, RetryBackoff: 50 * time.Millisecond,
-	}
-}
+func kafkaConfig() kafka.Config { return kafkatest.Config(kafkatest.Brokers()) }
 
 // sink is an HTTP sink answering each event id with a scripted sequence of
 // statuses (then 200), and recording every attempt.
@@ -169,7 +151,7 @@ func committed(t *testing.T, topic, group string) (got, want map[int32]int64) {
 	t.Helper()
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(broker.Brokers(), sc)
+	client, err := sarama.NewClient(kafkatest.Brokers(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +188,7 @@ func committed(t *testing.T, topic, group string) (got, want map[int32]int64) {
 // deadLettered reads the records of the dead-letter topic, if it exists.
 func deadLettered(t *testing.T, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
-	return kafkatest.Records(t, broker.Brokers(), topic)
+	return kafkatest.Records(t, kafkatest.Brokers(), topic)
 }
 
 // The KafkaSource semantics, on the middle of three events of one task:
@@ -295,10 +277,7 @@ func TestDelivery(t *testing.T) {
 				if len(dead) != 1 {
 					t.Fatalf("%d dead letters, want 1", len(dead))
 				}
-				dh := map[string]string{}
-				for _, rh := range dead[0].Headers {
-					dh[string(rh.Key)] = string(rh.Value)
-				}
+				dh := kafkatest.Headers(dead[0])
 				data, _ := base64.StdEncoding.DecodeString(dh["ce_knativeerrordata"])
 				if dh["ce_id"] != ids[1] || dh["ce_knativeerrorcode"] != fmt.Sprint(tt.wantDLT) || dh["ce_knativeerrordest"] != srv.URL || string(data) != fmt.Sprint("status ", tt.wantDLT) {
 					t.Errorf("dead letter headers %v (data %q)", dh, data)
@@ -326,7 +305,7 @@ func TestNotACloudEventIsDeadLettered(t *testing.T) {
 	topic, dlt := "test.raw."+id, "test.raw."+id+".dlq"
 	sc, _ := kafkaConfig().Sarama()
 	sc.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(broker.Brokers(), sc)
+	p, err := sarama.NewSyncProducer(kafkatest.Brokers(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
