@@ -21,6 +21,7 @@ import (
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/kafkasource"
+	"github.com/taskfn/taskfn/shared/metrics/metricstest"
 )
 
 // One broker for the package: joining a consumer group takes a second or
@@ -80,31 +81,6 @@ func (s *sink) of(id string) []attempt {
 		}
 	}
 	return out
-}
-
-// counter sums the series of counter name that match labels.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -284,14 +260,14 @@ func TestDelivery(t *testing.T) {
 				}
 			}
 			name := "sink-" + id
-			if got := counter(t, reg, "taskfn_kafkasource_deliveries_total", map[string]string{"sink": name}); got != float64(tt.wantAttempts+2) {
+			if got := metricstest.Value(t, reg, "taskfn_kafkasource_deliveries_total", "sink", name); got != float64(tt.wantAttempts+2) {
 				t.Errorf("deliveries_total %v, want %d", got, tt.wantAttempts+2)
 			}
 			wantDead := 0.0
 			if tt.wantDLT != 0 {
 				wantDead = 1
 			}
-			if got := counter(t, reg, "taskfn_kafkasource_dead_letters_total", map[string]string{"sink": name}); got != wantDead {
+			if got := metricstest.Value(t, reg, "taskfn_kafkasource_dead_letters_total", "sink", name); got != wantDead {
 				t.Errorf("dead_letters_total %v, want %v", got, wantDead)
 			}
 		})

@@ -13,6 +13,7 @@ import (
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/logging"
+	"github.com/taskfn/taskfn/shared/metrics/metricstest"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -21,24 +22,7 @@ import (
 // registry, as /metrics would show it.
 func (e *env) cacheResults() map[string]float64 {
 	e.t.Helper()
-	fams, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != "taskfn_cache_requests_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" {
-					out[l.GetValue()] = m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return out
+	return metricstest.ByLabel(e.t, e.reg, "taskfn_cache_requests_total", "result")
 }
 
 // TestGetThroughCache follows one task through the handlers and counts
