@@ -12,12 +12,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
+	"github.com/taskfn/taskfn/shared/metrics/metricstest"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -121,58 +121,20 @@ func (w *world) get(id uuid.UUID, v int64) task.Task {
 
 // results reads taskfn_cache_requests_total by result.
 func (w *world) results() map[string]float64 {
-	out := map[string]float64{}
-	for _, m := range w.family("taskfn_cache_requests_total") {
-		out[label(m, "result")] = m.GetCounter().GetValue()
-	}
-	return out
+	w.t.Helper()
+	return metricstest.ByLabel(w.t, w.reg, "taskfn_cache_requests_total", "result")
 }
 
 // redisCalls is how many Redis round trips of op were made.
 func (w *world) redisCalls(op string) uint64 {
-	for _, m := range w.family("taskfn_cache_request_duration_seconds") {
-		if label(m, "op") == op {
-			return m.GetHistogram().GetSampleCount()
-		}
-	}
-	w.t.Fatalf("no duration series for op %q", op)
-	return 0
+	w.t.Helper()
+	return uint64(metricstest.Value(w.t, w.reg, "taskfn_cache_request_duration_seconds", "op", op))
 }
 
 // gauge reads a single-series gauge or counter.
 func (w *world) gauge(name string) float64 {
-	ms := w.family(name)
-	if len(ms) != 1 {
-		w.t.Fatalf("%s: %d series", name, len(ms))
-	}
-	if ms[0].Gauge != nil {
-		return ms[0].GetGauge().GetValue()
-	}
-	return ms[0].GetCounter().GetValue()
-}
-
-func (w *world) family(name string) []*dto.Metric {
 	w.t.Helper()
-	fams, err := w.reg.Gather()
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() == name {
-			return f.GetMetric()
-		}
-	}
-	w.t.Fatalf("no metric %s", name)
-	return nil
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
+	return metricstest.Value(w.t, w.reg, name)
 }
 
 // The key layout docs/cache.md describes.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
+	"github.com/taskfn/taskfn/shared/metrics/metricstest"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -324,22 +325,7 @@ func TestNewEndsWithItsContext(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("New took %s with a context of 100ms", d)
 	}
-	if s := gaugeValue(t, reg, "taskfn_cache_breaker_state"); s != 0 {
+	if s := metricstest.Value(t, reg, "taskfn_cache_breaker_state"); s != 0 {
 		t.Errorf("breaker state %v after New's context ended, want 0 (closed)", s)
 	}
-}
-
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +23,7 @@ import (
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
 	"github.com/taskfn/taskfn/shared/cleanup"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
@@ -226,8 +226,7 @@ func TestTickHandler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(httpx.NewRouter(zerolog.Nop(), prometheus.NewRegistry(), db.Ping, h.Route()))
-	defer ts.Close()
+	ts := httpxtest.Serve(t, httpx.NewRouter(zerolog.Nop(), prometheus.NewRegistry(), db.Ping, h.Route()))
 
 	resp, err := http.Post(ts.URL+"/", "application/json", nil)
 	if err != nil {

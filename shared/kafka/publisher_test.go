@@ -3,9 +3,7 @@ package kafka_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,57 +14,28 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/taskfn/taskfn/shared/config"
-	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/events/eventstest"
 	"github.com/taskfn/taskfn/shared/kafka"
 )
 
-// broker is shared by the package's tests: starting one is cheap, but
-// each test uses its own topic so they stay apart.
-var broker *devkafka.Broker
+func TestMain(m *testing.M) { kafkatest.Main(m, nil) }
 
-func TestMain(m *testing.M) {
-	var err error
-	broker, err = devkafka.Start(devkafka.Config{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = broker.Close()
-	os.Exit(code)
-}
-
+// testConfig is kafkatest's with a cooldown longer than any test, so that
+// every publish after a failure meets it.
 func testConfig(brokers []string) kafka.Config {
-	return kafka.Config{
-		Brokers: brokers, TasksTopic: events.DefaultTasksTopic, ReportsTopic: events.DefaultReportsTopic,
-		ClientID: "events-test", Version: "2.8.0", DialTimeout: time.Second, ProduceTimeout: 5 * time.Second,
-		Retries: 2, RetryBackoff: 20 * time.Millisecond, Cooldown: time.Minute,
-	}
-}
-
-func newPublisher(t *testing.T, cfg kafka.Config) *kafka.Publisher {
-	t.Helper()
-	p, err := kafka.NewPublisher(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
-}
-
-func topicName(t *testing.T) string {
-	return "test." + strings.NewReplacer("/", ".", " ", "_").Replace(t.Name()) + "." + uuid.NewString()[:8]
+	cfg := kafkatest.Config(brokers)
+	cfg.RetryBackoff, cfg.Cooldown = 20*time.Millisecond, time.Minute
+	return cfg
 }
 
 // A published event is a binary-mode CloudEvent: attributes in ce_
 // headers, the JSON data as the value, the task id as the key.
 func TestPublishBinaryMode(t *testing.T) {
 	t.Parallel()
-	p := newPublisher(t, testConfig(broker.Brokers()))
-	topic := topicName(t)
+	p := kafkatest.Publisher(t, testConfig(kafkatest.Brokers()))
+	topic := kafkatest.Topic(t)
 	task := eventstest.Snapshot()
 	ev, err := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Actor: "alice", Task: task})
 	if err != nil {
@@ -75,7 +44,7 @@ func TestPublishBinaryMode(t *testing.T) {
 	if err := p.Publish(t.Context(), ev); err != nil {
 		t.Fatal(err)
 	}
-	recs := kafkatest.Records(t, broker.Brokers(), topic)
+	recs := kafkatest.Records(t, kafkatest.Brokers(), topic)
 	if len(recs) != 1 {
 		t.Fatalf("%d records on %s, want 1", len(recs), topic)
 	}
@@ -109,7 +78,7 @@ func TestPublishUnavailable(t *testing.T) {
 	}
 	dead := ln.Addr().String()
 	ln.Close()
-	p := newPublisher(t, testConfig([]string{dead}))
+	p := kafkatest.Publisher(t, testConfig([]string{dead}))
 	ev, _ := events.NewTaskEvent("t", uuid.New(), events.TaskDeletedData{Task: eventstest.Snapshot()})
 	for i, within := range []time.Duration{30 * time.Second, 50 * time.Millisecond} {
 		start := time.Now()
@@ -130,8 +99,8 @@ func TestPublishUnavailable(t *testing.T) {
 // An event Kafka can never take fails alone: no cooldown for the others.
 func TestPublishRejected(t *testing.T) {
 	t.Parallel()
-	p := newPublisher(t, testConfig(broker.Brokers()))
-	topic := topicName(t)
+	p := kafkatest.Publisher(t, testConfig(kafkatest.Brokers()))
+	topic := kafkatest.Topic(t)
 	task := eventstest.Snapshot()
 	task.Description = strings.Repeat("x", 2<<20) // over the 1 MiB record limit
 	big, _ := events.NewTaskEvent(topic, task.ID, events.TaskCreatedData{Task: task})
@@ -151,9 +120,9 @@ func TestPublishRejected(t *testing.T) {
 
 func TestPublishAfterClose(t *testing.T) {
 	t.Parallel()
-	p := newPublisher(t, testConfig(broker.Brokers()))
+	p := kafkatest.Publisher(t, testConfig(kafkatest.Brokers()))
 	_ = p.Close()
-	ev, _ := events.NewTaskEvent(topicName(t), uuid.New(), events.TaskDeletedData{Task: eventstest.Snapshot()})
+	ev, _ := events.NewTaskEvent(kafkatest.Topic(t), uuid.New(), events.TaskDeletedData{Task: eventstest.Snapshot()})
 	if err := p.Publish(context.Background(), ev); err == nil {
 		t.Fatal("publish after Close succeeded")
 	}
@@ -182,7 +151,7 @@ func TestPublishGivesUpWithContext(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	p := newPublisher(t, testConfig([]string{ln.Addr().String()}))
+	p := kafkatest.Publisher(t, testConfig([]string{ln.Addr().String()}))
 	// Cleanups run last first: hanging up lets the abandoned send end
 	// before the publisher closes.
 	t.Cleanup(func() {

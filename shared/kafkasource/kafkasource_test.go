@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -18,34 +17,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
-	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/kafkasource"
+	"github.com/taskfn/taskfn/shared/metrics/metricstest"
 )
 
 // One broker for the package: joining a consumer group takes a second or
 // two, so the cases run in parallel, each on its own topic and group.
-var broker *devkafka.Broker
+func TestMain(m *testing.M) { kafkatest.Main(m, nil) }
 
-func TestMain(m *testing.M) {
-	var err error
-	if broker, err = devkafka.Start(devkafka.Config{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	_ = broker.Close()
-	os.Exit(code)
-}
-
-func kafkaConfig() kafka.Config {
-	return kafka.Config{
-		Brokers: broker.Brokers(), TasksTopic: "t", ReportsTopic: "r", ClientID: "kafkasource-test", Version: "2.8.0",
-		DialTimeout: time.Second, ProduceTimeout: 5 * time.Second, Retries: 2, RetryBackoff: 50 * time.Millisecond,
-	}
-}
+func kafkaConfig() kafka.Config { return kafkatest.Config(kafkatest.Brokers()) }
 
 // sink is an HTTP sink answering each event id with a scripted sequence of
 // statuses (then 200), and recording every attempt.
@@ -100,31 +83,6 @@ func (s *sink) of(id string) []attempt {
 	return out
 }
 
-// counter sums the series of counter name that match labels.
-func counter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
-}
-
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -169,7 +127,7 @@ func committed(t *testing.T, topic, group string) (got, want map[int32]int64) {
 	t.Helper()
 	sc := sarama.NewConfig()
 	sc.Version = sarama.V2_8_0_0
-	client, err := sarama.NewClient(broker.Brokers(), sc)
+	client, err := sarama.NewClient(kafkatest.Brokers(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +164,7 @@ func committed(t *testing.T, topic, group string) (got, want map[int32]int64) {
 // deadLettered reads the records of the dead-letter topic, if it exists.
 func deadLettered(t *testing.T, topic string) []*sarama.ConsumerMessage {
 	t.Helper()
-	return kafkatest.Records(t, broker.Brokers(), topic)
+	return kafkatest.Records(t, kafkatest.Brokers(), topic)
 }
 
 // The KafkaSource semantics, on the middle of three events of one task:
@@ -295,24 +253,21 @@ func TestDelivery(t *testing.T) {
 				if len(dead) != 1 {
 					t.Fatalf("%d dead letters, want 1", len(dead))
 				}
-				dh := map[string]string{}
-				for _, rh := range dead[0].Headers {
-					dh[string(rh.Key)] = string(rh.Value)
-				}
+				dh := kafkatest.Headers(dead[0])
 				data, _ := base64.StdEncoding.DecodeString(dh["ce_knativeerrordata"])
 				if dh["ce_id"] != ids[1] || dh["ce_knativeerrorcode"] != fmt.Sprint(tt.wantDLT) || dh["ce_knativeerrordest"] != srv.URL || string(data) != fmt.Sprint("status ", tt.wantDLT) {
 					t.Errorf("dead letter headers %v (data %q)", dh, data)
 				}
 			}
 			name := "sink-" + id
-			if got := counter(t, reg, "taskfn_kafkasource_deliveries_total", map[string]string{"sink": name}); got != float64(tt.wantAttempts+2) {
+			if got := metricstest.Value(t, reg, "taskfn_kafkasource_deliveries_total", "sink", name); got != float64(tt.wantAttempts+2) {
 				t.Errorf("deliveries_total %v, want %d", got, tt.wantAttempts+2)
 			}
 			wantDead := 0.0
 			if tt.wantDLT != 0 {
 				wantDead = 1
 			}
-			if got := counter(t, reg, "taskfn_kafkasource_dead_letters_total", map[string]string{"sink": name}); got != wantDead {
+			if got := metricstest.Value(t, reg, "taskfn_kafkasource_dead_letters_total", "sink", name); got != wantDead {
 				t.Errorf("dead_letters_total %v, want %v", got, wantDead)
 			}
 		})
@@ -326,7 +281,7 @@ func TestNotACloudEventIsDeadLettered(t *testing.T) {
 	topic, dlt := "test.raw."+id, "test.raw."+id+".dlq"
 	sc, _ := kafkaConfig().Sarama()
 	sc.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(broker.Brokers(), sc)
+	p, err := sarama.NewSyncProducer(kafkatest.Brokers(), sc)
 	if err != nil {
 		t.Fatal(err)
 	}

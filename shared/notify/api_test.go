@@ -14,10 +14,9 @@ import (
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/people"
 	"github.com/taskfn/taskfn/shared/pg"
-	"github.com/taskfn/taskfn/shared/pgtest"
-	"github.com/taskfn/taskfn/shared/task"
 )
 
+// inboxEnv is the inbox routes of a sinkEnv.
 type inboxEnv struct {
 	db     *pg.DB
 	store  *notify.Store
@@ -27,40 +26,12 @@ type inboxEnv struct {
 
 func newInboxEnv(t *testing.T) *inboxEnv {
 	t.Helper()
-	return newInboxOnDB(t, pgtest.New(t))
+	return newSinkEnv(t).inbox()
 }
 
-// newInboxOn serves the inbox on the sink's database.
-func newInboxOn(t *testing.T, s *sinkEnv) *inboxEnv {
-	t.Helper()
-	return newInboxOnDB(t, s.db)
-}
-
-func newInboxOnDB(t *testing.T, db *pg.DB) *inboxEnv {
-	t.Helper()
-	env := &inboxEnv{db: db, issuer: authtest.NewIssuer(t)}
-	var err error
-	if env.store, err = notify.NewStore(env.db); err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.NewVerifier(env.issuer.Config(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := people.New(env.db.Primary, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := auth.NewGate(v, task.Anyone, dir.Remember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes, err := notify.Routes(gate, env.store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env.url = serve(t, routes...)
-	return env
+// inbox is the inbox of the sink's service.
+func (s *sinkEnv) inbox() *inboxEnv {
+	return &inboxEnv{db: s.db, store: s.store, issuer: s.issuer, url: s.url}
 }
 
 // notifyStatus records a status change of a task owned by owner and

@@ -62,7 +62,7 @@ ORDER BY id`
 func TestStatusChangeReachesInboxAndMailbox(t *testing.T) {
 	t.Parallel()
 	env := newSinkEnv(t)
-	inbox := newInboxOn(t, env)
+	inbox := env.inbox()
 	remember(t, env.db, "alice", "alice@taskfn.test")
 	tasks, err := task.NewStore(env.db)
 	if err != nil {

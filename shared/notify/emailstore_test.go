@@ -16,7 +16,6 @@ import (
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/notify/smtptest"
 	"github.com/taskfn/taskfn/shared/pg"
-	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
 const testFrom = "taskfn <noreply@taskfn.test>"
@@ -116,17 +115,14 @@ func TestSendHoldsNothingWhileTheRelayStalls(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := pgtest.NewConfig(t)
-			cfg.MaxConns = tc.conns
-			db, err := pg.Open(context.Background(), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(db.Close)
 			// The sender waits for the relay far longer than these
 			// calls may take: a connection held for the send would make
 			// them wait for the release, which comes only after them.
-			env := newSinkEnvOn(t, db, time.Minute)
+			env := newSinkEnvWith(t, func(cfg *notify.Config) {
+				cfg.DB.MaxConns = tc.conns
+				cfg.SMTP.Timeout, cfg.SMTP.ClaimLease = time.Minute, 2*time.Minute
+			})
+			db := env.db
 			remember(t, db, "alice", "alice@taskfn.test")
 			stalled, release := env.smtp.Stall()
 			defer release()

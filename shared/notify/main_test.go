@@ -5,19 +5,20 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/events"
-	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
+	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/notify/smtptest"
 	"github.com/taskfn/taskfn/shared/people"
@@ -29,51 +30,52 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 
 func ptr[T any](v T) *T { return &v }
 
-// sinkEnv is notify's sink served over real HTTP on a fresh database, with
-// a real SMTP server behind it.
+// sinkEnv is the notify functions wired as they run (notify.Open) on a
+// fresh database, with a real SMTP server behind them and a Keycloak-shaped
+// issuer: the sink and the inbox routes served over real HTTP.
 type sinkEnv struct {
+	issuer *authtest.Issuer
 	db     *pg.DB
 	store  *notify.Store
 	smtp   *smtptest.Server
-	sender *notify.Sender
+	sender *notify.Sender // of the sink's SMTP configuration, for tests that send themselves
 	url    string
 }
 
 func newSinkEnv(t testing.TB) *sinkEnv {
 	t.Helper()
-	return newSinkEnvOn(t, pgtest.New(t), 5*time.Second)
+	return newSinkEnvWith(t, nil)
 }
 
-// newSinkEnvOn is newSinkEnv on a database the test opened itself, with
-// smtpTimeout as SMTP_TIMEOUT.
-func newSinkEnvOn(t testing.TB, db *pg.DB, smtpTimeout time.Duration) *sinkEnv {
+// newSinkEnvWith is newSinkEnv with change, if not nil, made to the
+// configuration first.
+func newSinkEnvWith(t testing.TB, change func(*notify.Config)) *sinkEnv {
 	t.Helper()
-	store, err := notify.NewStore(db)
-	if err != nil {
-		t.Fatal(err)
-	}
 	srv := smtptest.Start(t)
-	sender, err := notify.NewSender(notify.SMTPConfig{
-		Addr: srv.Addr, From: "taskfn <noreply@taskfn.test>", TLS: "none", Timeout: smtpTimeout, ClaimLease: 2 * smtpTimeout, HeloName: "localhost",
-	})
+	iss := authtest.NewIssuer(t)
+	cfg := notify.Config{
+		Config: function.Config{Log: logging.Config{Level: "error"}, DB: pgtest.NewConfig(t)},
+		Auth:   iss.Config(),
+		SMTP: notify.SMTPConfig{
+			Addr: srv.Addr, From: "taskfn <noreply@taskfn.test>", TLS: "none", Timeout: 5 * time.Second, ClaimLease: 10 * time.Second, HeloName: "localhost",
+		},
+	}
+	if change != nil {
+		change(&cfg)
+	}
+	svc, err := notify.Open(t.Context(), "notify-test", cfg, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := notify.NewSink(store, sender)
+	t.Cleanup(svc.Close)
+	sender, err := notify.NewSender(cfg.SMTP)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sinkEnv{db: db, store: store, smtp: srv, sender: sender, url: serve(t, sink.Route())}
-}
-
-// serve mounts routes on the functions' router behind a real listener.
-func serve(t testing.TB, routes ...httpx.Route) string {
-	t.Helper()
-	ready := func(context.Context) error { return nil }
-	h := httpx.NewRouter(zerolog.Nop(), prometheus.NewRegistry(), ready, routes...)
-	ts := httptest.NewServer(h)
-	t.Cleanup(ts.Close)
-	return ts.URL
+	// One handler, as the dev runner mounts them: the sink at /, the
+	// inbox routes beside it.
+	h := svc.Handler(append(slices.Clone(svc.Routes), svc.Sink.Route())...)
+	return &sinkEnv{issuer: iss, db: svc.DB, store: svc.Store, smtp: srv, sender: sender, url: httpxtest.Serve(t, h).URL}
 }
 
 // remember puts a person into the directory, as an HTTP function does for

@@ -250,24 +250,14 @@ func TestSinkRejectsPoison(t *testing.T) {
 // redelivered later, never dead-lettered.
 func TestSinkDatabaseDown(t *testing.T) {
 	t.Parallel()
-	db, err := pg.Open(context.Background(), pg.Config{
-		URL: "postgres://postgres@127.0.0.1:1/none?sslmode=disable", MaxConns: 1,
-		ConnectTimeout: time.Second, QueryExecMode: "cache_statement", MaxConnLifetime: time.Hour, MaxConnIdleTime: time.Hour,
+	env := newSinkEnvWith(t, func(cfg *notify.Config) {
+		cfg.DB = pg.Config{
+			URL: "postgres://postgres@127.0.0.1:1/none?sslmode=disable", MaxConns: 1,
+			ConnectTimeout: time.Second, QueryExecMode: "cache_statement", MaxConnLifetime: time.Hour, MaxConnIdleTime: time.Hour,
+		}
+		cfg.SMTP = notify.SMTPConfig{} // no mail relay
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	store, err := notify.NewStore(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := notify.NewSink(store, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url := serve(t, sink.Route())
-	status, body := post(t, url, statusChanged(t, "carol", "alice", nil))
+	status, body := post(t, env.url, statusChanged(t, "carol", "alice", nil))
 	if status != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503: %s", status, body)
 	}

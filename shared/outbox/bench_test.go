@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pgtest"
@@ -48,8 +49,8 @@ func BenchmarkPublishKey(b *testing.B) {
 
 func benchmarkPublishKey(b *testing.B, writers int) {
 	pool := pgtest.New(b).Primary
-	pub := newPublisher(b, broker.Brokers())
-	topic := topicName(b)
+	pub := publisher(b, kafkatest.Brokers())
+	topic := kafkatest.Topic(b)
 	keys := fill(b, pool, topic, b.N, 1)
 	next := make(chan string, len(keys))
 	for _, k := range keys {
@@ -83,8 +84,8 @@ func BenchmarkRelay(b *testing.B) {
 	for _, perKey := range []int{1, 10, 100} {
 		b.Run(fmt.Sprint("events_per_key=", perKey), func(b *testing.B) {
 			pool := pgtest.New(b).Primary
-			pub := newPublisher(b, broker.Brokers())
-			fill(b, pool, topicName(b), b.N, perKey)
+			pub := publisher(b, kafkatest.Brokers())
+			fill(b, pool, kafkatest.Topic(b), b.N, perKey)
 			b.ResetTimer()
 			published := 0
 			for published < b.N {

@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/events/eventstest"
 	"github.com/taskfn/taskfn/shared/outbox"
@@ -26,8 +27,8 @@ import (
 func TestStoreWriteReachesKafka(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
-	topic := topicName(t)
-	store, err := task.NewStore(db, task.WithTopic(topic), task.WithPublisher(newPublisher(t, broker.Brokers())))
+	topic := kafkatest.Topic(t)
+	store, err := task.NewStore(db, task.WithTopic(topic), task.WithPublisher(publisher(t, kafkatest.Brokers())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func TestStoreWriteReachesKafka(t *testing.T) {
 			t.Errorf("event %s not published at once", r.EventID)
 		}
 	}
-	recs := consumeAll(t, broker.Brokers(), topic)
+	recs := consumeAll(t, kafkatest.Brokers(), topic)
 	wantTypes := []string{events.TaskCreated, events.TaskUpdated, events.TaskStatusChanged, events.TaskAssigned, events.TaskDeleted}
 	var gotTypes []string
 	for _, r := range recs {
@@ -92,8 +93,8 @@ func TestBrokerDownDuringWrites(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = b.Close() })
 	db := pgtest.New(t)
-	topic := topicName(t)
-	store, err := task.NewStore(db, task.WithTopic(topic), task.WithPublisher(newPublisher(t, b.Brokers())))
+	topic := kafkatest.Topic(t)
+	store, err := task.NewStore(db, task.WithTopic(topic), task.WithPublisher(publisher(t, b.Brokers())))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +169,7 @@ func TestBrokerDownDuringWrites(t *testing.T) {
 	}
 	// The relay, as PingSource ticks would run it, until nothing is left.
 	relayStart := time.Now()
-	relayPub := newPublisher(t, b.Brokers())
+	relayPub := publisher(t, b.Brokers())
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := outbox.Relay(t.Context(), db.Primary, relayPub, 500)
@@ -226,8 +227,8 @@ func (f publisherFunc) Publish(ctx context.Context, ev events.Event) error { ret
 func TestResendIsADuplicate(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t).Primary
-	topic := topicName(t)
-	kafka := newPublisher(t, broker.Brokers())
+	topic := kafkatest.Topic(t)
+	kafka := publisher(t, kafkatest.Brokers())
 	key := uuid.New()
 	ids := addEvents(t, pool, topic, key, 1)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -242,7 +243,7 @@ func TestResendIsADuplicate(t *testing.T) {
 	if n, err := outbox.PublishKey(t.Context(), pool, kafka, key.String()); n != 1 || err != nil {
 		t.Fatalf("re-publish = %d, %v", n, err)
 	}
-	recs := consumeAll(t, broker.Brokers(), topic)
+	recs := consumeAll(t, kafkatest.Brokers(), topic)
 	if len(recs) != 2 || recs[0].Headers["ce_id"] != ids[0].String() || recs[1].Headers["ce_id"] != ids[0].String() {
 		t.Fatalf("records %+v: want the event twice, same id", recs)
 	}

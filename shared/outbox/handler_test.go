@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/metrics/metricstest"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
@@ -83,39 +84,22 @@ func TestRelayHandler(t *testing.T) {
 				t.Errorf("content type %q, want a problem", ct)
 			}
 			if tt.wantStatus != http.StatusBadRequest {
-				if got := metric(t, reg, "taskfn_outbox_pending"); got != float64(6-tt.wantPublished) {
+				if got := metricstest.Value(t, reg, "taskfn_outbox_pending"); got != float64(6-tt.wantPublished) {
 					t.Errorf("pending gauge %v, want %d", got, 6-tt.wantPublished)
 				}
 			}
-			if got := metric(t, reg, "taskfn_outbox_published_total"); got != float64(tt.wantPublished) {
+			if got := metricstest.Value(t, reg, "taskfn_outbox_published_total"); got != float64(tt.wantPublished) {
 				t.Errorf("published_total %v, want %d", got, tt.wantPublished)
 			}
 			wantErrs := 0.0
 			if tt.fail != nil {
 				wantErrs = 1 // the relay stops a key at its first failure
 			}
-			if got := metric(t, reg, "taskfn_outbox_publish_errors_total"); got < wantErrs || (wantErrs == 0 && got != 0) {
+			if got := metricstest.Value(t, reg, "taskfn_outbox_publish_errors_total"); got < wantErrs || (wantErrs == 0 && got != 0) {
 				t.Errorf("publish_errors_total %v, want at least %v", got, wantErrs)
 			}
 		})
 	}
-}
-
-// metric is the value of the unlabelled gauge or counter name in reg.
-func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			m := mf.GetMetric()[0]
-			return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 func TestNewRelayHandlerRejectsMissingDependencies(t *testing.T) {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"reflect"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/kafka"
@@ -24,40 +21,15 @@ import (
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
-// broker is shared by the tests that do not stop it; each uses its own
-// topics.
-var broker *devkafka.Broker
+// The broker is shared by the tests that do not stop it; each uses its
+// own topics.
+func TestMain(m *testing.M) { kafkatest.Main(m, pgtest.Main) }
 
-func TestMain(m *testing.M) {
-	var err error
-	if broker, err = devkafka.Start(devkafka.Config{}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	pgtest.Main(m)
-	_ = broker.Close()
-}
-
-func kafkaConfig(brokers []string) kafka.Config {
-	return kafka.Config{
-		Brokers: brokers, TasksTopic: events.DefaultTasksTopic, ReportsTopic: events.DefaultReportsTopic,
-		ClientID: "outbox-test", Version: "2.8.0", DialTimeout: time.Second, ProduceTimeout: 5 * time.Second,
-		Retries: 2, RetryBackoff: 50 * time.Millisecond, Cooldown: 200 * time.Millisecond,
-	}
-}
-
-func newPublisher(t testing.TB, brokers []string) *kafka.Publisher {
+// publisher is a publisher on brokers with kafkatest's settings, closed
+// when t ends.
+func publisher(t testing.TB, brokers []string) *kafka.Publisher {
 	t.Helper()
-	p, err := kafka.NewPublisher(kafkaConfig(brokers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.Close() })
-	return p
-}
-
-func topicName(t testing.TB) string {
-	return "test." + strings.NewReplacer("/", ".", " ", "_").Replace(t.Name()) + "." + uuid.NewString()[:8]
+	return kafkatest.Publisher(t, kafkatest.Config(brokers))
 }
 
 func snapshot(id uuid.UUID) events.TaskSnapshot {

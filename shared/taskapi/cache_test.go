@@ -2,18 +2,14 @@ package taskapi
 
 import (
 	"context"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
-	"github.com/taskfn/taskfn/shared/function"
-	"github.com/taskfn/taskfn/shared/logging"
-	"github.com/taskfn/taskfn/shared/pgtest"
+	"github.com/taskfn/taskfn/shared/metrics/metricstest"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -21,24 +17,7 @@ import (
 // registry, as /metrics would show it.
 func (e *env) cacheResults() map[string]float64 {
 	e.t.Helper()
-	fams, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string]float64{}
-	for _, f := range fams {
-		if f.GetName() != "taskfn_cache_requests_total" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "result" {
-					out[l.GetValue()] = m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return out
+	return metricstest.ByLabel(e.t, e.reg, "taskfn_cache_requests_total", "result")
 }
 
 // TestGetThroughCache follows one task through the handlers and counts
@@ -106,16 +85,9 @@ func TestGetThroughCache(t *testing.T) {
 // must not depend on it, and reads are served from the database.
 func TestReadyWithoutRedis(t *testing.T) {
 	t.Parallel()
-	iss := authtest.NewIssuer(t)
-	cfg := Config{Config: function.Config{Log: logging.Config{Level: "error"}, DB: pgtest.NewConfig(t)}, Auth: iss.Config()}
+	cfg := testConfig(t, authtest.NewIssuer(t))
 	cfg.Cache = cachetest.Config(t, "redis://127.0.0.1:1/0") // nothing listens on port 1
-	svc, err := Open(t.Context(), "no-redis", cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(svc.Handler(svc.Routes...))
-	t.Cleanup(srv.Close)
+	_, srv := serveTasks(t, cfg)
 
 	resp, err := srv.Client().Get(srv.URL + "/readyz")
 	if err != nil {

@@ -11,16 +11,16 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/cache/cachetest"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
-	"github.com/taskfn/taskfn/shared/metrics"
-	"github.com/taskfn/taskfn/shared/people"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
+	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
@@ -45,9 +45,9 @@ var roles = map[string][]auth.Role{
 	eve:   nil,
 }
 
-// env is one test's world: its own database, its own key prefix on the
-// local Redis, an issuer over HTTP, and the five routes served by a real
-// HTTP server.
+// env is one test's world: the five routes wired as the functions wire
+// them (Open) on its own database, its own key prefix on the local Redis
+// and an issuer over HTTP, served by a real HTTP server.
 type env struct {
 	t      testing.TB
 	db     *pg.DB
@@ -59,44 +59,39 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	db := pgtest.New(t)
 	iss := authtest.NewIssuer(t)
-	v, err := auth.NewVerifier(iss.Config(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := task.NewStore(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := metrics.NewRegistry()
-	ccfg := cachetest.Config(t, "")
-	cachetest.Cleanup(t, ccfg)
-	c, err := cache.New(t.Context(), ccfg, cache.Loaders{Replica: store.Get, Primary: store.GetPrimary}, reg, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	dir, err := people.New(db.Primary, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := auth.NewGate(v, task.Anyone, dir.Remember)
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes, err := Routes(gate, store, c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := httpx.NewRouter(zerolog.Nop(), reg, db.Ping, routes...)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, db: db, cache: c, reg: reg, srv: srv, tokens: map[string]string{}}
+	svc, srv := serveTasks(t, testConfig(t, iss))
+	e := &env{t: t, db: svc.DB, cache: svc.Cache, reg: svc.Registry, srv: srv, tokens: map[string]string{}}
 	for who, rs := range roles {
 		e.tokens[who] = iss.Token(t, who, rs...)
 	}
 	return e
+}
+
+// testConfig is the task functions' configuration for one test: a fresh
+// database, a key prefix of its own on the local Redis (emptied when t
+// ends), tokens of iss, and only errors logged.
+func testConfig(t testing.TB, iss *authtest.Issuer) Config {
+	t.Helper()
+	cfg := Config{
+		Config: function.Config{Log: logging.Config{Level: "error"}, DB: pgtest.NewConfig(t)},
+		Auth:   iss.Config(),
+		Cache:  cachetest.Config(t, ""),
+	}
+	cachetest.Cleanup(t, cfg.Cache)
+	return cfg
+}
+
+// serveTasks wires the five routes on cfg as the dev runner does (Open)
+// and serves them, beside /healthz, /readyz and /metrics, until t ends.
+func serveTasks(t testing.TB, cfg Config) (*Service, *httptest.Server) {
+	t.Helper()
+	svc, err := Open(t.Context(), "taskapi-test", cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	return svc, httpxtest.Serve(t, svc.Handler(svc.Routes...))
 }
 
 // reply is a response with its body read.

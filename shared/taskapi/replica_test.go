@@ -3,7 +3,6 @@ package taskapi
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -13,10 +12,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
-	"github.com/taskfn/taskfn/shared/cache/cachetest"
-	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
-	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
@@ -39,19 +35,11 @@ func newReplicaWorld(t *testing.T, withCache func(*Config)) *replicaWorld {
 	t.Helper()
 	ctx := t.Context()
 	iss := authtest.NewIssuer(t)
-	cfg := Config{Config: function.Config{Log: logging.Config{Level: "error"}, DB: pgtest.NewConfig(t)}, Auth: iss.Config()}
+	cfg := testConfig(t, iss)
 	replica := pgtest.NewConfig(t)
 	cfg.DB.ReadURL = replica.URL
-	cfg.Cache = cachetest.Config(t, "")
-	cachetest.Cleanup(t, cfg.Cache)
 	withCache(&cfg)
-	svc, err := Open(ctx, "replica-test", cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(svc.Close)
-	srv := httptest.NewServer(svc.Handler(svc.Routes...))
-	t.Cleanup(srv.Close)
+	_, srv := serveTasks(t, cfg)
 	w := &replicaWorld{t: t, srv: srv, token: iss.Token(t, replicaAdmin, auth.RoleAdmin)}
 	for _, c := range []struct {
 		dst **pgx.Conn

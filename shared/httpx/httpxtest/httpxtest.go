@@ -1,13 +1,26 @@
-// Package httpxtest sends the requests tests make to taskfn's routes over
-// real HTTP: a JSON body, a bearer token, the whole reply read.
+// Package httpxtest serves taskfn's routes to tests over real HTTP and
+// sends the requests tests make to them: a JSON body, a bearer token, the
+// whole reply read.
 package httpxtest
 
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
+
+// Serve serves h on a loopback port until t ends. Tests serve what a
+// function serves: its Base's Handler of the routes under test, or the
+// routes on httpx.NewRouter, so requests pass the production router and
+// middleware.
+func Serve(t testing.TB, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv
+}
 
 // Call sends method url with body, as application/json unless it is
 // empty, and with token as a bearer token unless it is empty, through
