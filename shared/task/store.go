@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
@@ -148,23 +149,22 @@ RETURNING ` + Columns
 
 // Get returns the task with id, read from the replica.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (Task, error) {
-	const q = `
-SELECT ` + Columns + `
-FROM tasks
-WHERE id = $1`
-	rows, _ := s.db.Replica.Query(ctx, q, id)
-	return collectOne(rows, "get")
+	return get(ctx, s.db.Replica, id)
 }
 
 // GetPrimary is Get on the primary, for reads that must see every
 // acknowledged write even while the replica lags (the task cache's
 // fallback when Redis cannot vouch for an entry).
 func (s *Store) GetPrimary(ctx context.Context, id uuid.UUID) (Task, error) {
+	return get(ctx, s.db.Primary, id)
+}
+
+func get(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (Task, error) {
 	const q = `
 SELECT ` + Columns + `
 FROM tasks
 WHERE id = $1`
-	rows, _ := s.db.Primary.Query(ctx, q, id)
+	rows, _ := pool.Query(ctx, q, id)
 	return collectOne(rows, "get")
 }
 
