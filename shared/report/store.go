@@ -93,9 +93,12 @@ func collectReport(rows pgx.Rows, op string) (Report, error) {
 }
 
 // Create records a pending report for requestedBy with scope, and its
-// report.requested event, in one transaction; a requester with maxActive
-// unfinished reports gets ErrTooMany instead.
-func (s *Store) Create(ctx context.Context, req Request, requestedBy, scope string, maxActive int) (Report, error) {
+// report.requested event, in one transaction; a requester who reached one
+// of limits (settings below 1 at their defaults) gets a TooMany error
+// instead: ErrTooMany for MaxActive, a problem naming the limit for the
+// others.
+func (s *Store) Create(ctx context.Context, req Request, requestedBy, scope string, limits Limits) (Report, error) {
+	limits = limits.orDefaults()
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Report{}, fmt.Errorf("report: create: %w", err)
@@ -110,22 +113,13 @@ func (s *Store) Create(ctx context.Context, req Request, requestedBy, scope stri
 	var created Report
 	err = pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		// One requester's creations queue on this lock, so two at once
-		// cannot both pass the count.
+		// cannot both pass a count.
 		const lock = `SELECT pg_advisory_xact_lock(hashtext('report:' || $1))`
 		if _, err := tx.Exec(ctx, lock, requestedBy); err != nil {
 			return fmt.Errorf("report: create: %w", err)
 		}
-		const count = `
-SELECT count(*)
-FROM reports
-WHERE requested_by = $1
-  AND status IN ('pending', 'running')`
-		var active int
-		if err := tx.QueryRow(ctx, count, requestedBy).Scan(&active); err != nil {
-			return fmt.Errorf("report: create: %w", err)
-		}
-		if active >= maxActive {
-			return ErrTooMany
+		if err := withinLimits(ctx, tx, requestedBy, limits); err != nil {
+			return err
 		}
 		const q = `
 INSERT INTO reports (id, kind, format, params, requested_by, scope_subject)
