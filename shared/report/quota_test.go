@@ -164,6 +164,50 @@ func TestDailyLimitConcurrently(t *testing.T) {
 	}
 }
 
+// An export over the row cap fails with a reason its requester reads,
+// and keeps no content; one at the cap, and a summary over any number of
+// tasks, succeed.
+func TestExportRowCap(t *testing.T) {
+	t.Parallel()
+	worker := smallChunks
+	worker.ExportMaxRows = 3
+	e := openEnv(t, worker, testLimits)
+	exportFixture(t, e) // alice sees 3 tasks, a manager all 5
+	tests := []struct {
+		name      string
+		subject   string
+		role      auth.Role
+		body      string
+		want      report.Status
+		wantError string
+	}{
+		{"export at the cap", "alice", auth.RoleMember, `{"kind":"tasks_export"}`, report.StatusSucceeded, ""},
+		{"export over the cap", "mgr", auth.RoleManager, `{"kind":"tasks_export","format":"jsonl"}`, report.StatusFailed,
+			"more than 3 tasks match, the most one export may hold; narrow its filters"},
+		{"export narrowed to the cap", "mgr2", auth.RoleManager, `{"kind":"tasks_export","filters":{"status":["todo","in_progress"]}}`, report.StatusSucceeded, ""},
+		{"a summary has no row cap", "mgr3", auth.RoleManager, `{"kind":"status_summary"}`, report.StatusSucceeded, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tok := e.token(t, tc.subject, tc.role)
+			id := e.request(t, tok, tc.body)
+			e.build(t, id)
+			v := e.view(t, tok, id)
+			if v.Status != tc.want || v.Error != tc.wantError {
+				t.Fatalf("report %+v, want %s %q", v, tc.want, tc.wantError)
+			}
+			var chunks int
+			if err := e.db.Primary.QueryRow(context.Background(), `SELECT count(*) FROM report_chunks WHERE report_id = $1`, id).Scan(&chunks); err != nil {
+				t.Fatal(err)
+			}
+			if (chunks == 0) != (tc.want == report.StatusFailed) {
+				t.Errorf("%d chunks kept by a %s report", chunks, v.Status)
+			}
+		})
+	}
+}
+
 // The settings' envconfig defaults are the defaults the code applies to a
 // setting below 1, and the retention the limits count with is cleanup's.
 func TestLimitDefaults(t *testing.T) {
@@ -176,7 +220,7 @@ func TestLimitDefaults(t *testing.T) {
 		}
 		return out
 	}
-	limits, retention := tags(report.Limits{}), tags(cleanup.Retention{})
+	limits, worker, retention := tags(report.Limits{}), tags(report.WorkerConfig{}), tags(cleanup.Retention{})
 	for _, c := range []struct {
 		name, got string
 		want      int64
@@ -186,6 +230,7 @@ func TestLimitDefaults(t *testing.T) {
 		{"REPORT_STORED_BYTES_MAX", limits["REPORT_STORED_BYTES_MAX"], report.DefaultStoredBytesMax},
 		{"REPORT_RETENTION_DAYS", limits["REPORT_RETENTION_DAYS"], report.DefaultRetentionDays},
 		{"REPORT_RETENTION_DAYS (cleanup)", retention["REPORT_RETENTION_DAYS"], report.DefaultRetentionDays},
+		{"REPORT_EXPORT_MAX_ROWS", worker["REPORT_EXPORT_MAX_ROWS"], report.DefaultExportMaxRows},
 	} {
 		if c.got != strconv.FormatInt(c.want, 10) {
 			t.Errorf("%s: default tag %q, want %d", c.name, c.got, c.want)
