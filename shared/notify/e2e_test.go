@@ -126,7 +126,7 @@ func TestReportCompletionReachesRequester(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := reports.Create(ctx, report.Request{Kind: report.KindTasksExport, Format: report.FormatCSV}, "carol", "carol", 5)
+	r, err := reports.Create(ctx, report.Request{Kind: report.KindTasksExport, Format: report.FormatCSV}, "carol", "carol", report.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,30 +16,21 @@ import (
 	"github.com/taskfn/taskfn/shared/task"
 )
 
-// DefaultMaxActive is how many unfinished reports one requester may have.
-const DefaultMaxActive = 5
-
-// Limits bound what one requester may ask of the report pipeline.
-type Limits struct {
-	// MaxActive: unfinished reports per requester (DefaultMaxActive when < 1).
-	MaxActive int `envconfig:"REPORT_MAX_ACTIVE" default:"5"`
-}
-
 // API serves the report routes, behind a gate that verified the token and
 // a task role. A report covers the tasks its requester could list when
 // asking (task.Scope, recorded with it), and only the requester reads it:
 // anyone else gets 404, as for a task they may not see.
 type API struct {
-	store     *Store
-	maxActive int
-	now       func() time.Time
+	store  *Store
+	limits Limits
+	now    func() time.Time
 }
 
 func newAPI(route string, g *auth.Gate, store *Store) (*API, error) {
 	if g == nil || store == nil {
 		return nil, fmt.Errorf("report: %s: %w", route, function.ErrMissing)
 	}
-	return &API{store: store, maxActive: DefaultMaxActive, now: time.Now}, nil
+	return &API{store: store, now: time.Now}, nil
 }
 
 // RequestRoute is POST /reports, the request-report function, within
@@ -49,9 +40,7 @@ func RequestRoute(g *auth.Gate, store *Store, limits Limits) (httpx.Route, error
 	if err != nil {
 		return httpx.Route{}, err
 	}
-	if limits.MaxActive > 0 {
-		a.maxActive = limits.MaxActive
-	}
+	a.limits = limits
 	return g.Route("request-report", http.MethodPost, "/reports", a.request), nil
 }
 
@@ -101,7 +90,7 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := auth.Caller(r)
-	rep, err := a.store.Create(r.Context(), req, id.Subject, task.Scope(id), a.maxActive)
+	rep, err := a.store.Create(r.Context(), req, id.Subject, task.Scope(id), a.limits)
 	if err != nil {
 		return err
 	}

@@ -15,18 +15,17 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/events"
-	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
+	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/report"
-	"github.com/taskfn/taskfn/shared/task"
 )
 
 func TestMain(m *testing.M) {
@@ -41,61 +40,46 @@ func TestMain(m *testing.M) {
 	pgtest.Main(m)
 }
 
-// env is the report API and the build-report sink on a fresh database,
-// each behind a real listener, with a Keycloak-shaped issuer.
+// env is the report service as the dev runner wires it (report.Open: the
+// routes and the build-report sink on one function.Base) on a fresh
+// database, behind a real listener, with a Keycloak-shaped issuer.
 type env struct {
-	db      *pg.DB
-	store   *report.Store
-	worker  *report.Worker
-	issuer  *authtest.Issuer
-	api     string
-	sink    string
-	workCfg report.WorkerConfig
+	db     *pg.DB
+	store  *report.Store
+	issuer *authtest.Issuer
+	url    string // the API's routes and the sink's POST /
 }
 
 // smallChunks makes even small reports span several chunks.
 var smallChunks = report.WorkerConfig{ChunkBytes: 1024, Lease: time.Minute, BuildTimeout: time.Minute, MaxAttempts: 3}
 
-func newEnv(t testing.TB, cfg report.WorkerConfig) *env {
-	t.Helper()
-	e := &env{db: pgtest.New(t), issuer: authtest.NewIssuer(t), workCfg: cfg}
-	var err error
-	if e.store, err = report.NewStore(e.db); err != nil {
-		t.Fatal(err)
-	}
-	tasks, err := task.NewStore(e.db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e.worker, err = report.NewWorker(e.store, tasks, cfg); err != nil {
-		t.Fatal(err)
-	}
-	v, err := auth.NewVerifier(e.issuer.Config(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := auth.NewGate(v, task.Anyone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes, err := report.Routes(gate, e.store, report.Limits{MaxActive: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := report.NewSink(e.worker)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.api, e.sink = serve(t, routes...), serve(t, sink.Route())
-	return e
-}
+// testLimits are newEnv's: 3 unfinished reports per requester, the other
+// limits as by default.
+var testLimits = report.Limits{MaxActive: 3}
 
-func serve(t testing.TB, routes ...httpx.Route) string {
+// newEnv is an env whose worker builds with cfg, within testLimits.
+func newEnv(t testing.TB, cfg report.WorkerConfig) *env { return openEnv(t, cfg, testLimits) }
+
+// openEnv is an env whose worker builds with worker and whose API keeps
+// requesters within limits.
+func openEnv(t testing.TB, worker report.WorkerConfig, limits report.Limits) *env {
 	t.Helper()
-	ready := func(context.Context) error { return nil }
-	ts := httptest.NewServer(httpx.NewRouter(zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), prometheus.NewRegistry(), ready, routes...))
+	iss := authtest.NewIssuer(t)
+	cfg := report.Config{
+		Config: function.Config{Log: logging.Config{Level: "warn"}, DB: pgtest.NewConfig(t)},
+		Auth:   iss.Config(),
+		Worker: worker,
+		Limits: limits,
+	}
+	svc, err := report.Open(t.Context(), "report-test", cfg, zerolog.NewTestWriter(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(svc.Close)
+	// One router, as the registry takes each HTTP metric once.
+	ts := httptest.NewServer(svc.Handler(append(svc.Routes, svc.Sink.Route())...))
 	t.Cleanup(ts.Close)
-	return ts.URL
+	return &env{db: svc.DB, store: svc.Store, issuer: iss, url: ts.URL}
 }
 
 func (e *env) token(t testing.TB, subject string, role auth.Role) string {
@@ -106,7 +90,7 @@ func (e *env) token(t testing.TB, subject string, role auth.Role) string {
 // call sends a request to the API and returns status, headers and body.
 func (e *env) call(t testing.TB, method, path, token, body string) (int, http.Header, []byte) {
 	t.Helper()
-	resp, b := httpxtest.Call(t, nil, method, e.api+path, token, body)
+	resp, b := httpxtest.Call(t, nil, method, e.url+path, token, body)
 	return resp.StatusCode, resp.Header, b
 }
 
@@ -170,7 +154,7 @@ ORDER BY id`
 // deliver POSTs ev to the sink in binary mode, as KafkaSource does.
 func (e *env) deliver(t testing.TB, ev event.Event) (int, string) {
 	t.Helper()
-	req, err := cehttp.NewHTTPRequestFromEvent(context.Background(), e.sink+"/", ev)
+	req, err := cehttp.NewHTTPRequestFromEvent(context.Background(), e.url+"/", ev)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,7 +134,7 @@ func TestSinkRejectsPoison(t *testing.T) {
 			t.Parallel()
 			data := tc.header.Get("X-Data")
 			tc.header.Del("X-Data")
-			req, err := http.NewRequest("POST", e.sink+"/", strings.NewReader(data))
+			req, err := http.NewRequest("POST", e.url+"/", strings.NewReader(data))
 			if err != nil {
 				t.Fatal(err)
 			}

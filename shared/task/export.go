@@ -36,6 +36,11 @@ type ExportOptions struct {
 	// Total, if set, is called before the first row with the number of
 	// rows the export will give, counted in the same snapshot.
 	Total func(n int64) error
+	// Limit, if positive, is the most rows Export gives and counts for
+	// Total: both queries stop there (LIMIT), so a selection far larger
+	// than the caller will take costs no more than the limit. Ask for one
+	// more than you accept to tell "exactly the limit" from "over it".
+	Limit int64
 }
 
 // where renders q's conditions (never empty) and their arguments; values
@@ -70,12 +75,20 @@ func (q ExportQuery) where(args []any) (string, []any) {
 func (s *Store) Export(ctx context.Context, q ExportQuery, opts ExportOptions, each func(*Task) error) error {
 	return s.snapshot(ctx, opts.Timeout, func(tx pgx.Tx) error {
 		where, args := q.where(nil)
+		limit := ""
+		if opts.Limit > 0 {
+			args = append(args, opts.Limit)
+			limit = "\nLIMIT $" + strconv.Itoa(len(args))
+		}
 		if opts.Total != nil {
 			var n int64
 			count := `
 SELECT count(*)
-FROM tasks
-WHERE ` + where
+FROM (
+  SELECT
+  FROM tasks
+  WHERE ` + where + limit + `
+) AS selected`
 			if err := tx.QueryRow(ctx, count, s.mode(args)...).Scan(&n); err != nil {
 				return fmt.Errorf("task: export: count: %w", err)
 			}
@@ -87,7 +100,7 @@ WHERE ` + where
 SELECT ` + Columns + `
 FROM tasks
 WHERE ` + where + `
-ORDER BY created_at, id`
+ORDER BY created_at, id` + limit
 		rows, err := tx.Query(ctx, sql, s.mode(args)...)
 		if err != nil {
 			return fmt.Errorf("task: export: %w", err)
