@@ -1,8 +1,11 @@
 package events
 
 import (
+	"bytes"
 	"context"
-	"errors"
+	"encoding/json"
+	"io"
+	"mime"
 	"net/http"
 
 	"github.com/cloudevents/sdk-go/v2/event"
@@ -32,15 +35,29 @@ func SinkHandler(maxBytes int64, handle func(context.Context, event.Event) error
 }
 
 // Read reads the CloudEvent of a request of at most maxBytes, in either
-// content mode; a request that is none is a 400 problem.
+// content mode; a request that is none is a 400 problem. A JSON body (a
+// structured event, or JSON data) beyond httpx.LimitJSON is refused before
+// anything decodes it: the SDK turns each member of a structured event
+// into an attribute, and a sink decodes the data, at about 100 bytes a
+// token. The count is exact for JSON, so a structured event must be JSON
+// to encoding/json before the SDK's own parser reads it.
 func Read(w http.ResponseWriter, r *http.Request, maxBytes int64) (event.Event, error) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
+	body, err := httpx.ReadLimited(w, r, maxBytes)
+	if err != nil {
+		return event.Event{}, err
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && httpx.IsJSON(mt) {
+		if err := httpx.LimitJSON(body); err != nil {
+			return event.Event{}, err
+		}
+		if mt == event.ApplicationCloudEventsJSON && !json.Valid(body) {
+			return event.Event{}, httpx.BadRequest("the request is not a CloudEvent: the body is not JSON")
+		}
+	}
+	// A bytes.Reader is copied into the SDK's buffer in one write.
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	ev, err := cehttp.NewEventFromHTTPRequest(r)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return event.Event{}, httpx.TooLarge(maxBytes)
-		}
 		return event.Event{}, httpx.BadRequest("the request is not a CloudEvent: " + err.Error())
 	}
 	if err := ev.Validate(); err != nil {

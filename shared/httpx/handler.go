@@ -36,8 +36,13 @@ func ProblemOf(ctx context.Context, err error) *Problem {
 	}
 	var ve *errs.ValidationError
 	if errors.As(err, &ve) {
-		p := Validation(ve.Fields...)
-		p.ErrorsOmitted = ve.Omitted
+		// errs.Fields keeps the list short; one built by hand may not be.
+		fields, omitted := ve.Fields, ve.Omitted
+		if len(fields) > errs.MaxFieldErrors {
+			fields, omitted = fields[:errs.MaxFieldErrors], omitted+len(fields)-errs.MaxFieldErrors
+		}
+		p := Validation(fields...)
+		p.ErrorsOmitted = omitted
 		return p
 	}
 	var e *errs.Error

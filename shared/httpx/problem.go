@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/taskfn/taskfn/shared/errs"
 )
@@ -86,22 +87,45 @@ func Internal() *Problem {
 	return NewProblem(http.StatusInternalServerError, "internal", "Internal server error", "")
 }
 
-// WriteProblem renders p as application/problem+json.
+// maxDetail bounds a problem's detail as written. A detail may quote the
+// request (an unknown field's name, an event's type or content type), and
+// a 1 MiB name must not come back whole: ours are under 200 bytes.
+const maxDetail = 1 << 10
+
+// WriteProblem renders p as application/problem+json, its detail cut to
+// maxDetail bytes.
 func WriteProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
 	for k, vs := range p.Header {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
 	}
-	if p.Instance == "" && r != nil {
-		cp := *p
-		cp.Instance = r.URL.Path
+	if (p.Instance == "" && r != nil) || len(p.Detail) > maxDetail {
+		cp := *p // p may be shared
+		if cp.Instance == "" && r != nil {
+			cp.Instance = r.URL.Path
+		}
+		cp.Detail = clip(cp.Detail, maxDetail)
 		p = &cp
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// clip returns s cut to at most n bytes on a rune boundary, ending in "…"
+// when it was cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "…"
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }
 
 // AsProblem returns the *Problem in err's chain, or nil.

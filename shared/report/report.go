@@ -111,7 +111,9 @@ const maxQuery = 500
 
 // ParseRequest decodes and validates a request body, filling defaults:
 // format csv for an export, json for a summary, and for a summary the last
-// DefaultPeriodDays days up to today (UTC at now).
+// DefaultPeriodDays days up to today (UTC at now). body is what
+// httpx.ReadBody returned, which bounds what decoding it can cost: at most
+// 1 MiB and httpx.MaxJSONTokens tokens (filters.status is a list).
 func ParseRequest(body []byte, now time.Time) (Request, error) {
 	var r Request
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -130,8 +132,8 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 	if dec.More() {
 		return r, errs.Syntax("the body must hold exactly one JSON object")
 	}
-	var bad []errs.FieldError
-	add := func(f, d string) { bad = append(bad, errs.FieldError{Field: f, Detail: d}) }
+	var bad errs.Fields
+	add := bad.Add
 	switch r.Kind {
 	case KindTasksExport:
 		switch r.Format {
@@ -170,11 +172,10 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 	default:
 		add("kind", "must be status_summary or tasks_export")
 	}
-	bad = append(bad, r.Filters.check()...)
-	if len(bad) > 0 {
-		return r, errs.Validation(bad...)
+	for _, fe := range r.Filters.check() {
+		add(fe.Field, fe.Detail)
 	}
-	return r, nil
+	return r, bad.Err()
 }
 
 func (f *Filters) check() []errs.FieldError {

@@ -49,7 +49,9 @@ var readOnly = []string{"id", "owner_id", "created_at", "updated_at", "version"}
 
 // ParsePatch decodes a JSON object into a Patch. Malformed JSON and unknown
 // fields give an errs.Invalid error; wrong types and read-only fields give
-// an *errs.ValidationError listing the offending fields.
+// an *errs.ValidationError listing the offending fields. body is what
+// httpx.ReadBody returned, which bounds what decoding it can cost: at most
+// 1 MiB and httpx.MaxJSONTokens tokens.
 func ParsePatch(body []byte) (Patch, error) {
 	var p Patch
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -63,7 +65,7 @@ func ParsePatch(body []byte) (Patch, error) {
 	if dec.More() {
 		return p, errs.Syntax("the body must hold exactly one JSON object")
 	}
-	var bad []errs.FieldError
+	var bad errs.Fields
 	keys := make([]string, 0, len(doc))
 	for k := range doc {
 		keys = append(keys, k)
@@ -89,19 +91,16 @@ func ParsePatch(body []byte) (Patch, error) {
 			err = decodeField(raw, &p.Labels)
 		default:
 			if slices.Contains(readOnly, k) {
-				bad = append(bad, errs.FieldError{Field: k, Detail: "is read-only"})
+				bad.Add(k, "is read-only")
 				continue
 			}
 			return p, errs.Syntax(fmt.Sprintf("unknown field %q", k))
 		}
 		if err != nil {
-			bad = append(bad, errs.FieldError{Field: k, Detail: err.Error()})
+			bad.Add(k, err.Error())
 		}
 	}
-	if len(bad) > 0 {
-		return p, errs.Validation(bad...)
-	}
-	return p, nil
+	return p, bad.Err()
 }
 
 func decodeField[T any](raw json.RawMessage, f *Field[T]) error {
@@ -156,13 +155,17 @@ func Draft(p Patch, owner string) (Task, error) {
 		Labels:   []string{},
 	}
 	t, bad := p.Apply(t)
+	var f errs.Fields
 	if !p.Title.Set {
 		// "required" says it all; drop the "blank" that validation adds.
-		bad = slices.DeleteFunc(bad, func(f errs.FieldError) bool { return f.Field == "title" })
-		bad = append([]errs.FieldError{{Field: "title", Detail: "is required"}}, bad...)
+		f.Add("title", "is required")
+		bad = slices.DeleteFunc(bad, func(fe errs.FieldError) bool { return fe.Field == "title" })
 	}
-	if len(bad) > 0 {
-		return Task{}, errs.Validation(bad...)
+	for _, b := range bad {
+		f.Add(b.Field, b.Detail)
+	}
+	if err := f.Err(); err != nil {
+		return Task{}, err
 	}
 	return t, nil
 }
@@ -225,7 +228,10 @@ func (p Patch) Apply(cur Task) (Task, []errs.FieldError) {
 	return t, Validate(t)
 }
 
-// Validate returns the field errors of t's writable fields.
+// Validate returns the field errors of t's writable fields: at most one a
+// field and one a label, so never more than errs.MaxFieldErrors. Labels
+// beyond MaxLabels are one error, and then none is checked: each would
+// only add an error to a request that must change anyway.
 func Validate(t Task) []errs.FieldError {
 	var bad []errs.FieldError
 	add := func(f, d string) { bad = append(bad, errs.FieldError{Field: f, Detail: d}) }
@@ -256,6 +262,7 @@ func Validate(t Task) []errs.FieldError {
 	}
 	if len(t.Labels) > MaxLabels {
 		add("labels", fmt.Sprintf("must hold at most %d labels", MaxLabels))
+		return bad
 	}
 	seen := make(map[string]bool, len(t.Labels))
 	for i, l := range t.Labels {
