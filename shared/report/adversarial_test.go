@@ -16,8 +16,6 @@ import (
 	"github.com/taskfn/taskfn/shared/events/eventstest"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
-	"github.com/taskfn/taskfn/shared/report"
-	"github.com/taskfn/taskfn/shared/task"
 )
 
 // TestAdversarialBodies holds POST /reports and the build-report sink to a
@@ -26,22 +24,7 @@ import (
 // process's.
 func TestAdversarialBodies(t *testing.T) {
 	e := newEnv(t, smallChunks)
-	v, err := auth.NewVerifier(e.issuer.Config(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate, err := auth.NewGate(v, task.Anyone)
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes, err := report.Routes(gate, e.store, report.Limits{MaxActive: 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := report.NewSink(e.worker)
-	if err != nil {
-		t.Fatal(err)
-	}
+	routes, sink := e.routes, e.sink
 	ready := func(context.Context) error { return nil }
 	api := httpx.NewRouter(zerolog.Nop(), prometheus.NewRegistry(), ready, routes...)
 	token := e.token(t, "mallory", auth.RoleMember)

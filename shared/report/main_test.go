@@ -21,6 +21,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/logging"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -48,6 +49,8 @@ type env struct {
 	store  *report.Store
 	issuer *authtest.Issuer
 	url    string // the API's routes and the sink's POST /
+	routes []httpx.Route
+	sink   *report.Sink
 }
 
 // smallChunks makes even small reports span several chunks.
@@ -79,7 +82,7 @@ func openEnv(t testing.TB, worker report.WorkerConfig, limits report.Limits) *en
 	// One router, as the registry takes each HTTP metric once.
 	ts := httptest.NewServer(svc.Handler(append(svc.Routes, svc.Sink.Route())...))
 	t.Cleanup(ts.Close)
-	return &env{db: svc.DB, store: svc.Store, issuer: iss, url: ts.URL}
+	return &env{db: svc.DB, store: svc.Store, issuer: iss, url: ts.URL, routes: svc.Routes, sink: svc.Sink}
 }
 
 func (e *env) token(t testing.TB, subject string, role auth.Role) string {
