@@ -31,9 +31,10 @@ dev:
 	@echo "make dev: starting on $${DEV_ADDR:-127.0.0.1:8080} (Ctrl-C stops it)"
 	bin/dev
 
-## lint: go vet, and gofmt must have nothing to change
+## lint: go vet (the fault tests' build tag included), and gofmt must have nothing to change
 lint:
 	$(GO) vet $(PKGS)
+	$(GO) vet -tags faults ./shared/faults/
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
@@ -91,3 +92,12 @@ test-pgbouncer:
 	status=0; TEST_PGBOUNCER_ADDR=$(PGBOUNCER_ADDR) DATABASE_QUERY_EXEC_MODE=exec DATABASE_TRANSACTION_POOLING=true \
 	  DATABASE_STATEMENT_TIMEOUT=0 $(GO) test -race -count=1 $(PGBOUNCER_PKGS) || status=$$?; \
 	  bash .ci/pgbouncer/stop; exit $$status
+
+## faults: the fault-injection tests (shared/faults, build tag "faults"): PostgreSQL and PgBouncer
+## restarted under write load and create-task/update-task killed with SIGKILL mid-write, through
+## the real function binaries, each test on a PostgreSQL instance of its own (initdb on a free
+## port) and the local Redis. Needs PostgreSQL's server binaries and pgbouncer (.ci/run installs
+## them); about 20 s per test after the build. Prints the figures docs/operations.md quotes.
+.PHONY: faults
+faults:
+	$(GO) test -tags faults -count=1 -v -timeout 15m ./shared/faults/

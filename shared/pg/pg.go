@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/rs/zerolog"
 )
 
 // Config is the database part of every function's configuration.
@@ -169,6 +171,15 @@ func (db *DB) Ping(ctx context.Context) error {
 // InTx runs fn in a transaction on pool: it commits when fn returns nil and
 // rolls back otherwise, returning fn's error unwrapped so callers can
 // compare sentinels. It is the one way this code opens transactions.
+//
+// A connection lost before COMMIT takes the transaction with it: the
+// error is Transient (a 503, retry). A connection lost, or a deadline
+// passed, while COMMIT was under way leaves the outcome to be found out:
+// the server may have committed and failed only to say so. InTx learns the
+// transaction's id just before COMMIT (one round trip, nothing when the
+// transaction wrote nothing) and then asks the server (resolve): committed
+// is success, rolled back the Transient error it was; ErrCommitUnknown if
+// the server cannot say within resolveWait.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	tx, err := pool.Begin(ctx)
 	if err != nil {
@@ -179,8 +190,54 @@ func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error 
 	if err := fn(tx); err != nil {
 		return err
 	}
+	// NULL when fn wrote nothing: then no outcome is at stake. The
+	// _if_assigned form also works on a replica, where no id is assigned.
+	var xid *string
+	const q = `SELECT pg_current_xact_id_if_assigned()::text`
+	if err := tx.QueryRow(ctx, q).Scan(&xid); err != nil {
+		return fmt.Errorf("pg: before commit: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
+		if xid != nil && (lost(err) || pgconn.Timeout(err) || errors.Is(err, context.Canceled)) {
+			return resolve(ctx, pool, *xid, err)
+		}
 		return fmt.Errorf("pg: commit: %w", err)
 	}
 	return nil
+}
+
+// resolveWait bounds how long InTx waits to learn whether a commit it lost
+// sight of happened: long enough for a PostgreSQL or PgBouncer restart,
+// short of a client's patience.
+const resolveWait = 10 * time.Second
+
+// resolve finds out whether transaction xid, whose COMMIT failed with
+// cause, committed: nil if it did, cause (Transient) if it was rolled
+// back, ErrCommitUnknown if the server does not say within resolveWait. It
+// asks on connections of pool, which the lost one has left, and waits out
+// "in progress": the server may not have finished, or even received, the
+// COMMIT. It goes on when the caller has gone: whether the write happened
+// still decides what the caller's process does next (refresh its cache).
+func resolve(ctx context.Context, pool *pgxpool.Pool, xid string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), resolveWait)
+	defer cancel()
+	const q = `SELECT pg_xact_status($1::xid8)`
+	for {
+		var status *string // NULL: too old to know, not a case within seconds
+		err := pool.QueryRow(ctx, q, xid).Scan(&status)
+		switch {
+		case err == nil && status != nil && *status == "committed":
+			zerolog.Ctx(ctx).Warn().Err(cause).Str("db.transaction.id", xid).Msg("pg: the answer to COMMIT was lost; the server says it committed")
+			return nil
+		case err == nil && status != nil && *status == "aborted":
+			return fmt.Errorf("pg: commit: rolled back: %w", cause)
+		case err == nil && status == nil:
+			return fmt.Errorf("pg: commit of transaction %s: %w: too old to tell, after %w", xid, ErrCommitUnknown, cause)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("pg: commit of transaction %s: %w after %s (%v), after %w", xid, ErrCommitUnknown, resolveWait, err, cause)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
