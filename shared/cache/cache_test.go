@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -34,6 +35,39 @@ type world struct {
 	rdb     *redis.Client
 	replica atomic.Int64 // loader calls
 	primary atomic.Int64
+	log     *logLines // what the cache logged at warning level and above
+}
+
+// logLines keeps each line a zerolog logger writes, for tests that count
+// what the cache logged.
+type logLines struct {
+	mu    sync.Mutex
+	lines []map[string]any
+}
+
+func (l *logLines) Write(p []byte) (int, error) {
+	var m map[string]any
+	if err := json.Unmarshal(p, &m); err != nil {
+		return 0, err
+	}
+	l.mu.Lock()
+	l.lines = append(l.lines, m)
+	l.mu.Unlock()
+	return len(p), nil
+}
+
+// breakerTo counts the breaker's moves to state ("open", "half-open",
+// "closed"), as the cache logged them when they happened.
+func (w *world) breakerTo(state string) int {
+	w.log.mu.Lock()
+	defer w.log.mu.Unlock()
+	n := 0
+	for _, m := range w.log.lines {
+		if m["message"] == "redis circuit breaker" && m["to"] == state {
+			n++
+		}
+	}
+	return n
 }
 
 // newWorld opens a cache on cfg (cachetest.Config plus the test's
@@ -51,7 +85,7 @@ func newWorld(t testing.TB, cfg cache.Config, wrap func(cache.Loader) cache.Load
 // newWorldOn is another process ("pod") on the same database and Redis.
 func newWorldOn(t testing.TB, cfg cache.Config, store *task.Store, wrap func(cache.Loader) cache.Loader) *world {
 	t.Helper()
-	w := &world{t: t, cfg: cfg, store: store, reg: prometheus.NewRegistry(), rdb: cachetest.Client(t, cfg.RedisURL)}
+	w := &world{t: t, cfg: cfg, store: store, reg: prometheus.NewRegistry(), rdb: cachetest.Client(t, cfg.RedisURL), log: &logLines{}}
 	replica := cache.Loader(store.Get)
 	if wrap != nil {
 		replica = wrap(replica)
@@ -66,7 +100,7 @@ func newWorldOn(t testing.TB, cfg cache.Config, store *task.Store, wrap func(cac
 			return store.GetPrimary(ctx, id)
 		},
 	}
-	c, err := cache.New(t.Context(), cfg, load, w.reg, zerolog.Nop())
+	c, err := cache.New(t.Context(), cfg, load, w.reg, zerolog.New(w.log).Level(zerolog.WarnLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +151,18 @@ func (w *world) get(id uuid.UUID, v int64) task.Task {
 		w.t.Fatalf("Get %s: version %d, want %d", id, tk.Version, v)
 	}
 	return tk
+}
+
+// eventuallyHit reads id (version v) until a read is a hit: the entry is
+// cached and this process trusts Redis again. A Redis call that timed out
+// on a loaded machine only delays it.
+func (w *world) eventuallyHit(id uuid.UUID, v int64) {
+	w.t.Helper()
+	eventually(w.t, "a cache hit", func() bool {
+		hits := w.results()["hit"]
+		w.get(id, v)
+		return w.results()["hit"] > hits
+	})
 }
 
 // results reads taskfn_cache_requests_total by result.
@@ -240,8 +286,12 @@ func TestReadThrough(t *testing.T) {
 			check: func(t *testing.T, w *world) {
 				id := uuid.New()
 				w.get(id, 0)
-				w.get(id, 0)
-				time.Sleep(300 * time.Millisecond)
+				if ttl := w.rdb.PTTL(bg, w.key(id)).Val(); ttl > w.cfg.NegativeTTL {
+					t.Errorf("negative entry TTL %s, want up to %s", ttl, w.cfg.NegativeTTL)
+				}
+				// Waited for, not slept on: how soon the next read comes
+				// is the machine's business.
+				eventually(t, "the negative entry to expire", func() bool { return w.rdb.Exists(bg, w.key(id)).Val() == 0 })
 				w.get(id, 0)
 				if n := w.replica.Load(); n != 2 {
 					t.Errorf("replica loads %d, want 2", n)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -97,48 +98,106 @@ func TestHistogramMerge(t *testing.T) {
 	}
 }
 
-// Run keeps Concurrency requests in flight, leaves the warm-up out, and
-// counts errors apart.
-func TestRun(t *testing.T) {
-	t.Parallel()
-	var calls, inFlight, peak atomic.Int64
-	errOdd := errors.New("odd")
-	step := func(ctx context.Context, worker int) error {
-		n := calls.Add(1)
-		cur := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for p := peak.Load(); cur > p && !peak.CompareAndSwap(p, cur); p = peak.Load() {
+// stepCounter is a step that records what Run made it do: calls and
+// failures, the most in flight at once, and when each call began. Worker 3
+// fails every call; the others sleep 2ms and succeed. The first call of
+// each worker waits until all four have begun (or 10s), so that the
+// concurrency shows however the machine schedules them.
+type stepCounter struct {
+	calls, fails, inFlight, peak atomic.Int64
+	arrived                      atomic.Int64
+	all                          chan struct{} // closed when all four first calls have begun
+	mu                           sync.Mutex
+	began                        []time.Time
+}
+
+var errWorker3 = errors.New("worker 3 fails")
+
+func newStepCounter() *stepCounter { return &stepCounter{all: make(chan struct{})} }
+
+func (s *stepCounter) step(first []bool) loadgen.Step {
+	return func(ctx context.Context, worker int) error {
+		s.mu.Lock()
+		s.began = append(s.began, time.Now())
+		s.mu.Unlock()
+		s.calls.Add(1)
+		cur := s.inFlight.Add(1)
+		defer s.inFlight.Add(-1)
+		for p := s.peak.Load(); cur > p && !s.peak.CompareAndSwap(p, cur); p = s.peak.Load() {
+		}
+		if first[worker] {
+			first[worker] = false
+			if s.arrived.Add(1) == 4 {
+				close(s.all)
+			}
+			select {
+			case <-s.all:
+			case <-time.After(10 * time.Second):
+			}
 		}
 		time.Sleep(2 * time.Millisecond)
-		if worker == 3 && n%2 == 1 {
-			return errOdd
+		if worker == 3 {
+			s.fails.Add(1)
+			return errWorker3
 		}
 		return nil
 	}
-	o := loadgen.Options{Concurrency: 4, Warmup: 100 * time.Millisecond, Duration: 300 * time.Millisecond}
-	r := loadgen.Run(t.Context(), "sleep", o, step)
-	if peak.Load() != 4 {
-		t.Errorf("peak concurrency %d, want 4", peak.Load())
+}
+
+// Run keeps Concurrency requests in flight and counts every request sent
+// in the measured window, errors apart. Without a warm-up every call is in
+// the window, so the counts must equal what the step saw: exact however
+// many requests a loaded machine manages.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	s := newStepCounter()
+	o := loadgen.Options{Concurrency: 4, Duration: 300 * time.Millisecond}
+	r := loadgen.Run(t.Context(), "sleep", o, s.step(make([]bool, 4)))
+	if s.peak.Load() != 4 {
+		t.Errorf("peak concurrency %d, want 4", s.peak.Load())
 	}
-	measured := r.Requests + r.Errors
-	if measured >= calls.Load() {
-		t.Errorf("%d measured of %d calls: the warm-up was counted", measured, calls.Load())
+	if r.Requests+r.Errors != s.calls.Load() || r.Errors != s.fails.Load() {
+		t.Errorf("counted %d requests and %d errors; the step saw %d calls, %d failed", r.Requests, r.Errors, s.calls.Load(), s.fails.Load())
 	}
-	// 4 workers × 300ms / ≥2ms: at most 600, and not far below on an idle machine.
-	if measured > 4*150+4 || measured < 100 {
-		t.Errorf("%d requests measured", measured)
-	}
-	if r.Errors == 0 || !errors.Is(r.FirstError, errOdd) {
-		t.Errorf("errors %d, first %v", r.Errors, r.FirstError)
+	if !errors.Is(r.FirstError, errWorker3) {
+		t.Errorf("first error %v", r.FirstError)
 	}
 	if r.Latency.Count() != uint64(r.Requests) {
 		t.Errorf("histogram holds %d, want the %d successes", r.Latency.Count(), r.Requests)
 	}
-	if p50 := r.Latency.Quantile(0.5); p50 < 2*time.Millisecond {
+	// Upper bounds hold on any machine: every call takes at least 2ms.
+	// 4 workers × 300ms / ≥2ms: at most 600, plus one each at the end.
+	if measured := r.Requests + r.Errors; measured > 4*150+4 {
+		t.Errorf("%d requests measured", measured)
+	}
+	if p50 := r.Latency.Quantile(0.5); r.Requests > 0 && p50 < 2*time.Millisecond {
 		t.Errorf("p50 %v below the step's sleep", p50)
 	}
-	if rate := r.Rate(); rate <= 0 || rate > 4/0.002 {
-		t.Errorf("rate %.0f", rate)
+	if rate := r.Rate(); rate > 4/0.002 {
+		t.Errorf("rate %.0f above what the workers can do", rate)
+	}
+}
+
+// The warm-up is run but not counted: a call that began before the
+// warm-up could have ended is never in the result.
+func TestRunLeavesOutTheWarmup(t *testing.T) {
+	t.Parallel()
+	s := newStepCounter()
+	o := loadgen.Options{Concurrency: 4, Warmup: 300 * time.Millisecond, Duration: 100 * time.Millisecond}
+	start := time.Now()
+	r := loadgen.Run(t.Context(), "sleep", o, s.step(make([]bool, 4)))
+	// Run's window opens no sooner than start + Warmup.
+	early := int64(0)
+	for _, b := range s.began {
+		if b.Before(start.Add(o.Warmup)) {
+			early++
+		}
+	}
+	if early == 0 {
+		t.Fatal("no call began during the warm-up")
+	}
+	if measured := r.Requests + r.Errors; measured > s.calls.Load()-early {
+		t.Errorf("%d measured of %d calls, %d of them begun in the warm-up: the warm-up was counted", measured, s.calls.Load(), early)
 	}
 }
 

@@ -11,8 +11,12 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
+	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/notify"
+	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -152,4 +156,33 @@ func BenchmarkStatusChangeToInbox(b *testing.B) {
 	}
 	b.StopTimer()
 	lat.report(b)
+}
+
+// taskEventsAfter returns entity id's events (a task or a report) after
+// outbox row after, oldest first, as relay-outbox would publish them, and
+// the last row's id.
+func taskEventsAfter(t testing.TB, db *pg.DB, id uuid.UUID, after int64) ([]event.Event, int64) {
+	t.Helper()
+	const q = `
+SELECT id, event_id, topic, key, type, source, subject, data, created_at
+FROM outbox
+WHERE key = $1
+  AND id > $2
+ORDER BY id`
+	rows, err := db.Primary.Query(context.Background(), q, id.String(), after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := after
+	evs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (event.Event, error) {
+		var ev events.Event
+		if err := r.Scan(&last, &ev.ID, &ev.Topic, &ev.Key, &ev.Type, &ev.Source, &ev.Subject, &ev.Data, &ev.Time); err != nil {
+			return event.Event{}, err
+		}
+		return ev.CloudEvent()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs, last
 }

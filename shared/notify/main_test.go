@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
@@ -26,7 +27,8 @@ import (
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// One broker for the test binary, for the end-to-end tests (e2e_test.go).
+func TestMain(m *testing.M) { kafkatest.Main(m, pgtest.Main) }
 
 func ptr[T any](v T) *T { return &v }
 

@@ -107,6 +107,53 @@ var cmpSorted = cmp.Transformer("sort", func(in []string) []string {
 	return out
 })
 
+// A redelivery after the event's processed-event record was purged (the
+// cleanup keeps those records only for the redelivery window) still makes
+// no second notification and no second email: the inbox's own key, one
+// notification per recipient and event, refuses it.
+func TestSinkRedeliveryAfterPurge(t *testing.T) {
+	t.Parallel()
+	env := newSinkEnv(t)
+	ctx := context.Background()
+	remember(t, env.db, "alice", "alice@taskfn.test")
+	remember(t, env.db, "bob", "bob@taskfn.test")
+	ev := statusChanged(t, "carol", "alice", ptr("bob"))
+	processed := func() int {
+		t.Helper()
+		var n int
+		if err := env.db.Primary.QueryRow(ctx, "SELECT count(*) FROM processed_events WHERE event_id = $1", ev.ID()).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	if status, body := post(t, env.url, ev); status != http.StatusNoContent {
+		t.Fatalf("first delivery: %d %s", status, body)
+	}
+	if n, err := env.store.PurgeProcessed(ctx, time.Now().Add(time.Hour), 100); err != nil || n != 1 || processed() != 0 {
+		t.Fatalf("purge: %d, %v; %d records left", n, err, processed())
+	}
+	for i := range 2 {
+		if status, body := post(t, env.url, ev); status != http.StatusNoContent {
+			t.Fatalf("redelivery %d: %d %s", i, status, body)
+		}
+	}
+	if processed() != 1 {
+		t.Errorf("%d processed-event records after the redeliveries, want 1", processed())
+	}
+	inbox, queued := counts(t, env.db)
+	if d := cmp.Diff(map[string]int{"alice": 1, "bob": 1}, inbox); d != "" {
+		t.Errorf("notifications per recipient (-want +got):\n%s", d)
+	}
+	var got []string
+	for _, m := range env.smtp.Messages() {
+		got = append(got, m.To...)
+	}
+	if d := cmp.Diff([]string{"alice@taskfn.test", "bob@taskfn.test"}, got, cmpSorted); d != "" || queued != 2 {
+		t.Errorf("%d emails queued; sent (-want +got):\n%s", queued, d)
+	}
+}
+
 // An email the server cannot take now fails the delivery (5xx, retried);
 // the redelivery sends it without a second notification, and the message
 // is the one first composed.

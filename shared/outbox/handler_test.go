@@ -102,6 +102,54 @@ func TestRelayHandler(t *testing.T) {
 	}
 }
 
+// A tick starts no further run once RELAY_MAX_DURATION has passed, and
+// leaves the rest to the next tick: each run here takes longer than the
+// limit (every publish sleeps past it), so the first run is the last. The
+// clock is not raced: a run can only be slower than the sleep, never
+// faster.
+func TestRelayHandlerStopsAtMaxDuration(t *testing.T) {
+	t.Parallel()
+	const slow = 20 * time.Millisecond
+	tests := []struct {
+		name          string
+		maxDuration   time.Duration
+		wantPublished int // of 6, one per run
+	}{
+		{"runs outlast the limit: one run", slow / 2, 1},
+		{"within the limit: drained", time.Minute, 6},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pool := pgtest.New(t).Primary
+			for range 6 {
+				addEvents(t, pool, "topic", uuid.New(), 1)
+			}
+			m := outbox.NewMetrics(prometheus.NewRegistry())
+			rec := &recorder{fail: func(events.Event) error {
+				time.Sleep(slow)
+				return nil
+			}}
+			h, err := outbox.NewRelayHandler(pool, rec, m, outbox.RelayConfig{Batch: 1, MaxDuration: tt.maxDuration})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, pingRequest(events.PingSourceType, false))
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			var res outbox.RelayResult
+			if err := json.Unmarshal(w.Body.Bytes(), &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Published != tt.wantPublished || res.Pending != int64(6-tt.wantPublished) || len(rec.ids()) != tt.wantPublished {
+				t.Errorf("tick %+v, %d sent; want %d published", res, len(rec.ids()), tt.wantPublished)
+			}
+		})
+	}
+}
+
 func TestNewRelayHandlerRejectsMissingDependencies(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t).Primary

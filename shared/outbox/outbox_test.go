@@ -323,6 +323,74 @@ func TestRelayFailures(t *testing.T) {
 	}
 }
 
+// Once Kafka is unreachable the relay starts no further key: the keys it
+// has not reached wait, untouched, for the next run. With one worker (a
+// pool of two connections) the order is fixed: the keys before the failure
+// are published, the failing one is the last tried. With many workers the
+// keys already under way may each fail, but no more than the relay runs at
+// once (16), of the 40 waiting.
+func TestRelayStopsStartingKeysWhenKafkaIsUnreachable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		maxConns  int32
+		keys      int
+		downFrom  int // the publish (counting from 0) from which Kafka is unreachable
+		wantTried int // keys tried, exactly (0: not fixed)
+		maxTried  int // keys tried, at most
+	}{
+		{"one worker", 2, 10, 2, 3, 3},
+		{"concurrent workers", 8, 40, 0, 0, 16},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := pgtest.NewConfig(t)
+			cfg.MaxConns = tt.maxConns
+			db, err := pg.Open(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(db.Close)
+			for range tt.keys {
+				addEvents(t, db.Primary, "topic", uuid.New(), 1)
+			}
+			var (
+				mu    sync.Mutex
+				calls int
+				tried = map[string]bool{}
+			)
+			rec := &recorder{fail: func(ev events.Event) error {
+				mu.Lock()
+				defer mu.Unlock()
+				tried[ev.Key] = true
+				calls++
+				if calls > tt.downFrom {
+					return errDown
+				}
+				return nil
+			}}
+			res, err := outbox.Relay(t.Context(), db.Primary, rec, 100)
+			if !errors.Is(err, events.ErrUnavailable) {
+				t.Fatalf("Relay error %v, want ErrUnavailable", err)
+			}
+			mu.Lock()
+			n := len(tried)
+			mu.Unlock()
+			if tt.wantTried > 0 && n != tt.wantTried {
+				t.Errorf("%d of %d keys tried, want %d", n, tt.keys, tt.wantTried)
+			}
+			if n > tt.maxTried {
+				t.Errorf("%d of %d keys tried, want at most %d", n, tt.keys, tt.maxTried)
+			}
+			failed := n - tt.downFrom
+			if res.Published != tt.downFrom || res.Failed != failed || res.Pending != int64(tt.keys-tt.downFrom) {
+				t.Errorf("result %+v, want %d published, %d failed", res, tt.downFrom, failed)
+			}
+		})
+	}
+}
+
 func TestPurgePublished(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.New(t).Primary

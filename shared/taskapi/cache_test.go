@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -96,5 +97,67 @@ func TestReadyWithoutRedis(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/readyz with Redis down: %d, want 200", resp.StatusCode)
+	}
+}
+
+// TestFormerAssigneeLosesAccess: once a reassignment or an unassignment
+// has been acknowledged, the former assignee can neither read nor change
+// the task, at once and on every pod: the refreshed entry, not the one
+// that named them, answers the read (a cache hit, counted), and the policy
+// refuses it as it refuses a stranger (404, not 403).
+func TestFormerAssigneeLosesAccess(t *testing.T) {
+	t.Parallel()
+	const next = "zoe-member"
+	tests := []struct {
+		name     string
+		assignee any // the PATCH's assignee_id
+	}{
+		{"reassigned", next},
+		{"unassigned", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			iss := authtest.NewIssuer(t)
+			cfg := testConfig(t, iss)
+			// Nothing fails on purpose: a Redis call timing out on a busy
+			// machine would read the database and not count as a hit.
+			cfg.Cache.Timeout = 5 * time.Second
+			// a takes the writes, b is another pod of the same deployment.
+			a, b := newPod(t, iss, cfg), newPod(t, iss, cfg)
+			tk := a.create(carol, map[string]any{"title": "hand over", "assignee_id": dave})
+			path := "/tasks/" + tk.ID.String()
+			for _, pod := range []*env{a, b} {
+				if r := pod.do(req{method: "GET", path: path, as: dave}); r.status != http.StatusOK {
+					t.Fatalf("assignee's GET before the change: %d %s", r.status, r.body)
+				}
+			}
+
+			r := a.do(req{method: "PATCH", path: path, as: carol, body: map[string]any{"assignee_id": tc.assignee}})
+			if r.status != http.StatusOK {
+				t.Fatalf("PATCH assignee_id: %d %s", r.status, r.body)
+			}
+			for name, pod := range map[string]*env{"a": a, "b": b} {
+				hits := pod.cacheResults()["hit"]
+				if r := pod.do(req{method: "GET", path: path, as: dave}); r.status != http.StatusNotFound {
+					t.Errorf("pod %s: former assignee's GET: %d %s", name, r.status, r.body)
+				}
+				if got := pod.cacheResults()["hit"]; got != hits+1 {
+					t.Errorf("pod %s: the GET was not answered from the cache (%v hits, was %v)", name, got, hits)
+				}
+				if r := pod.do(req{method: "PATCH", path: path, as: dave, body: map[string]any{"status": "done"}}); r.status != http.StatusNotFound {
+					t.Errorf("pod %s: former assignee's PATCH: %d %s", name, r.status, r.body)
+				}
+				// The owner still reads it, as the change left it.
+				r := pod.do(req{method: "GET", path: path, as: carol})
+				if r.status != http.StatusOK {
+					t.Fatalf("pod %s: owner's GET: %d %s", name, r.status, r.body)
+				}
+				if got := r.task(t); got.Status != task.StatusTodo || (got.AssigneeID == nil) != (tc.assignee == nil) ||
+					(got.AssigneeID != nil && *got.AssigneeID != next) {
+					t.Errorf("pod %s: task after the change: %s", name, r.body)
+				}
+			}
+		})
 	}
 }

@@ -60,7 +60,15 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	iss := authtest.NewIssuer(t)
-	svc, srv := serveTasks(t, testConfig(t, iss))
+	return newPod(t, iss, testConfig(t, iss))
+}
+
+// newPod serves the routes wired on cfg with tokens of iss. Called again
+// with the same cfg it is another pod of the same deployment: the same
+// database and the same Redis keys, its own cache and registry.
+func newPod(t testing.TB, iss *authtest.Issuer, cfg Config) *env {
+	t.Helper()
+	svc, srv := serveTasks(t, cfg)
 	e := &env{t: t, db: svc.DB, cache: svc.Cache, reg: svc.Registry, srv: srv, tokens: map[string]string{}}
 	for who, rs := range roles {
 		e.tokens[who] = iss.Token(t, who, rs...)

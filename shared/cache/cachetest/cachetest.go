@@ -5,6 +5,7 @@
 package cachetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -160,6 +161,52 @@ func (s *Server) Kill() {
 		s.t.Fatal("cachetest: Kill of a server that is not running")
 	}
 	s.stop()
+}
+
+// Freeze stops the server's process (SIGSTOP) and returns once it is
+// stopped: connections still complete in the kernel's backlog, nothing is
+// answered, until Thaw. It is the stall of a busy event loop (DEBUG SLEEP,
+// a long fork, a swapping host) with an end the test decides, not a clock.
+func (s *Server) Freeze() {
+	s.t.Helper()
+	s.signal(syscall.SIGSTOP, 'T')
+}
+
+// Thaw resumes a frozen server (SIGCONT) and returns once it runs.
+func (s *Server) Thaw() {
+	s.t.Helper()
+	s.signal(syscall.SIGCONT, 0)
+}
+
+// signal sends sig and, if state is set, waits until the process is in
+// that state as /proc shows it (T: stopped); 0 waits until it is in any
+// other.
+func (s *Server) signal(sig syscall.Signal, state byte) {
+	s.t.Helper()
+	if s.cmd == nil {
+		s.t.Fatalf("cachetest: %v to a server that is not running", sig)
+	}
+	if err := s.cmd.Process.Signal(sig); err != nil {
+		s.t.Fatal(err)
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return // no /proc: the signal is on its way, which must do
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+			if st := b[i+2]; (state != 0 && st == state) || (state == 0 && st != 'T') {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("cachetest: redis-server did not take %v: %s", sig, b)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func (s *Server) stop() {
