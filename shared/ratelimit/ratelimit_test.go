@@ -13,6 +13,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -440,6 +441,35 @@ func TestLeases(t *testing.T) {
 		// most a lease (a tenth of the quota) per pod.
 		if allowed > 100 || allowed < 80 {
 			t.Errorf("%d of 200 allowed over two pods, want 80 to 100", allowed)
+		}
+	})
+	t.Run("concurrent requests on two pods", func(t *testing.T) {
+		t.Parallel()
+		cfg := leased(t, 200, time.Hour)
+		pods := []*ratelimit.Limiter{}
+		for range 2 {
+			l, _ := newLimiter(t, cfg)
+			pods = append(pods, l)
+		}
+		var allowed atomic.Int64
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				for range 50 {
+					d, err := pods[g%2].Allow(t.Context(), ratelimit.Reads, "alice")
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if d.Allowed {
+						allowed.Add(1)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if n := allowed.Load(); n > 200 || n < 160 {
+			t.Errorf("%d of 800 concurrent requests allowed, want 160 to 200 (the quota)", n)
 		}
 	})
 	t.Run("small quotas ask Redis every time", func(t *testing.T) {
