@@ -109,11 +109,11 @@ func BenchmarkGate(b *testing.B) {
 			cpu := processCPU()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
-				auth := "Bearer " + tokens[int(callers.Add(1))%len(tokens)]
+				bearer := "Bearer " + tokens[int(callers.Add(1))%len(tokens)]
 				client := srv.Client()
 				for pb.Next() {
 					req, _ := http.NewRequest(http.MethodGet, srv.URL+"/tasks/x", nil)
-					req.Header.Set("Authorization", auth)
+					req.Header.Set("Authorization", bearer)
 					resp, err := client.Do(req)
 					if err != nil {
 						b.Error(err)
