@@ -12,6 +12,7 @@ import (
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
@@ -22,9 +23,10 @@ const name = "create-task"
 // events go out right after commit (without brokers relay-outbox sends them).
 type settings struct {
 	function.Config
-	Auth  auth.Config
-	Cache cache.Config
-	Kafka kafka.Config
+	Auth      auth.Config
+	RateLimit ratelimit.Config
+	Cache     cache.Config
+	Kafka     kafka.Config
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -39,7 +41,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
@@ -136,15 +137,21 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
-	tasks, err := taskapi.Wire(ctx, b, cfg.Task, task.WithTopic(cfg.Kafka.TasksTopic), task.WithPublisher(pub))
+	// One limiter for all: a caller's quotas are the same whichever
+	// function serves it.
+	lim, err := ratelimit.Open(b, cfg.Task.RateLimit)
 	if err != nil {
 		return nil, err
 	}
-	inbox, err := notify.Wire(b, cfg.Notify)
+	tasks, err := taskapi.Wire(ctx, b, cfg.Task, lim, task.WithTopic(cfg.Kafka.TasksTopic), task.WithPublisher(pub))
 	if err != nil {
 		return nil, err
 	}
-	reports, err := report.Wire(b, cfg.Report, report.WithTopic(cfg.Kafka.ReportsTopic), report.WithPublisher(pub))
+	inbox, err := notify.Wire(b, cfg.Notify, lim)
+	if err != nil {
+		return nil, err
+	}
+	reports, err := report.Wire(b, cfg.Report, lim, report.WithTopic(cfg.Kafka.ReportsTopic), report.WithPublisher(pub))
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -18,7 +19,8 @@ const name = "get-report-content"
 // settings: reading a stored report needs neither Kafka nor the worker's.
 type settings struct {
 	function.Config
-	Auth auth.Config
+	Auth      auth.Config
+	RateLimit ratelimit.Config
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -33,7 +35,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.As(ratelimit.Reports), task.Anyone...)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
@@ -19,8 +20,9 @@ const name = "get-task"
 // settings: a read goes through the task cache; no Kafka here.
 type settings struct {
 	function.Config
-	Auth  auth.Config
-	Cache cache.Config
+	Auth      auth.Config
+	RateLimit ratelimit.Config
+	Cache     cache.Config
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -35,7 +37,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
 	if err != nil {
 		return err
 	}

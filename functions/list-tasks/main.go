@@ -9,6 +9,7 @@ import (
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
@@ -18,7 +19,8 @@ const name = "list-tasks"
 // settings: lists read the database (the replica, when set); no cache, no Kafka.
 type settings struct {
 	function.Config
-	Auth auth.Config
+	Auth      auth.Config
+	RateLimit ratelimit.Config
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -33,7 +35,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/notify"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -18,7 +19,8 @@ const name = "read-notification"
 // settings: the inbox is in the database; no SMTP, no Kafka here.
 type settings struct {
 	function.Config
-	Auth auth.Config
+	Auth      auth.Config
+	RateLimit ratelimit.Config
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -33,7 +35,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
 	if err != nil {
 		return err
 	}

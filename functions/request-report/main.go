@@ -11,6 +11,7 @@ import (
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -21,9 +22,10 @@ const name = "request-report"
 // goes out right after commit (without brokers relay-outbox sends it).
 type settings struct {
 	function.Config
-	Auth   auth.Config
-	Limits report.Limits
-	Kafka  kafka.Config
+	Auth      auth.Config
+	RateLimit ratelimit.Config
+	Limits    report.Limits
+	Kafka     kafka.Config
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -38,7 +40,11 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer b.Close()
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.As(ratelimit.Reports), task.Anyone...)
 	if err != nil {
 		return err
 	}

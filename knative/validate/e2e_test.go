@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -305,6 +306,40 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("401 without WWW-Authenticate: %v", resp.Header)
 	}
 
+	// Without a token the gateway limits per client address (10 a second,
+	// bursts of 20): of a quick burst, about 20 reach the function (401)
+	// and the rest get nginx's own 429.
+	var unauthorized, limited int
+	for range 60 {
+		resp := do(t, http.MethodGet, gw.url+"/tasks", nil, nil)
+		if resp.StatusCode == http.StatusUnauthorized {
+			unauthorized++
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+			continue
+		}
+		p := readProblem(t, resp, http.StatusTooManyRequests)
+		limited++
+		if p.Type != "https://taskfn.dev/problems/too-many-requests" || resp.Header.Get("Retry-After") != "1" || resp.Header.Get("X-Request-Id") == "" {
+			t.Errorf("the gateway's 429: %+v, headers %v", p, resp.Header)
+		}
+	}
+	if limited == 0 || unauthorized < 19 {
+		t.Errorf("a burst of 60 requests without a token: %d reached the function, %d limited; want the burst of 20 through, then 429s", unauthorized, limited)
+	}
+	// A token takes a request out of the gateway's limit, into the
+	// function's, per caller: Redis is down here, so that one lets it
+	// through unchecked (fail open) and says only its policy.
+	resp = do(t, http.MethodGet, gw.url+"/tasks", nil, carol)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("with a token, right after the burst: status %d, want 200", resp.StatusCode)
+	}
+	if p, rl := resp.Header.Get("RateLimit-Policy"), resp.Header.Get("RateLimit"); p != `"reads";q=600;w=60` || rl != "" {
+		t.Errorf("list-tasks with Redis down: RateLimit-Policy %q, RateLimit %q; want the reads policy and no count", p, rl)
+	}
+
 	// create
 	var created taskJSON
 	resp = do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Ship the gateway","priority":"high","labels":["e2e"]}`),
@@ -409,6 +444,13 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	checkMetricsExported(t, exported)
+	// The checks that failed open are counted (Redis is down here).
+	resp = do(t, http.MethodGet, "http://"+procs["list-tasks"].addr+"/metrics", nil, nil)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if m := failOpen.FindSubmatch(body); m == nil || string(m[1]) == "0" {
+		t.Errorf("list-tasks does not count its unchecked requests in taskfn_ratelimit_fail_open_total{class=\"reads\"}")
+	}
 
 	// A function that is down: nginx's own 502, as problem+json.
 	if err := procs["delete-task"].stop(); err != nil {
@@ -418,6 +460,8 @@ func TestEndToEnd(t *testing.T) {
 
 	checkAccessLog(t, gw.logs.String())
 }
+
+var failOpen = regexp.MustCompile(`(?m)^taskfn_ratelimit_fail_open_total\{class="reads"\} ([0-9.e+]+)$`)
 
 // checkAccessLog reads the gateway's JSON access log: every line parses,
 // numbers are numbers, and requests nginx answered itself name no upstream.

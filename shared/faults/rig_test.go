@@ -78,6 +78,10 @@ func newRig(t *testing.T) *rig {
 		"PATH=" + os.Getenv("PATH"),
 		"REDIS_URL=" + redisURL, "CACHE_KEY_PREFIX=" + r.prefix,
 		"OIDC_ISSUER=" + iss.URL(), "OIDC_AUDIENCE=" + authtest.Audience,
+		// Rate limits stay on, as in production, with quotas these few
+		// hundred writes a second from one caller never reach.
+		"RATE_LIMIT_ENABLED=true", "RATE_LIMIT_KEY_PREFIX=" + r.prefix,
+		"RATE_LIMIT_READS=1000000/1s", "RATE_LIMIT_WRITES=1000000/1s",
 	}
 	return r
 }

@@ -111,10 +111,11 @@ func (b *Base) Serve(ctx context.Context, routes ...httpx.Route) error {
 }
 
 // Gate is the gate of this function's authenticated routes: tokens
-// verified per cfg, callers holding one of roles, each remembered in the
-// people directory (so notify can mail them). Nothing waits for the
-// network: OIDC discovery happens on the first token.
-func (b *Base) Gate(cfg auth.Config, roles ...auth.Role) (*auth.Gate, error) {
+// verified per cfg, callers held to limit (a shared/ratelimit hook; nil
+// limits nothing) and holding one of roles, each remembered in the people
+// directory (so notify can mail them). Nothing waits for the network: OIDC
+// discovery happens on the first token.
+func (b *Base) Gate(cfg auth.Config, limit auth.LimitFunc, roles ...auth.Role) (*auth.Gate, error) {
 	v, err := auth.NewVerifier(cfg, nil)
 	if err != nil {
 		return nil, fmt.Errorf("token verifier: %w", err)
@@ -123,7 +124,11 @@ func (b *Base) Gate(cfg auth.Config, roles ...auth.Role) (*auth.Gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return auth.NewGate(v, roles, dir.Remember)
+	g, err := auth.NewGate(v, roles, dir.Remember)
+	if err != nil {
+		return nil, err
+	}
+	return g.WithLimit(limit), nil
 }
 
 // ErrMissing is returned by constructors given a nil dependency.

@@ -62,6 +62,10 @@ type benchConfig struct {
 	Scenarios *regexp.Regexp `envconfig:"BENCH_SCENARIOS" default:"."`
 }
 
+// benchQuota is every class's rate limit in the functions: on, but out of
+// reach.
+const benchQuota = "1000000/1s"
+
 // Subjects of the benchmark's tokens. The writer's tasks are deleted after
 // each run, so the table stays as seeded.
 const (
@@ -139,9 +143,17 @@ func BenchmarkLoad(b *testing.B) {
 	rdb := redis.NewClient(mustRedisOptions(b, cfg.RedisURL))
 	defer rdb.Close()
 	defer deleteKeys(rdb, prefix)
+	defer deleteKeys(rdb, "rate:"+prefix) // redis_rate puts its "rate:" first
 	common := []string{
 		"DATABASE_URL=" + cfg.DatabaseURL, "REDIS_URL=" + cfg.RedisURL, "CACHE_KEY_PREFIX=" + prefix,
 		"OIDC_ISSUER=" + iss.URL(), "OIDC_AUDIENCE=" + authtest.Audience,
+		// Rate limits on, as deployed, so their cost is measured; the quotas
+		// are raised far above what the clients send (hundreds of requests
+		// a second each, which production quotas would refuse), so none is
+		// refused. RATE_LIMIT_LEASE passes through: 0 measures a Redis call
+		// per request.
+		"RATE_LIMIT_ENABLED=true", "RATE_LIMIT_KEY_PREFIX=" + prefix,
+		"RATE_LIMIT_READS=" + benchQuota, "RATE_LIMIT_WRITES=" + benchQuota, "RATE_LIMIT_REPORTS=" + benchQuota,
 	}
 	logs := b.TempDir()
 	getCached := startProc(b, logs, "get-task", filepath.Join(bin, "get-task"), common, "/readyz")
@@ -318,6 +330,8 @@ func BenchmarkLoad(b *testing.B) {
 		[2]string{"load", "load average " + load},
 		[2]string{"pools", fmt.Sprintf("DATABASE_MAX_CONNS=%d DATABASE_QUERY_EXEC_MODE=%s REDIS_POOL_SIZE=%d, functions and ceilings alike",
 			fn.DB.MaxConns, fn.DB.QueryExecMode, fn.Cache.PoolSize)},
+		[2]string{"limits", fmt.Sprintf("rate limits on in the functions, %s per caller and class (never reached), RATE_LIMIT_LEASE=%s; the ceilings have none",
+			benchQuota, fn.RateLimit.Lease)},
 		[2]string{"requests", "GET /tasks/{id}: 100 hot ids (cached) or ids drawn from a random 300k (uncached, miss, pgx); " +
 			"list: GET /tasks?status=<each in turn>&sort=-created_at&limit=50"},
 	)

@@ -7,6 +7,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -14,8 +15,9 @@ import (
 // two inbox routes).
 type Config struct {
 	function.Config
-	Auth auth.Config
-	SMTP SMTPConfig
+	Auth      auth.Config
+	RateLimit ratelimit.Config
+	SMTP      SMTPConfig
 }
 
 // Service is the inbox routes and the sink wired on one base, as the dev
@@ -28,19 +30,28 @@ type Service struct {
 	Sink   *Sink
 }
 
-// Open wires the notify routes and sink on a new Base. Like the task
-// functions it waits for nothing: pools and OIDC discovery connect lazily.
+// Open wires the notify routes and sink on a new Base, limited per
+// cfg.RateLimit. Like the task functions it waits for nothing: pools,
+// Redis and OIDC discovery connect lazily.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) {
+		lim, err := ratelimit.Open(b, cfg.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		return Wire(b, cfg, lim)
+	})
 }
 
-// Wire wires the inbox routes and the sink on b.
-func Wire(b *function.Base, cfg Config) (*Service, error) {
+// Wire wires the inbox routes, limited by lim (nil: unlimited; the list is
+// a read, marking read a write), and the sink on b. It does not read
+// cfg.RateLimit: a process wiring several families shares one limiter.
+func Wire(b *function.Base, cfg Config, lim *ratelimit.Limiter) (*Service, error) {
 	store, err := NewStore(b.DB)
 	if err != nil {
 		return nil, err
 	}
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
 	if err != nil {
 		return nil, err
 	}

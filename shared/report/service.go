@@ -7,6 +7,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -14,9 +15,10 @@ import (
 // (request-report, build-report) add Kafka (kafka.Config) in their main.
 type Config struct {
 	function.Config
-	Auth   auth.Config
-	Worker WorkerConfig
-	Limits Limits
+	Auth      auth.Config
+	RateLimit ratelimit.Config
+	Worker    WorkerConfig
+	Limits    Limits
 }
 
 // Service is the report routes and the build-report sink wired on one
@@ -29,20 +31,29 @@ type Service struct {
 	Sink   *Sink
 }
 
-// Open wires the report routes and sink on a new Base, without a
-// publisher: events wait in the outbox for relay-outbox.
+// Open wires the report routes and sink on a new Base, limited per
+// cfg.RateLimit, without a publisher: events wait in the outbox for
+// relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) {
+		lim, err := ratelimit.Open(b, cfg.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		return Wire(b, cfg, lim)
+	})
 }
 
-// Wire wires the report routes and sink on b; opts configure the store
-// (its publisher and topic).
-func Wire(b *function.Base, cfg Config, opts ...Option) (*Service, error) {
+// Wire wires the report routes, limited by lim as Reports whatever their
+// method (nil: unlimited), and the sink on b; opts configure the store
+// (its publisher and topic). It does not read cfg.RateLimit: a process
+// wiring several families shares one limiter.
+func Wire(b *function.Base, cfg Config, lim *ratelimit.Limiter, opts ...Option) (*Service, error) {
 	store, err := NewStore(b.DB, opts...)
 	if err != nil {
 		return nil, err
 	}
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+	gate, err := b.Gate(cfg.Auth, lim.As(ratelimit.Reports), task.Anyone...)
 	if err != nil {
 		return nil, err
 	}

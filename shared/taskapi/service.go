@@ -8,15 +8,18 @@ import (
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
-// Config is what the task functions read: the base, token verification
-// and the task cache. The writers add Kafka (kafka.Config) in their main.
+// Config is what the task functions read: the base, token verification,
+// rate limits and the task cache. The writers add Kafka (kafka.Config) in
+// their main.
 type Config struct {
 	function.Config
-	Auth  auth.Config
-	Cache cache.Config
+	Auth      auth.Config
+	RateLimit ratelimit.Config
+	Cache     cache.Config
 }
 
 // Service is all five task routes wired on one base, as the dev runner and
@@ -29,16 +32,24 @@ type Service struct {
 	Routes []httpx.Route
 }
 
-// Open wires the five routes on a new Base, without a publisher: events
-// wait in the outbox for relay-outbox.
+// Open wires the five routes on a new Base, limited per cfg.RateLimit,
+// without a publisher: events wait in the outbox for relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
-	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) { return Wire(ctx, b, cfg) })
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) {
+		lim, err := ratelimit.Open(b, cfg.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		return Wire(ctx, b, cfg, lim)
+	})
 }
 
-// Wire wires the five routes on b; opts configure the store (its publisher
-// and topic).
-func Wire(ctx context.Context, b *function.Base, cfg Config, opts ...task.Option) (*Service, error) {
-	gate, err := b.Gate(cfg.Auth, task.Anyone...)
+// Wire wires the five routes on b, limited by lim (nil: unlimited; GET is
+// a read, the rest writes); opts configure the store (its publisher and
+// topic). It does not read cfg.RateLimit: a process wiring several
+// families on one base (the dev runner) shares one limiter.
+func Wire(ctx context.Context, b *function.Base, cfg Config, lim *ratelimit.Limiter, opts ...task.Option) (*Service, error) {
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
 	if err != nil {
 		return nil, err
 	}
