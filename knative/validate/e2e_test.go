@@ -237,7 +237,7 @@ func TestEndToEnd(t *testing.T) {
 		"OIDC_ISSUER":       iss.URL(),
 		"OIDC_AUDIENCE":     authtest.Audience,
 		// No Kafka here: the writers then keep their events in the outbox
-		// (shared/function.Publisher), which is what they do while Kafka is
+		// (kafka.Open opens no publisher), which is what they do while Kafka is
 		// down. Redis on a closed port: every cache lookup is an error and
 		// the database answers, as in a Redis outage.
 		"KAFKA_BROKERS": "",
