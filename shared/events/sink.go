@@ -35,6 +35,11 @@ func SinkHandler(maxBytes int64, handle func(context.Context, event.Event) error
 	})
 }
 
+// MaxIDBytes bounds the id of an event Read takes. Ours are UUIDs; a sink
+// keys processed_events by the id, and a btree index row holds at most
+// 2704 bytes, beyond which the insert failed (54000) as a 500.
+const MaxIDBytes = 1024
+
 // Read reads the CloudEvent of a request of at most maxBytes, in either
 // content mode; a request that is none is a 400 problem.
 func Read(w http.ResponseWriter, r *http.Request, maxBytes int64) (event.Event, error) {
@@ -61,6 +66,9 @@ func Read(w http.ResponseWriter, r *http.Request, maxBytes int64) (event.Event, 
 		if !utf8.ValidString(a.value) || strings.IndexFunc(a.value, unicode.IsControl) >= 0 {
 			return event.Event{}, httpx.BadRequest(fmt.Sprintf("the CloudEvent's %s must be UTF-8 without control characters", a.name))
 		}
+	}
+	if len(ev.ID()) > MaxIDBytes {
+		return event.Event{}, httpx.BadRequest(fmt.Sprintf("the CloudEvent's id must be at most %d bytes", MaxIDBytes))
 	}
 	return *ev, nil
 }

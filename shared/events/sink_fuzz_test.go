@@ -47,6 +47,7 @@ func FuzzSinkHandler(f *testing.F) {
 		{"application/cloudevents+json", "", "", "", "", `{"specversion":"1.0",`},
 		{"application/cloudevents-batch+json", "", "", "", "", `[{"specversion":"1.0","id":"x","source":"/s","type":"t"}]`},
 		{"application/json", "", "", "", "", `{}`},
+		{"application/json", "1.0", strings.Repeat("i", events.MaxIDBytes+1), source, events.TaskCreated, data},
 	} {
 		f.Add(c.contentType, c.specversion, c.id, c.source, c.typ, []byte(c.body))
 	}
@@ -83,6 +84,9 @@ func FuzzSinkHandler(f *testing.F) {
 		}
 		if err := got.Validate(); err != nil {
 			t.Fatalf("an invalid event handled: %v", err)
+		}
+		if len(got.ID()) > events.MaxIDBytes {
+			t.Fatalf("an id of %d bytes handled", len(got.ID()))
 		}
 		for name, s := range map[string]string{"id": got.ID(), "type": got.Type(), "source": got.Source(), "subject": got.Subject()} {
 			if !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {

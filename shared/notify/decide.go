@@ -176,8 +176,10 @@ func reportCompleted(data []byte) ([]Notice, error) {
 	if err := decode(data, &d); err != nil {
 		return nil, err
 	}
-	if d.ReportID == uuid.Nil || d.RequestedBy == "" || (d.Status != "succeeded" && d.Status != "failed") {
-		return nil, poison("report.completed needs report_id, requested_by and a status of succeeded or failed")
+	// A requester longer than a subject is none, and would not fit the
+	// index on notifications' recipient (a 500 before).
+	if d.ReportID == uuid.Nil || d.RequestedBy == "" || len(d.RequestedBy) > task.MaxSubject || (d.Status != "succeeded" && d.Status != "failed") {
+		return nil, poison("report.completed needs report_id, requested_by (at most %d bytes) and a status of succeeded or failed", task.MaxSubject)
 	}
 	id := d.ReportID
 	detail := map[string]any{"report_kind": d.Kind, "status": d.Status, "rows": d.Rows}

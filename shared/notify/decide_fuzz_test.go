@@ -1,9 +1,12 @@
 package notify_test
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -13,6 +16,7 @@ import (
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 // fuzzTypes are the event types FuzzDecide picks from by index: every
@@ -64,6 +68,7 @@ func FuzzDecide(f *testing.F) {
 		// its mutations): text that is fine JSON but no PostgreSQL text.
 		{events.TaskStatusChanged, "", `{"actor":"carol","old_status":"todo","new_status":"done","task":{"id":"` + snap.ID.String() + `","owner_id":"alice","title":"a\u0000b"}}`},
 		{events.TaskAssigned, "", `{"actor":"carol","new_assignee_id":"\u0000","task":{"id":"` + snap.ID.String() + `","owner_id":"alice"}}`},
+		{events.ReportCompleted, "", `{"report_id":"` + snap.ID.String() + `","requested_by":"` + strings.Repeat("r", 256) + `","status":"failed"}`},
 	} {
 		f.Add(index(c.typ), c.contentType, []byte(c.data))
 	}
@@ -86,8 +91,8 @@ func FuzzDecide(f *testing.F) {
 				"recipient": n.Recipient, "actor": n.Actor, "kind": string(n.Kind), "title": n.TaskTitle,
 				"summary": n.Summary(func(s string) string { return s }), "detail": string(detail),
 			}
-			if n.Recipient == "" {
-				t.Fatalf("%s %q: a notice for no one", eventType, data)
+			if n.Recipient == "" || len(n.Recipient) > task.MaxSubject {
+				t.Fatalf("%s %q: a notice for recipient %q, no subject", eventType, data, n.Recipient)
 			}
 			for name, s := range texts {
 				// jsonb refuses the escape \u0000 as text refuses NUL.
@@ -128,11 +133,13 @@ func jsonHasNUL(b []byte) bool {
 	return walk(v)
 }
 
-// TestSinkRefusesUnstorableText: the fuzz targets' finds, through the real
-// sink and database. An event whose id (events.Read) or whose data's texts
-// (Decide) PostgreSQL cannot take failed its transaction (22021, 22P05),
-// so the sink answered 500 and the KafkaSource redelivered an event that
-// fails the same way every time. Each is now a 400, dead-lettered at once.
+// TestSinkRefusesUnstorableText: the fuzz targets' finds, and what their
+// properties led to, through the real sink and database. An event whose id
+// (events.Read) or whose data's texts (Decide) PostgreSQL cannot take
+// (22021, 22P05), or cannot index (54000: longer than a btree row), failed
+// its transaction, so the sink answered 500 and the KafkaSource
+// redelivered an event that fails the same way every time. Each is now a
+// 400, dead-lettered at once.
 func TestSinkRefusesUnstorableText(t *testing.T) {
 	t.Parallel()
 	task := func(title, actor string) string {
@@ -157,6 +164,14 @@ func TestSinkRefusesUnstorableText(t *testing.T) {
 		{"id with NUL, structured", http.Header{"Content-Type": {"application/cloudevents+json"}}, structured(`"a\u0000b"`)},
 		{"title with NUL", binary(uuid.NewString()), task(`"a\u0000b"`, `"carol"`)},
 		{"actor with NUL", binary(uuid.NewString()), task(`"t"`, `"\u0000"`)},
+		// Beyond what a btree index row holds (2704 bytes): the id in
+		// processed_events' key, the requester in notifications'.
+		{"id of 8 kB", binary(longText(8 << 10)), task(`"t"`, `"carol"`)},
+		{"requester of 8 kB", func() http.Header {
+			h := binary(uuid.NewString())
+			h.Set("Ce-Type", events.ReportCompleted)
+			return h
+		}(), `{"report_id":"` + uuid.NewString() + `","kind":"tasks_export","requested_by":"` + longText(8<<10) + `","status":"succeeded","rows":1}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,4 +182,11 @@ func TestSinkRefusesUnstorableText(t *testing.T) {
 			}
 		})
 	}
+}
+
+// longText is n bytes of hex that no compression shortens.
+func longText(n int) string {
+	b := make([]byte, n/2)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
