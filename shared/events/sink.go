@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cloudevents/sdk-go/v2/event"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -33,6 +37,11 @@ func SinkHandler(maxBytes int64, handle func(context.Context, event.Event) error
 		return nil
 	})
 }
+
+// MaxIDBytes bounds the id of an event Read takes. Ours are UUIDs; a sink
+// keys processed_events by the id, and a btree index row holds at most
+// 2704 bytes, beyond which the insert failed (54000) as a 500.
+const MaxIDBytes = 1024
 
 // Read reads the CloudEvent of a request of at most maxBytes, in either
 // content mode; a request that is none is a 400 problem. A JSON body (a
@@ -62,6 +71,21 @@ func Read(w http.ResponseWriter, r *http.Request, maxBytes int64) (event.Event, 
 	}
 	if err := ev.Validate(); err != nil {
 		return event.Event{}, httpx.BadRequest("the CloudEvent is not valid: " + err.Error())
+	}
+	// CloudEvents Strings are Unicode without control characters (the
+	// spec's type system); the SDK does not check. A sink stores the id
+	// (notify's processed_events), and PostgreSQL refuses text that is
+	// not UTF-8 or holds NUL: that answered 500, so the event was
+	// redelivered to fail again (FuzzSinkHandler's find).
+	for _, a := range [...]struct{ name, value string }{
+		{"id", ev.ID()}, {"source", ev.Source()}, {"type", ev.Type()}, {"subject", ev.Subject()},
+	} {
+		if !utf8.ValidString(a.value) || strings.IndexFunc(a.value, unicode.IsControl) >= 0 {
+			return event.Event{}, httpx.BadRequest(fmt.Sprintf("the CloudEvent's %s must be UTF-8 without control characters", a.name))
+		}
+	}
+	if len(ev.ID()) > MaxIDBytes {
+		return event.Event{}, httpx.BadRequest(fmt.Sprintf("the CloudEvent's id must be at most %d bytes", MaxIDBytes))
 	}
 	return *ev, nil
 }

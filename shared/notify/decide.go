@@ -17,6 +17,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -71,7 +72,41 @@ func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
 	if err := checkData(eventType, contentType, data); err != nil {
 		return nil, err
 	}
-	return decide(data)
+	notices, err := decide(data)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range notices {
+		if err := storable(n); err != nil {
+			return nil, err
+		}
+	}
+	return notices, nil
+}
+
+// storable refuses a notice holding text PostgreSQL cannot store: JSON
+// data may carry \u0000, which text and jsonb refuse (22021, 22P05), so
+// the store failed with a 500 and the event was redelivered to fail
+// again. Recipient, actor, title and detail are all the notice's texts;
+// the summary is made of them.
+func storable(n Notice) error {
+	texts := []string{n.Recipient, n.Actor, n.TaskTitle}
+	for _, v := range n.Detail {
+		switch v := v.(type) {
+		case string:
+			texts = append(texts, v)
+		case *string:
+			if v != nil {
+				texts = append(texts, *v)
+			}
+		}
+	}
+	for _, s := range texts {
+		if !pg.TextOK(s) {
+			return poison("the data holds a text with NUL, which cannot be stored")
+		}
+	}
+	return nil
 }
 
 // checkData refuses data that no decoder could read: a content type that
@@ -141,8 +176,10 @@ func reportCompleted(data []byte) ([]Notice, error) {
 	if err := decode(data, &d); err != nil {
 		return nil, err
 	}
-	if d.ReportID == uuid.Nil || d.RequestedBy == "" || (d.Status != "succeeded" && d.Status != "failed") {
-		return nil, poison("report.completed needs report_id, requested_by and a status of succeeded or failed")
+	// A requester longer than a subject is none, and would not fit the
+	// index on notifications' recipient (a 500 before).
+	if d.ReportID == uuid.Nil || d.RequestedBy == "" || len(d.RequestedBy) > task.MaxSubject || (d.Status != "succeeded" && d.Status != "failed") {
+		return nil, poison("report.completed needs report_id, requested_by (at most %d bytes) and a status of succeeded or failed", task.MaxSubject)
 	}
 	id := d.ReportID
 	detail := map[string]any{"report_kind": d.Kind, "status": d.Status, "rows": d.Rows}

@@ -245,11 +245,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 
 // GET /tasks: {"items": [tasks], "next_cursor": string or null}.
 func (a *API) list(w http.ResponseWriter, r *http.Request) error {
-	v, err := httpx.Query(r)
-	if err != nil {
-		return err
-	}
-	q, err := parseList(v)
+	q, err := listQuery(r)
 	if err != nil {
 		return err
 	}

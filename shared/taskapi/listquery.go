@@ -2,6 +2,7 @@ package taskapi
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -18,6 +19,17 @@ const (
 	MaxLimit     = 200
 	maxQuery     = 500
 )
+
+// listQuery reads the list asked for by r's query string: all of the
+// route's parsing of untrusted input, and nothing that needs a database,
+// so FuzzListQuery drives exactly what the route does.
+func listQuery(r *http.Request) (task.ListQuery, error) {
+	v, err := httpx.Query(r)
+	if err != nil {
+		return task.ListQuery{}, err
+	}
+	return parseList(v)
+}
 
 // parseList turns the query string of GET /tasks into a ListQuery;
 // anything it does not understand is a 400, so a typo never silently
@@ -87,6 +99,9 @@ func parseStatuses(lists []string) ([]task.Status, error) {
 
 // parseTextFilters reads the filters matched as text: owner_id,
 // assignee_id, label and q, each of 1 to its most printable characters.
+// A query string may carry any bytes (raw, or %-escaped): one that is not
+// UTF-8 is refused here, as PostgreSQL would refuse it (22021) and the
+// route answer 500 (FuzzListQuery's find).
 func parseTextFilters(v url.Values, q *task.ListQuery) error {
 	for _, f := range []struct {
 		name string
@@ -97,7 +112,7 @@ func parseTextFilters(v url.Values, q *task.ListQuery) error {
 		if !ok {
 			continue
 		}
-		if strings.TrimSpace(s[0]) == "" || utf8.RuneCountInString(s[0]) > f.max || strings.IndexFunc(s[0], unicode.IsControl) >= 0 {
+		if strings.TrimSpace(s[0]) == "" || !utf8.ValidString(s[0]) || utf8.RuneCountInString(s[0]) > f.max || strings.IndexFunc(s[0], unicode.IsControl) >= 0 {
 			return badParam(f.name, fmt.Sprintf("must be 1 to %d printable characters", f.max))
 		}
 		*f.dst = s[0]

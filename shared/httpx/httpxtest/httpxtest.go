@@ -1,14 +1,18 @@
 // Package httpxtest serves taskfn's routes to tests over real HTTP and
 // sends the requests tests make to them: a JSON body, a bearer token, the
-// whole reply read.
+// whole reply read; and checks what a failure would answer (Want4xx, the
+// fuzz targets' property).
 package httpxtest
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/taskfn/taskfn/shared/httpx"
 )
 
 // Serve serves h on a loopback port until t ends. Tests serve what a
@@ -52,4 +56,21 @@ func Call(t testing.TB, client *http.Client, method, url, token, body string) (*
 		t.Fatalf("%s %s: reading the reply: %v", method, url, err)
 	}
 	return resp, b
+}
+
+// Want4xx fails t unless err is nil or a client error: a status from 400
+// to 499 by httpx.ProblemOf, the one table routes and sinks answer with.
+// It is the fuzz targets' property: input that is not valid is refused as
+// the client's mistake (a sink's: never redelivered), never answered 5xx.
+// It returns the status, 0 for nil.
+func Want4xx(t testing.TB, err error, input any) int {
+	t.Helper()
+	if err == nil {
+		return 0
+	}
+	p := httpx.ProblemOf(context.Background(), err)
+	if p.Status < 400 || p.Status > 499 {
+		t.Fatalf("input %q: %v answers %d, want a 4xx", input, err, p.Status)
+	}
+	return p.Status
 }
