@@ -31,12 +31,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/rs/zerolog"
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/redisx"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -96,17 +96,7 @@ func New(ctx context.Context, cfg Config, load Loaders, reg prometheus.Registere
 	if !cfg.Enabled {
 		return c, nil
 	}
-	opts.PoolSize = cfg.PoolSize
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout, cfg.Timeout
-	opts.ContextTimeoutEnabled = true
-	// A retry would double the cost of a Redis in trouble; the fallback is
-	// the database, not another attempt.
-	opts.MaxRetries = -1
-	opts.DialerRetries = 1
-	// Fewer round trips when connecting; neither feature is used.
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	c.rdb = redis.NewClient(opts)
+	c.rdb = redisx.NewClient(opts, cfg.Timeout, cfg.PoolSize)
 
 	c.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "redis",
@@ -118,7 +108,7 @@ func New(ctx context.Context, cfg Config, load Loaders, reg prometheus.Registere
 		IsSuccessful: func(err error) bool { return err == nil || answered(err) },
 		IsExcluded:   func(err error) bool { return errors.Is(err, errCallerGone) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			m.breaker.Set(breakerValue(to))
+			m.breaker.Set(redisx.BreakerValue(to))
 			c.log.Warn().Str("from", from.String()).Str("to", to.String()).Msg("redis circuit breaker")
 		},
 	})

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
 )
 
 // Results of a Get, the result label of taskfn_cache_requests_total.
@@ -88,15 +87,4 @@ func newInstruments(reg prometheus.Registerer, name string) (*instruments, error
 		}
 	}
 	return m, nil
-}
-
-// breakerValue maps gobreaker's states onto the gauge's documented values.
-func breakerValue(s gobreaker.State) float64 {
-	switch s {
-	case gobreaker.StateHalfOpen:
-		return 1
-	case gobreaker.StateOpen:
-		return 2
-	}
-	return 0
 }

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/sony/gobreaker/v2"
 )
 
 // instruments are the limiter's metrics, one child per class resolved up
@@ -45,14 +44,4 @@ func newInstruments(reg prometheus.Registerer) (*instruments, error) {
 		}
 	}
 	return m, nil
-}
-
-func breakerValue(s gobreaker.State) float64 {
-	switch s {
-	case gobreaker.StateHalfOpen:
-		return 1
-	case gobreaker.StateOpen:
-		return 2
-	}
-	return 0
 }

@@ -35,13 +35,13 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/rs/zerolog"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/redisx"
 )
 
 // Class is a kind of route with a quota of its own: a caller's reads do not
@@ -115,16 +115,7 @@ func New(cfg Config, reg prometheus.Registerer, log zerolog.Logger) (*Limiter, e
 		l.refusals[c] = errs.New(errs.TooMany, "rate limit exceeded: "+name,
 			"this caller's quota of "+name+" is used up; retry after the seconds in Retry-After (RateLimit-Policy tells the quota)")
 	}
-	opts.PoolSize = cfg.PoolSize
-	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout, cfg.Timeout
-	opts.ContextTimeoutEnabled = true
-	// A retry would double the cost of a Redis in trouble; the fallback is
-	// letting the request through, not another attempt.
-	opts.MaxRetries = -1
-	opts.DialerRetries = 1
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-	l.rdb = redis.NewClient(opts)
+	l.rdb = redisx.NewClient(opts, cfg.Timeout, cfg.PoolSize)
 	l.gcra = redis_rate.NewLimiter(l.rdb)
 	l.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "ratelimit-redis",
@@ -135,7 +126,7 @@ func New(cfg Config, reg prometheus.Registerer, log zerolog.Logger) (*Limiter, e
 		// timeouts and broken connections trip.
 		IsSuccessful: func(err error) bool { return err == nil || answered(err) },
 		OnStateChange: func(_ string, from, to gobreaker.State) {
-			m.breaker.Set(breakerValue(to))
+			m.breaker.Set(redisx.BreakerValue(to))
 			l.log.Warn().Str("from", from.String()).Str("to", to.String()).Msg("rate limiter's redis circuit breaker; requests go on unlimited while it is open")
 		},
 	})
