@@ -6,9 +6,13 @@ package migrations
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -40,7 +44,7 @@ func Apply(ctx context.Context, url string) (err error) {
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectPostgres, db, FS, goose.WithSessionLocker(locker))
+	p, err := NewProvider(db, goose.WithSessionLocker(locker))
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}
@@ -48,4 +52,32 @@ func Apply(ctx context.Context, url string) (err error) {
 		return fmt.Errorf("migrations: %w", err)
 	}
 	return nil
+}
+
+// Go holds the migrations written in Go (see projects.go for why).
+var Go = []*goose.Migration{projectsMigration}
+
+// NewProvider returns a goose provider of every migration, SQL and Go, on db.
+func NewProvider(db *sql.DB, opts ...goose.ProviderOption) (*goose.Provider, error) {
+	return goose.NewProvider(goose.DialectPostgres, db, FS, append(opts, goose.WithGoMigrations(Go...))...)
+}
+
+// Latest is the highest version among all migrations.
+func Latest() (int64, error) {
+	names, err := fs.Glob(FS, "*.sql")
+	if err != nil {
+		return 0, err
+	}
+	var latest int64
+	for _, n := range names {
+		v, err := strconv.ParseInt(strings.SplitN(n, "_", 2)[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("migrations: %s: %w", n, err)
+		}
+		latest = max(latest, v)
+	}
+	for _, m := range Go {
+		latest = max(latest, m.Version)
+	}
+	return latest, nil
 }

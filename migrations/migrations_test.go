@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/pressly/goose/v3"
 
 	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/pgtest"
@@ -57,7 +56,7 @@ func TestDownAndUpAgain(t *testing.T) {
 	}
 	sqlDB := stdlib.OpenDB(*cc)
 	defer sqlDB.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	p, err := migrations.NewProvider(sqlDB)
 	if err != nil {
 		t.Fatal(err)
 	}

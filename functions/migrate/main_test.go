@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"net"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,20 +17,12 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// latestMigration is the highest version number among the embedded files.
+// latestMigration is the highest version, SQL or Go.
 func latestMigration(t *testing.T) int64 {
 	t.Helper()
-	names, err := fs.Glob(migrations.FS, "*.sql")
-	if err != nil || len(names) == 0 {
-		t.Fatalf("no embedded migrations: %v", err)
-	}
-	var latest int64
-	for _, n := range names {
-		v, err := strconv.ParseInt(strings.SplitN(n, "_", 2)[0], 10, 64)
-		if err != nil {
-			t.Fatalf("migration %s: %v", n, err)
-		}
-		latest = max(latest, v)
+	latest, err := migrations.Latest()
+	if err != nil || latest == 0 {
+		t.Fatalf("no migrations: %d, %v", latest, err)
 	}
 	return latest
 }
@@ -66,8 +57,8 @@ WHERE version_id > 0`
 	if want := latestMigration(t); version != want {
 		t.Errorf("schema version = %d, want %d", version, want)
 	}
-	if names, _ := fs.Glob(migrations.FS, "*.sql"); applied != len(names) {
-		t.Errorf("%d migrations recorded, want %d (each exactly once)", applied, len(names))
+	if names, _ := fs.Glob(migrations.FS, "*.sql"); applied != len(names)+len(migrations.Go) {
+		t.Errorf("%d migrations recorded, want %d (each exactly once)", applied, len(names)+len(migrations.Go))
 	}
 	var tasks bool
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('public.tasks') IS NOT NULL`).Scan(&tasks); err != nil || !tasks {
