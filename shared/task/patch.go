@@ -1,18 +1,15 @@
 package task
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/taskfn/taskfn/shared/errs"
+	"github.com/taskfn/taskfn/shared/mergepatch"
 )
 
 // Limits of a task's fields; the migrations' CHECK constraints repeat them.
@@ -24,23 +21,16 @@ const (
 	MaxSubject     = 255
 )
 
-// Field is one member of a JSON merge patch: absent, null, or a value.
-type Field[T any] struct {
-	Set   bool // present in the document
-	Null  bool // present as null
-	Value T
-}
-
 // Patch is an RFC 7396 merge patch of a task's writable fields. Create uses
 // the same shape, applied to the defaults.
 type Patch struct {
-	Title       Field[string]
-	Description Field[string]
-	Status      Field[Status]
-	Priority    Field[Priority]
-	DueAt       Field[time.Time]
-	AssigneeID  Field[string]
-	Labels      Field[[]string]
+	Title       mergepatch.Field[string]
+	Description mergepatch.Field[string]
+	Status      mergepatch.Field[Status]
+	Priority    mergepatch.Field[Priority]
+	DueAt       mergepatch.Field[time.Time]
+	AssigneeID  mergepatch.Field[string]
+	Labels      mergepatch.Field[[]string]
 }
 
 // readOnly fields belong to the server; naming them is a validation error
@@ -54,41 +44,29 @@ var readOnly = []string{"id", "owner_id", "created_at", "updated_at", "version"}
 // 1 MiB and httpx.MaxJSONTokens tokens.
 func ParsePatch(body []byte) (Patch, error) {
 	var p Patch
-	dec := json.NewDecoder(bytes.NewReader(body))
-	var doc map[string]json.RawMessage
-	if err := dec.Decode(&doc); err != nil {
-		return p, errs.Syntax("the body is not a JSON object: " + jsonDetail(err))
-	}
-	if doc == nil {
-		return p, errs.Syntax("the body must be a JSON object, not null")
-	}
-	if dec.More() {
-		return p, errs.Syntax("the body must hold exactly one JSON object")
+	members, err := mergepatch.Object(body)
+	if err != nil {
+		return p, err
 	}
 	var bad errs.Fields
-	keys := make([]string, 0, len(doc))
-	for k := range doc {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // stable error order
-	for _, k := range keys {
-		raw := doc[k]
+	for _, m := range members {
+		k, raw := m.Name, m.Raw
 		var err error
 		switch k {
 		case "title":
-			err = decodeField(raw, &p.Title)
+			err = mergepatch.Decode(raw, &p.Title)
 		case "description":
-			err = decodeField(raw, &p.Description)
+			err = mergepatch.Decode(raw, &p.Description)
 		case "status":
-			err = decodeField(raw, &p.Status)
+			err = mergepatch.Decode(raw, &p.Status)
 		case "priority":
-			err = decodeField(raw, &p.Priority)
+			err = mergepatch.Decode(raw, &p.Priority)
 		case "due_at":
-			err = decodeField(raw, &p.DueAt)
+			err = mergepatch.Decode(raw, &p.DueAt)
 		case "assignee_id":
-			err = decodeField(raw, &p.AssigneeID)
+			err = mergepatch.Decode(raw, &p.AssigneeID)
 		case "labels":
-			err = decodeField(raw, &p.Labels)
+			err = mergepatch.Decode(raw, &p.Labels)
 		default:
 			if slices.Contains(readOnly, k) {
 				bad.Add(k, "is read-only")
@@ -101,48 +79,6 @@ func ParsePatch(body []byte) (Patch, error) {
 		}
 	}
 	return p, bad.Err()
-}
-
-func decodeField[T any](raw json.RawMessage, f *Field[T]) error {
-	f.Set = true
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		f.Null = true
-		return nil
-	}
-	if err := json.Unmarshal(raw, &f.Value); err != nil {
-		var te *json.UnmarshalTypeError
-		var pe *time.ParseError
-		switch {
-		case errors.As(err, &te):
-			return fmt.Errorf("must be %s", jsonKind(f.Value))
-		case errors.As(err, &pe):
-			return errors.New("must be an RFC 3339 date-time, e.g. 2026-12-01T17:00:00Z")
-		}
-		return errors.New("is not valid")
-	}
-	return nil
-}
-
-func jsonKind(v any) string {
-	switch v.(type) {
-	case []string:
-		return "an array of strings"
-	case time.Time:
-		return "an RFC 3339 date-time string"
-	}
-	return "a string"
-}
-
-func jsonDetail(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "expected an object, got " + te.Value
-	}
-	return err.Error()
 }
 
 // Draft builds a new task from a create request: the patch applied to the
