@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,10 @@ type Config struct {
 	SigningAlgs    []string      `envconfig:"OIDC_SIGNING_ALGS" default:"RS256"`
 	TokenCacheSize int           `envconfig:"OIDC_TOKEN_CACHE_SIZE" default:"10000"` // 0 disables the verified-token cache
 	JWKSMinRefresh time.Duration `envconfig:"OIDC_JWKS_MIN_REFRESH" default:"10s"`   // rate limit for refetching JWKS on an unknown kid
+	// ProjectGroupPrefix: a group "<prefix><key>/<role>" in the token's
+	// groups claim (Keycloak's group membership mapper, full path) gives
+	// its members that role in project key.
+	ProjectGroupPrefix string `envconfig:"OIDC_PROJECT_GROUP_PREFIX" default:"/projects/"`
 }
 
 // asymmetricAlgs are the algorithms a JWKS of public keys can verify.
@@ -34,6 +39,7 @@ var asymmetricAlgs = []string{
 const (
 	defaultJWKSMinRefresh = 10 * time.Second
 	defaultAlg            = "RS256"
+	defaultGroupPrefix    = "/projects/"
 )
 
 // validate checks cfg and fills the defaults above.
@@ -57,6 +63,12 @@ func (cfg Config) validate() (Config, error) {
 	}
 	if cfg.JWKSMinRefresh == 0 {
 		cfg.JWKSMinRefresh = defaultJWKSMinRefresh
+	}
+	if cfg.ProjectGroupPrefix == "" {
+		cfg.ProjectGroupPrefix = defaultGroupPrefix
+	}
+	if !strings.HasSuffix(cfg.ProjectGroupPrefix, "/") {
+		errs = append(errs, fmt.Errorf("OIDC_PROJECT_GROUP_PREFIX %q must end with /", cfg.ProjectGroupPrefix))
 	}
 	if len(cfg.SigningAlgs) == 0 {
 		cfg.SigningAlgs = []string{defaultAlg}

@@ -26,6 +26,7 @@ func TestConfigValidate(t *testing.T) {
 		{"alg none", func(c *Config) { c.SigningAlgs = []string{"none"} }, `"none"`, nil},
 		{"negative skew", func(c *Config) { c.ClockSkew = -time.Second }, "OIDC_CLOCK_SKEW", nil},
 		{"negative cache size", func(c *Config) { c.TokenCacheSize = -1 }, "OIDC_TOKEN_CACHE_SIZE", nil},
+		{"group prefix without its slash", func(c *Config) { c.ProjectGroupPrefix = "/projects" }, "OIDC_PROJECT_GROUP_PREFIX", nil},
 		{"negative refresh", func(c *Config) { c.JWKSMinRefresh = -time.Second }, "OIDC_JWKS_MIN_REFRESH", nil},
 		{"zero refresh and no algs take the defaults", func(c *Config) { c.JWKSMinRefresh, c.SigningAlgs = 0, nil }, "",
 			func(t *testing.T, got Config) {

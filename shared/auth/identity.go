@@ -26,7 +26,13 @@ type Identity struct {
 	// empty: notifications must not go to an address nobody proved is theirs.
 	Email string
 	Roles []Role // only the roles taskfn knows, deduplicated
+	// ProjectRoles are the roles the token's groups give, by project key;
+	// shared and read-only.
+	ProjectRoles map[string]ProjectRole
 }
+
+// GroupRole is the role the token's groups give in the project key.
+func (id Identity) GroupRole(key string) ProjectRole { return id.ProjectRoles[key] }
 
 // Has reports whether the caller holds role.
 func (id Identity) Has(role Role) bool { return slices.Contains(id.Roles, role) }

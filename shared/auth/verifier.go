@@ -185,6 +185,7 @@ type accessClaims struct {
 	ResourceAccess map[string]struct {
 		Roles []string `json:"roles"`
 	} `json:"resource_access"`
+	Groups []string `json:"groups"`
 }
 
 // checkClaims applies what go-oidc was told to skip and builds the
@@ -221,7 +222,8 @@ func (v *Verifier) checkClaims(tok *oidc.IDToken) (Identity, time.Time, error) {
 	if tok.Subject == "" {
 		return Identity{}, time.Time{}, invalid(descMissingIdentity, errors.New("empty sub"))
 	}
-	id := Identity{Subject: tok.Subject, Username: c.Username, Roles: v.roles(c)}
+	id := Identity{Subject: tok.Subject, Username: c.Username, Roles: v.roles(c),
+		ProjectRoles: GroupRoles(c.Groups, v.cfg.ProjectGroupPrefix)}
 	if c.EmailVerified {
 		id.Email = c.Email
 	}

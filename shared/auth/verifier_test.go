@@ -59,6 +59,9 @@ func TestValidTokens(t *testing.T) {
 				"account":    map[string]any{"roles": []string{"manage-account"}},
 			}
 		}), []auth.Role{auth.RoleAdmin, auth.RoleMember}},
+		{"groups give project roles", "Bearer " + with([]auth.Role{auth.RoleMember}, func(c map[string]any) {
+			c["groups"] = []string{"/projects/web/member", "/staff", "/projects/ops/viewer"}
+		}), []auth.Role{auth.RoleMember}},
 		{"another client's roles do not count", "Bearer " + with([]auth.Role{auth.RoleMember}, func(c map[string]any) {
 			c["resource_access"] = map[string]any{"taskfn-web": map[string]any{"roles": []string{"task-admin"}}}
 		}), []auth.Role{auth.RoleMember}},
@@ -71,6 +74,9 @@ func TestValidTokens(t *testing.T) {
 				t.Fatalf("status = %d: %+v", rep.Status, rep.Problem)
 			}
 			want := auth.Identity{Subject: "u-1", Username: "user1", Roles: tt.wantRoles}
+			if strings.Contains(tt.name, "groups") {
+				want.ProjectRoles = map[string]auth.ProjectRole{"web": auth.ProjectMember, "ops": auth.ProjectViewer}
+			}
 			if diff := cmp.Diff(want, rep.Identity); diff != "" {
 				t.Errorf("identity in context (-want +got):\n%s", diff)
 			}
