@@ -10,6 +10,7 @@ import (
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
@@ -23,6 +24,7 @@ type settings struct {
 	Auth      auth.Config
 	RateLimit ratelimit.Config
 	Cache     cache.Config
+	Projects  project.ResolverConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -53,7 +55,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	route, err := taskapi.GetRoute(gate, c)
+	roles, err := project.OpenResolver(b.DB, cfg.Projects)
+	if err != nil {
+		return err
+	}
+	route, err := taskapi.GetRoute(gate, c, roles)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
@@ -21,6 +22,7 @@ type settings struct {
 	function.Config
 	Auth      auth.Config
 	RateLimit ratelimit.Config
+	Projects  project.ResolverConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -47,7 +49,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	route, err := taskapi.ListRoute(gate, store)
+	roles, err := project.OpenResolver(b.DB, cfg.Projects)
+	if err != nil {
+		return err
+	}
+	route, err := taskapi.ListRoute(gate, store, roles)
 	if err != nil {
 		return err
 	}

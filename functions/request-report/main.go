@@ -11,6 +11,7 @@ import (
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
@@ -26,6 +27,7 @@ type settings struct {
 	RateLimit ratelimit.Config
 	Limits    report.Limits
 	Kafka     kafka.Config
+	Projects  project.ResolverConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -56,7 +58,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	route, err := report.RequestRoute(gate, store, cfg.Limits)
+	roles, err := project.OpenResolver(b.DB, cfg.Projects)
+	if err != nil {
+		return err
+	}
+	route, err := report.RequestRoute(gate, store, roles, cfg.Limits)
 	if err != nil {
 		return err
 	}

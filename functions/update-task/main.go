@@ -12,6 +12,7 @@ import (
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/outbox"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
@@ -27,6 +28,7 @@ type settings struct {
 	RateLimit ratelimit.Config
 	Cache     cache.Config
 	Kafka     kafka.Config
+	Projects  project.ResolverConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -61,7 +63,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	route, err := taskapi.UpdateRoute(gate, store, c)
+	roles, err := project.OpenResolver(b.DB, cfg.Projects)
+	if err != nil {
+		return err
+	}
+	route, err := taskapi.UpdateRoute(gate, store, c, roles)
 	if err != nil {
 		return err
 	}

@@ -175,7 +175,7 @@ func (c *Cache) Close() error {
 // decoding anything. Entries may be shared between callers: JSON must not
 // be modified.
 type Entry struct {
-	OwnerID    string
+	Project    string
 	AssigneeID *string
 	Version    int64
 	JSON       []byte // task.Task.AppendJSON's bytes
@@ -183,7 +183,7 @@ type Entry struct {
 
 // NewEntry encodes t.
 func NewEntry(t *task.Task) Entry {
-	return Entry{OwnerID: t.OwnerID, AssigneeID: t.AssigneeID, Version: t.Version, JSON: t.AppendJSON(make([]byte, 0, 512))}
+	return Entry{Project: t.Project, AssigneeID: t.AssigneeID, Version: t.Version, JSON: t.AppendJSON(make([]byte, 0, 512))}
 }
 
 // Get returns the task with id, task.ErrNotFound if there is none.
@@ -214,7 +214,7 @@ func (c *Cache) Get(ctx context.Context, id uuid.UUID) (Entry, error) {
 	gen, _ := vals[1].(string)
 	var poison string
 	if gen != "" && len(entry) > len(gen)+1 && entry[:len(gen)] == gen && entry[len(gen)] == ' ' {
-		if entry[len(gen)+1] == kindPoison {
+		if k := entry[len(gen)+1]; k == kindPoison || k == kindTaskV1 {
 			poison = entry[len(gen)+1:]
 		} else {
 			e, found, err := decode(entry)

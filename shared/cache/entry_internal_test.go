@@ -16,11 +16,11 @@ func TestEntryEncoding(t *testing.T) {
 		name string
 		task task.Task
 	}{
-		{"assigned", task.Task{OwnerID: "alice", AssigneeID: str("bob"), Version: 7, Title: "x"}},
-		{"unassigned", task.Task{OwnerID: "alice", Version: 1}},
-		{"empty assignee", task.Task{OwnerID: "alice", AssigneeID: str(""), Version: 2}},
-		{"subjects with spaces, digits and dashes", task.Task{OwnerID: "12 - 3 ", AssigneeID: str("- 4 "), Version: 3}},
-		{"unicode subjects", task.Task{OwnerID: "ünï ✓", AssigneeID: str("日本"), Version: 9, Title: "{ }"}},
+		{"assigned", task.Task{Project: "alice", AssigneeID: str("bob"), Version: 7, Title: "x"}},
+		{"unassigned", task.Task{Project: "alice", Version: 1}},
+		{"empty assignee", task.Task{Project: "alice", AssigneeID: str(""), Version: 2}},
+		{"keys and subjects with spaces, digits and dashes", task.Task{Project: "~12 - 3 ", AssigneeID: str("- 4 "), Version: 3}},
+		{"unicode subjects", task.Task{Project: "~ünï ✓", AssigneeID: str("日本"), Version: 9, Title: "{ }"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,8 +40,8 @@ func TestEntryEncoding(t *testing.T) {
 func TestDecodeRejectsMalformedEntries(t *testing.T) {
 	t.Parallel()
 	for _, v := range []string{
-		"", "gen", "gen T", "gen T 1", "gen T x 5 alice - {}", "gen T 1 5 alice", "gen T 1 9 alice - {}",
-		"gen T 1 -1 alice - {}", "gen T 1 5 alice 3 bo {}", "gen T 1 5 alice - ", "gen T 1 5 alice - []",
+		"", "gen", "gen U", "gen U 1", "gen U x 5 alice - {}", "gen U 1 5 alice", "gen U 1 9 alice - {}",
+		"gen U 1 -1 alice - {}", "gen U 1 5 alice 3 bo {}", "gen U 1 5 alice - ", "gen U 1 5 alice - []",
 		"gen Q 1 {}",
 	} {
 		if _, _, err := decode(v); !errors.Is(err, errCorrupt) {
@@ -58,10 +58,10 @@ func TestDecodeRejectsMalformedEntries(t *testing.T) {
 // FuzzDecode: whatever Redis holds, decode errs or returns, never panics,
 // and what it accepts encodes back to the same entry.
 func FuzzDecode(f *testing.F) {
-	e := NewEntry(&task.Task{OwnerID: "alice", Version: 3})
+	e := NewEntry(&task.Task{Project: "alice", Version: 3})
 	f.Add("g " + encode(kindTask, 3, &e))
 	f.Add("g N 0 ")
-	f.Add("g T 1 5 alice 3 bob {}")
+	f.Add("g U 1 5 alice 3 bob {}")
 	f.Fuzz(func(t *testing.T, v string) {
 		got, found, err := decode(v)
 		if err != nil || !found {

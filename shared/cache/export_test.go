@@ -57,7 +57,7 @@ func GetTask(ctx context.Context, c *Cache, id uuid.UUID) (task.Task, error) {
 	if err := json.Unmarshal(e.JSON, &t); err != nil {
 		return task.Task{}, err
 	}
-	if t.Version != e.Version || t.OwnerID != e.OwnerID || (t.AssigneeID == nil) != (e.AssigneeID == nil) ||
+	if t.Version != e.Version || t.Project != e.Project || (t.AssigneeID == nil) != (e.AssigneeID == nil) ||
 		(t.AssigneeID != nil && *t.AssigneeID != *e.AssigneeID) {
 		return task.Task{}, fmt.Errorf("entry fields %+v disagree with its JSON %s", e, e.JSON)
 	}

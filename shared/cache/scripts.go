@@ -14,7 +14,13 @@ import (
 // written; an entry counts only while they are equal, so replacing the
 // generation invalidates every entry at once. Kinds:
 const (
-	kindTask      = 'T' // payload is the task's parties and JSON (see encode)
+	kindTask = 'U' // payload is the task's project, assignee and JSON (see encode)
+	// kindTaskV1 is a task as revisions before projects wrote it, without
+	// its project: it reads as a miss loaded from the primary (as a
+	// poison does), and a value of its version may replace it. Revisions
+	// before projects read a kindTask as malformed, and so from the
+	// primary too, while both run during a rollout.
+	kindTaskV1    = 'T'
 	kindNegative  = 'N' // no such task, as a reader found; version 0
 	kindTombstone = 'X' // deleted; its version is above any live one
 	// kindPoison is left by a writer that cannot prove its value is the
@@ -103,7 +109,7 @@ local cur = redis.call('GET', KEYS[1])
 if cur then
   local cg, ck, cv = string.match(cur, '^(%S+) (%a) (%d+) ')
   cv = tonumber(cv)
-  if cg == g and (cv > version or (cv == version and ck ~= 'P')) then
+  if cg == g and (cv > version or (cv == version and ck ~= 'P' and ck ~= 'T')) then
     return 0
   end
 end
@@ -136,14 +142,14 @@ const (
 )
 
 // encode builds an entry but for the generation, which the set script
-// puts in front. A task's payload is its parties, then its JSON:
-// "<len(owner)> <owner> <len(assignee)> <assignee> <json>", with "-" for
-// the length and nothing after it when there is no assignee. Lengths, not
-// separators, because subjects are arbitrary strings.
+// puts in front. A task's payload is what authorization reads, then its
+// JSON: "<len(project)> <project> <len(assignee)> <assignee> <json>", with
+// "-" for the length and nothing after it when there is no assignee.
+// Lengths, not separators, because subjects are arbitrary strings.
 func encode(kind byte, version int64, e *Entry) string {
 	size := 24
 	if e != nil {
-		size += 48 + len(e.OwnerID) + len(e.JSON)
+		size += 48 + len(e.Project) + len(e.JSON)
 		if e.AssigneeID != nil {
 			size += len(*e.AssigneeID)
 		}
@@ -153,9 +159,9 @@ func encode(kind byte, version int64, e *Entry) string {
 	b = strconv.AppendInt(b, version, 10)
 	b = append(b, ' ')
 	if e != nil {
-		b = strconv.AppendInt(b, int64(len(e.OwnerID)), 10)
+		b = strconv.AppendInt(b, int64(len(e.Project)), 10)
 		b = append(b, ' ')
-		b = append(b, e.OwnerID...)
+		b = append(b, e.Project...)
 		b = append(b, ' ')
 		if e.AssigneeID == nil {
 			b = append(b, '-')
@@ -189,17 +195,17 @@ func decode(v string) (e Entry, found bool, err error) {
 		return e, false, errCorrupt
 	}
 	var ok bool
-	var version, owner string
+	var version, project string
 	if version, rest, ok = strings.Cut(rest, " "); !ok {
 		return e, false, errCorrupt
 	}
 	if e.Version, err = strconv.ParseInt(version, 10, 64); err != nil {
 		return e, false, errCorrupt
 	}
-	if owner, rest, ok = cutCounted(rest); !ok {
+	if project, rest, ok = cutCounted(rest); !ok {
 		return e, false, errCorrupt
 	}
-	e.OwnerID = owner
+	e.Project = project
 	if r, ok := strings.CutPrefix(rest, "- "); ok {
 		rest = r
 	} else {

@@ -104,6 +104,7 @@ func NewReportEvent(topic string, reportID uuid.UUID, data Data) (Event, error) 
 // TaskSnapshot is the task as it stood after the change (JSON as the API's).
 type TaskSnapshot struct {
 	ID          uuid.UUID  `json:"id"`
+	Project     string     `json:"project,omitempty"` // absent only in events written before projects
 	Title       string     `json:"title"`
 	Description string     `json:"description"`
 	Status      string     `json:"status"`
@@ -162,7 +163,7 @@ type ReportRequestedData struct {
 
 // TaskFields are the names TaskUpdatedData.Changed may list: the fields a
 // task update can change, named as in the JSON.
-var TaskFields = []string{"title", "description", "status", "priority", "due_at", "assignee_id", "labels"}
+var TaskFields = []string{"project", "title", "description", "status", "priority", "due_at", "assignee_id", "labels"}
 
 // EventType names each payload's event type.
 func (TaskCreatedData) EventType() string       { return TaskCreated }

@@ -188,7 +188,7 @@ func TestReportCompletionReachesRequester(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := reports.Create(ctx, report.Request{Kind: report.KindTasksExport, Format: report.FormatCSV}, "carol", "carol", report.Limits{})
+	r, err := reports.Create(ctx, report.Request{Kind: report.KindTasksExport, Format: report.FormatCSV}, "carol", &task.Scope{Projects: []string{"~carol"}, Assignee: "carol"}, report.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,15 +13,17 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
 // API serves the report routes, behind a gate that verified the token and
 // a task role. A report covers the tasks its requester could list when
-// asking (task.Scope, recorded with it), and only the requester reads it:
+// asking (task.ScopeOf, recorded with it), and only the requester reads it:
 // anyone else gets 404, as for a task they may not see.
 type API struct {
 	store  *Store
+	roles  *project.Resolver // request-report's: the scope it records
 	limits Limits
 	now    func() time.Time
 }
@@ -35,12 +37,15 @@ func newAPI(route string, g *auth.Gate, store *Store) (*API, error) {
 
 // RequestRoute is POST /reports, the request-report function, within
 // limits.
-func RequestRoute(g *auth.Gate, store *Store, limits Limits) (httpx.Route, error) {
+func RequestRoute(g *auth.Gate, store *Store, roles *project.Resolver, limits Limits) (httpx.Route, error) {
 	a, err := newAPI("request-report", g, store)
 	if err != nil {
 		return httpx.Route{}, err
 	}
-	a.limits = limits
+	if roles == nil {
+		return httpx.Route{}, fmt.Errorf("report: request-report: %w", function.ErrMissing)
+	}
+	a.limits, a.roles = limits, roles
 	return g.Route("request-report", http.MethodPost, "/reports", a.request), nil
 }
 
@@ -63,8 +68,8 @@ func ContentRoute(g *auth.Gate, store *Store) (httpx.Route, error) {
 }
 
 // Routes are all three, as the dev runner and the tests mount them.
-func Routes(g *auth.Gate, store *Store, limits Limits) ([]httpx.Route, error) {
-	req, err := RequestRoute(g, store, limits)
+func Routes(g *auth.Gate, store *Store, roles *project.Resolver, limits Limits) ([]httpx.Route, error) {
+	req, err := RequestRoute(g, store, roles, limits)
 	if err != nil {
 		return nil, err
 	}
@@ -89,8 +94,11 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := auth.Caller(r)
-	rep, err := a.store.Create(r.Context(), req, id.Subject, task.Scope(id), a.limits)
+	acc, err := a.roles.Access(r.Context(), auth.Caller(r))
+	if err != nil {
+		return err
+	}
+	rep, err := a.store.Create(r.Context(), req, acc.ID.Subject, task.ScopeOf(acc), a.limits)
 	if err != nil {
 		return err
 	}

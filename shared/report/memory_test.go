@@ -71,7 +71,7 @@ func TestExportMemory(t *testing.T) {
 	fill(t, e.db, rows)
 	t.Logf("inserted %d tasks in %s", rows, time.Since(start).Round(time.Millisecond))
 
-	r, err := e.store.Create(ctx, report.Request{Kind: report.KindTasksExport, Format: report.FormatCSV}, "admin", "", report.Limits{})
+	r, err := e.store.Create(ctx, report.Request{Kind: report.KindTasksExport, Format: report.FormatCSV}, "admin", nil, report.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -69,6 +69,7 @@ const (
 
 // Filters are GET /tasks's filters, named as its query parameters.
 type Filters struct {
+	Project    string        `json:"project,omitempty"`
 	Status     []task.Status `json:"status,omitempty"`
 	OwnerID    string        `json:"owner_id,omitempty"`
 	AssigneeID string        `json:"assignee_id,omitempty"`
@@ -191,6 +192,9 @@ func (f *Filters) check() []errs.FieldError {
 		}
 	}
 	f.Status = statuses
+	if f.Project != "" && !task.ValidProject(f.Project) {
+		bad = append(bad, errs.FieldError{Field: "filters.project", Detail: "must be a project key"})
+	}
 	for _, t := range []struct {
 		name, value string
 		max         int
@@ -209,10 +213,10 @@ func (f *Filters) check() []errs.FieldError {
 }
 
 // query is the task selection of f for a requester whose scope is scope
-// ("" sees every task).
-func (f Filters) query(scope string) task.ExportQuery {
+// (nil sees every task).
+func (f Filters) query(scope *task.Scope) task.ExportQuery {
 	return task.ExportQuery{
-		VisibleTo: scope, Statuses: f.Status, OwnerID: f.OwnerID, AssigneeID: f.AssigneeID,
+		Only: scope, Project: f.Project, Statuses: f.Status, OwnerID: f.OwnerID, AssigneeID: f.AssigneeID,
 		Label: f.Label, DueBefore: f.DueBefore, DueAfter: f.DueAfter, Query: f.Q,
 	}
 }
@@ -222,7 +226,7 @@ type Report struct {
 	ID           uuid.UUID
 	Request      Request // kind, format, filters, period
 	RequestedBy  string
-	Scope        string // "": every task; else the requester's own
+	Scope        *task.Scope // nil: every task; else what the requester could list
 	Status       Status
 	Attempt      int
 	ProgressRows int64

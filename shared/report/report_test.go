@@ -138,13 +138,13 @@ func parseCSV(t *testing.T, body []byte) []task.Task {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) == 0 || strings.Join(recs[0], ",") != "id,title,description,status,priority,due_at,owner_id,assignee_id,labels,created_at,updated_at,version" {
+	if len(recs) == 0 || strings.Join(recs[0], ",") != "id,title,description,status,priority,due_at,owner_id,assignee_id,labels,created_at,updated_at,version,project" {
 		t.Fatalf("header %v", recs)
 	}
 	var out []task.Task
 	for _, r := range recs[1:] {
 		var tk task.Task
-		js := `{"id":"` + r[0] + `","title":` + quote(unguard(r[1])) + `,"description":` + quote(unguard(r[2])) +
+		js := `{"id":"` + r[0] + `","project":` + quote(unguard(r[12])) + `,"title":` + quote(unguard(r[1])) + `,"description":` + quote(unguard(r[2])) +
 			`,"status":"` + r[3] + `","priority":"` + r[4] + `","due_at":` + nullable(r[5]) + `,"owner_id":` + quote(r[6]) +
 			`,"assignee_id":` + nullable(r[7]) + `,"labels":` + r[8] + `,"created_at":"` + r[9] + `","updated_at":"` + r[10] +
 			`","version":` + r[11] + `}`

@@ -7,6 +7,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -19,6 +20,7 @@ type Config struct {
 	RateLimit ratelimit.Config
 	Worker    WorkerConfig
 	Limits    Limits
+	Projects  project.ResolverConfig
 }
 
 // Service is the report routes and the build-report sink wired on one
@@ -57,7 +59,11 @@ func Wire(b *function.Base, cfg Config, lim *ratelimit.Limiter, opts ...Option) 
 	if err != nil {
 		return nil, err
 	}
-	routes, err := Routes(gate, store, cfg.Limits)
+	roles, err := project.OpenResolver(b.DB, cfg.Projects)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := Routes(gate, store, roles, cfg.Limits)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/project"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 // Errors the store returns; callers use errors.Is.
@@ -60,16 +62,19 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-const reportColumns = "id, kind, format, params, requested_by, coalesce(scope_subject, ''), status, attempt, progress_rows, total_rows, content_bytes, chunks, coalesce(error, ''), created_at, started_at, finished_at"
+const reportColumns = "id, kind, format, params, requested_by, scope_subject, scope_projects, status, attempt, progress_rows, total_rows, content_bytes, chunks, coalesce(error, ''), created_at, started_at, finished_at"
 
 func scanReport(row pgx.CollectableRow) (Report, error) {
 	var r Report
 	var params []byte
-	err := row.Scan(&r.ID, &r.Request.Kind, &r.Request.Format, &params, &r.RequestedBy, &r.Scope, &r.Status, &r.Attempt,
+	var subject *string
+	var projects []string
+	err := row.Scan(&r.ID, &r.Request.Kind, &r.Request.Format, &params, &r.RequestedBy, &subject, &projects, &r.Status, &r.Attempt,
 		&r.ProgressRows, &r.TotalRows, &r.ContentBytes, &r.Chunks, &r.Error, &r.CreatedAt, &r.StartedAt, &r.FinishedAt)
 	if err != nil {
 		return r, err
 	}
+	r.Scope = scopeOf(subject, projects)
 	var p struct {
 		Filters Filters `json:"filters"`
 		Period  *Period `json:"period"`
@@ -79,6 +84,19 @@ func scanReport(row pgx.CollectableRow) (Report, error) {
 	}
 	r.Request.Filters, r.Request.Period = p.Filters, p.Period
 	return r, nil
+}
+
+// scopeOf reads a recorded scope: no subject is every task; a report from
+// before projects (no projects recorded) covers its requester's personal
+// project, where the tasks it owned then are, and what is assigned to it.
+func scopeOf(subject *string, projects []string) *task.Scope {
+	if subject == nil {
+		return nil
+	}
+	if projects == nil {
+		projects = []string{project.PersonalKey(*subject)}
+	}
+	return &task.Scope{Projects: projects, Assignee: *subject}
 }
 
 func collectReport(rows pgx.Rows, op string) (Report, error) {
@@ -97,7 +115,7 @@ func collectReport(rows pgx.Rows, op string) (Report, error) {
 // of limits (settings below 1 at their defaults) gets a TooMany error
 // instead: ErrTooMany for MaxActive, a problem naming the limit for the
 // others.
-func (s *Store) Create(ctx context.Context, req Request, requestedBy, scope string, limits Limits) (Report, error) {
+func (s *Store) Create(ctx context.Context, req Request, requestedBy string, scope *task.Scope, limits Limits) (Report, error) {
 	limits = limits.orDefaults()
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -122,12 +140,20 @@ func (s *Store) Create(ctx context.Context, req Request, requestedBy, scope stri
 			return err
 		}
 		const q = `
-INSERT INTO reports (id, kind, format, params, requested_by, scope_subject)
-VALUES ($1, $2, $3, $4, $5, NULLIF($6, ''))
+INSERT INTO reports (id, kind, format, params, requested_by, scope_subject, scope_projects)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING ` + reportColumns
 		// params as text: behind PgBouncer (exec mode) a []byte is sent as
 		// bytea, which jsonb rejects.
-		rows, _ := tx.Query(ctx, q, id, req.Kind, req.Format, string(params), requestedBy, scope)
+		var subject *string
+		var projects []string
+		if scope != nil {
+			subject, projects = &scope.Assignee, scope.Projects
+			if projects == nil {
+				projects = []string{} // none, as opposed to NULL: recorded before projects
+			}
+		}
+		rows, _ := tx.Query(ctx, q, id, req.Kind, req.Format, string(params), requestedBy, subject, projects)
 		if created, err = collectReport(rows, "create"); err != nil {
 			return err
 		}

@@ -250,8 +250,9 @@ type rowEncoder interface {
 	flush() error
 }
 
-// csvColumns is the header of a CSV export.
-var csvColumns = []string{"id", "title", "description", "status", "priority", "due_at", "owner_id", "assignee_id", "labels", "created_at", "updated_at", "version"}
+// csvColumns is the header of a CSV export. project came last, after the
+// others, so spreadsheets that read columns by position keep working.
+var csvColumns = []string{"id", "title", "description", "status", "priority", "due_at", "owner_id", "assignee_id", "labels", "created_at", "updated_at", "version", "project"}
 
 type csvEncoder struct {
 	w      *csv.Writer
@@ -289,6 +290,7 @@ func (e *csvEncoder) encode(t *task.Task) error {
 	e.rec[9] = t.CreatedAt.UTC().Format(time.RFC3339Nano)
 	e.rec[10] = t.UpdatedAt.UTC().Format(time.RFC3339Nano)
 	e.rec[11] = strconv.FormatInt(t.Version, 10)
+	e.rec[12] = cell(t.Project)
 	return e.w.Write(e.rec)
 }
 
@@ -375,7 +377,7 @@ type dayDoc struct {
 
 func summaryDocument(r Report, s task.Summary, now time.Time) summaryDoc {
 	scope := "all"
-	if r.Scope != "" {
+	if r.Scope != nil {
 		scope = "own"
 	}
 	d := summaryDoc{

@@ -16,6 +16,7 @@ import (
 func (t Task) Snapshot() events.TaskSnapshot {
 	return events.TaskSnapshot{
 		ID:          t.ID,
+		Project:     t.Project,
 		Title:       t.Title,
 		Description: t.Description,
 		Status:      string(t.Status),
@@ -34,6 +35,7 @@ func (t Task) Snapshot() events.TaskSnapshot {
 // events.TaskFields, the fields an update changed.
 func changedFields(before, after Task) []string {
 	differs := map[string]bool{
+		"project":     before.Project != after.Project,
 		"title":       before.Title != after.Title,
 		"description": before.Description != after.Description,
 		"status":      before.Status != after.Status,

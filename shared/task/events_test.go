@@ -126,7 +126,7 @@ func TestWritesAddEvents(t *testing.T) {
 				t.DueAt, t.AssigneeID, t.Labels = &due, ptr("carol"), []string{"x"}
 			}),
 			want: []decoded{
-				{Type: events.TaskUpdated, Actor: "alice", Changed: events.TaskFields, Version: 2, Title: "All"},
+				{Type: events.TaskUpdated, Actor: "alice", Changed: events.TaskFields[1:] /* all but project */, Version: 2, Title: "All"},
 				{Type: events.TaskStatusChanged, Actor: "alice", OldStatus: "todo", NewStatus: "blocked", Version: 2, Title: "All"},
 				{Type: events.TaskAssigned, Actor: "alice", NewAssigneeID: ptr("carol"), Version: 2, Title: "All"},
 			},
@@ -319,12 +319,12 @@ func TestSnapshot(t *testing.T) {
 	t.Parallel()
 	now := time.Now().UTC()
 	in := task.Task{
-		ID: uuid.New(), Title: "T", Description: "D", Status: task.StatusBlocked, Priority: task.PriorityHigh,
+		ID: uuid.New(), Project: "team", Title: "T", Description: "D", Status: task.StatusBlocked, Priority: task.PriorityHigh,
 		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), CreatedAt: now, UpdatedAt: now, Version: 3,
 	}
 	got := in.Snapshot()
 	want := events.TaskSnapshot{
-		ID: in.ID, Title: "T", Description: "D", Status: "blocked", Priority: "high",
+		ID: in.ID, Project: "team", Title: "T", Description: "D", Status: "blocked", Priority: "high",
 		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), Labels: []string{}, CreatedAt: now, UpdatedAt: now, Version: 3,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

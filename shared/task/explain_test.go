@@ -374,13 +374,18 @@ func testOrderedPlans(t *testing.T, pool *pgxpool.Pool) {
 				for _, asc := range []bool{false, true} {
 					for _, withCursor := range []bool{false, true} {
 						for _, e := range extras {
-							q := ListQuery{VisibleTo: visibleTo, Statuses: s.statuses, Ascending: asc, Limit: 50}
+							q := ListQuery{Only: ownScope(visibleTo), Statuses: s.statuses, Ascending: asc, Limit: 50}
 							if withCursor {
 								q.After = &Cursor{CreatedAt: cursorAt, ID: cursorID, Ascending: asc}
 							}
 							e.apply(&q, r.owner, r.assignee)
 							name := fmt.Sprintf("%s/%s/%s/asc=%t/cursor=%t/%s", r.name, vis, s.name, asc, withCursor, e.name)
-							tests = append(tests, tc{name, q, r.strict})
+							// A member's branches fix the project as well as the
+							// owner or assignee filters; the planner multiplies
+							// their selectivities, though a personal project and
+							// its owner coincide, and may then sort the few dozen
+							// rows it expects: allowed up to maxLightSort.
+							tests = append(tests, tc{name, q, r.strict && visibleTo == ""})
 						}
 					}
 				}
@@ -437,7 +442,7 @@ func testFullTextPlans(t *testing.T, pool *pgxpool.Pool) {
 			for _, statuses := range [][]Status{nil, {StatusTodo}, {StatusTodo, StatusDone}} {
 				for _, asc := range []bool{false, true} {
 					for _, withCursor := range []bool{false, true} {
-						q := ListQuery{Query: term.query, VisibleTo: visibleTo, Statuses: statuses, Ascending: asc, Limit: 50}
+						q := ListQuery{Query: term.query, Only: ownScope(visibleTo), Statuses: statuses, Ascending: asc, Limit: 50}
 						if withCursor {
 							c := *cursor
 							c.Ascending = asc
@@ -482,4 +487,12 @@ func sortsOnCreatedAt(n planNode) bool {
 		}
 	}
 	return false
+}
+
+// ownScope is own (store_test.go) inside the package.
+func ownScope(subject string) *Scope {
+	if subject == "" {
+		return nil
+	}
+	return &Scope{Projects: []string{"~" + subject}, Assignee: subject}
 }

@@ -15,9 +15,11 @@ import (
 // ExportQuery selects the tasks a report covers: the list filters, and the
 // requester's visibility. Filters combine with AND.
 type ExportQuery struct {
-	// VisibleTo, if set, keeps only tasks owned by or assigned to this
-	// subject (see Scope).
-	VisibleTo  string
+	// Only, if set, keeps only the tasks the requester may see (ScopeOf);
+	// nil selects every task.
+	Only *Scope
+	// Project keeps the tasks of this project.
+	Project    string
 	Statuses   []Status // empty: any status
 	OwnerID    string
 	AssigneeID string
@@ -51,9 +53,15 @@ func (q ExportQuery) where(args []any) (string, []any) {
 		return "$" + strconv.Itoa(len(args))
 	}
 	conds := []string{"true"}
-	if q.VisibleTo != "" {
-		v := arg(q.VisibleTo)
-		conds = append(conds, "(owner_id = "+v+" OR assignee_id = "+v+")")
+	if q.Only != nil {
+		vis := []string{"project = ANY(" + arg(nonNilKeys(q.Only.Projects)) + ")"}
+		if q.Only.Assignee != "" {
+			vis = append(vis, "assignee_id = "+arg(q.Only.Assignee))
+		}
+		conds = append(conds, "("+strings.Join(vis, " OR ")+")")
+	}
+	if q.Project != "" {
+		conds = append(conds, "project = "+arg(q.Project))
 	}
 	if len(q.Statuses) > 0 {
 		st := make([]string, len(q.Statuses))
@@ -64,6 +72,14 @@ func (q ExportQuery) where(args []any) (string, []any) {
 	}
 	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query}.conds(arg)...)
 	return strings.Join(conds, "\n  AND "), args
+}
+
+// nonNilKeys: pgx sends a nil slice as NULL, and ANY(NULL) is NULL, not false.
+func nonNilKeys(k []string) []string {
+	if k == nil {
+		return []string{}
+	}
+	return k
 }
 
 // Export calls each for every task matching q, oldest first, in one
@@ -108,7 +124,7 @@ ORDER BY created_at, id` + limit
 		defer rows.Close()
 		var t Task
 		for rows.Next() {
-			if err := rows.Scan(&t.ID, &t.Title, &t.Description, &t.Status, &t.Priority, &t.DueAt,
+			if err := rows.Scan(&t.ID, &t.Project, &t.Title, &t.Description, &t.Status, &t.Priority, &t.DueAt,
 				&t.OwnerID, &t.AssigneeID, &t.Labels, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
 				return fmt.Errorf("task: export: %w", err)
 			}

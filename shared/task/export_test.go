@@ -33,11 +33,11 @@ func TestExportLimit(t *testing.T) {
 		wantTotal int64
 		want      int // the first want of alice's tasks
 	}{
-		{"no limit", task.ExportQuery{VisibleTo: "alice"}, 0, 4, 4},
-		{"under the selection", task.ExportQuery{VisibleTo: "alice"}, 3, 3, 3},
-		{"exactly the selection", task.ExportQuery{VisibleTo: "alice"}, 4, 4, 4},
-		{"beyond the selection", task.ExportQuery{VisibleTo: "alice"}, 10, 4, 4},
-		{"after several filters", task.ExportQuery{VisibleTo: "alice", OwnerID: "alice", Statuses: []task.Status{task.StatusTodo}}, 2, 2, 2},
+		{"no limit", task.ExportQuery{Only: own("alice")}, 0, 4, 4},
+		{"under the selection", task.ExportQuery{Only: own("alice")}, 3, 3, 3},
+		{"exactly the selection", task.ExportQuery{Only: own("alice")}, 4, 4, 4},
+		{"beyond the selection", task.ExportQuery{Only: own("alice")}, 10, 4, 4},
+		{"after several filters", task.ExportQuery{Only: own("alice"), OwnerID: "alice", Statuses: []task.Status{task.StatusTodo}}, 2, 2, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -16,7 +16,9 @@ import (
 func (t *Task) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":"`...)
 	b = appendUUID(b, t.ID)
-	b = append(b, `","title":`...)
+	b = append(b, `","project":`...)
+	b = AppendJSONString(b, t.Project)
+	b = append(b, `,"title":`...)
 	b = AppendJSONString(b, t.Title)
 	b = append(b, `,"description":`...)
 	b = AppendJSONString(b, t.Description)

@@ -14,8 +14,11 @@ import (
 
 // ListQuery selects and orders a page of tasks. Filters combine with AND.
 type ListQuery struct {
-	// VisibleTo, if set, keeps only tasks owned by or assigned to this subject.
-	VisibleTo  string
+	// Only, if set, keeps only the tasks the caller may see (ScopeOf);
+	// nil lists every task.
+	Only *Scope
+	// Project keeps the tasks of this project.
+	Project    string
 	Statuses   []Status // empty: any status
 	OwnerID    string
 	AssigneeID string
@@ -45,6 +48,7 @@ type Page struct {
 // allocation (50 tasks, ~12 kB) off the garbage collector's count.
 func (p *Page) Release() {
 	if p.buf == nil {
+		p.Items = nil
 		return
 	}
 	items := (*p.buf)[:cap(*p.buf)]
@@ -115,7 +119,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 // values: nothing but statuses and limit (literals), the order and a
 // cursor.
 func (q ListQuery) genericPlanSafe() bool {
-	return q.VisibleTo == "" && q.OwnerID == "" && q.AssigneeID == "" && q.Label == "" &&
+	return q.Only == nil && q.Project == "" && q.OwnerID == "" && q.AssigneeID == "" && q.Label == "" &&
 		q.DueBefore == nil && q.DueAfter == nil && q.Query == ""
 }
 
@@ -193,23 +197,42 @@ func listSQL(q ListQuery) (string, []any, error) {
 }
 
 // visibilityConds returns the conditions of each visibility branch: one
-// branch with none for all tasks, or owned + assigned-not-owned, their
-// subject bound with arg. A branch the owner or assignee filter
-// contradicts is left out rather than sent for the planner to prove empty;
-// none left means nothing can match.
+// branch with none (or the project filter's) for all tasks; else one per
+// visible project, each fixing project by equality so it is an ordered
+// scan of tasks_project_status_created_at_id_idx, and one for the tasks
+// assigned to the caller outside them. A branch the filters contradict is
+// left out rather than sent for the planner to prove empty; none left
+// means nothing can match.
 func visibilityConds(q ListQuery, arg func(any) string) [][]string {
-	if q.VisibleTo == "" {
+	if q.Only == nil {
+		if q.Project != "" {
+			return [][]string{{"project = " + arg(q.Project)}}
+		}
 		return [][]string{nil}
 	}
-	v := arg(q.VisibleTo)
+	projects := q.Only.Projects
+	if q.Project != "" {
+		projects = nil
+		if slices.Contains(q.Only.Projects, q.Project) {
+			projects = []string{q.Project}
+		}
+	}
 	var visibility [][]string
-	if q.OwnerID == "" || q.OwnerID == q.VisibleTo {
-		visibility = append(visibility, []string{"owner_id = " + v})
+	for _, k := range projects {
+		visibility = append(visibility, []string{"project = " + arg(k)})
 	}
-	if (q.AssigneeID == "" || q.AssigneeID == q.VisibleTo) && q.OwnerID != q.VisibleTo {
-		visibility = append(visibility, []string{"assignee_id = " + v, "owner_id <> " + v})
+	a := q.Only.Assignee
+	if a == "" || (q.AssigneeID != "" && q.AssigneeID != a) || len(projects) == 1 && q.Project != "" {
+		return visibility
 	}
-	return visibility
+	assignedConds := []string{"assignee_id = " + arg(a)}
+	switch {
+	case q.Project != "":
+		assignedConds = append(assignedConds, "project = "+arg(q.Project))
+	case len(projects) > 0:
+		assignedConds = append(assignedConds, "project <> ALL("+arg(projects)+")")
+	}
+	return append(visibility, assignedConds)
 }
 
 // statusConds returns the condition of each status branch, "" for one
@@ -230,7 +253,7 @@ func statusConds(q ListQuery) ([]string, error) {
 			statuses = append(statuses, st)
 		}
 	}
-	if len(statuses) == 0 && (q.VisibleTo != "" || q.OwnerID != "" || q.AssigneeID != "") {
+	if len(statuses) == 0 && (q.Only != nil || q.Project != "" || q.OwnerID != "" || q.AssigneeID != "") {
 		statuses = Statuses
 	}
 	if len(statuses) == 0 {

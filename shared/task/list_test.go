@@ -23,15 +23,15 @@ import (
 func insertAt(t testing.TB, db *pg.DB, tasks ...task.Task) {
 	t.Helper()
 	const q = `
-INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)`
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, project)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, NULLIF($11, ''))`
 	batch := &pgx.Batch{}
 	for _, tk := range tasks {
 		labels := tk.Labels
 		if labels == nil {
 			labels = []string{}
 		}
-		batch.Queue(q, tk.ID, tk.Title, tk.Description, tk.Status, tk.Priority, tk.DueAt, tk.OwnerID, tk.AssigneeID, labels, tk.CreatedAt)
+		batch.Queue(q, tk.ID, tk.Title, tk.Description, tk.Status, tk.Priority, tk.DueAt, tk.OwnerID, tk.AssigneeID, labels, tk.CreatedAt, tk.Project)
 	}
 	if err := db.Primary.SendBatch(context.Background(), batch).Close(); err != nil {
 		t.Fatal(err)
@@ -135,17 +135,17 @@ func TestListFilters(t *testing.T) {
 		{"full text negation", task.ListQuery{Query: "task -invoice", Statuses: []task.Status{task.StatusTodo}}, ids(7, 6, 0)},
 		{"full text stop words only", task.ListQuery{Query: "the"}, ids()},
 		// alice owns 0, 1, 6 and is assigned 2, 5 and (herself) 6.
-		{"visible to member", task.ListQuery{VisibleTo: "alice"}, ids(6, 5, 2, 1, 0)},
-		{"visible to member, oldest first", task.ListQuery{VisibleTo: "alice", Ascending: true}, ids(0, 1, 2, 5, 6)},
-		{"visible to member, self-assigned once", task.ListQuery{VisibleTo: "carol"}, ids(5, 4)},
-		{"visible to member with statuses", task.ListQuery{VisibleTo: "alice", Statuses: []task.Status{task.StatusTodo, task.StatusBlocked}}, ids(6, 2, 0)},
-		{"visible to member, owned by other", task.ListQuery{VisibleTo: "alice", OwnerID: "bob"}, ids(2)},
-		{"visible to member, owned by self", task.ListQuery{VisibleTo: "alice", OwnerID: "alice"}, ids(6, 1, 0)},
-		{"visible to member, assigned to self", task.ListQuery{VisibleTo: "alice", AssigneeID: "alice"}, ids(6, 5, 2)},
-		{"visible to member, assigned to other", task.ListQuery{VisibleTo: "alice", AssigneeID: "bob"}, ids(1)},
-		{"visible to member, owner and assignee others", task.ListQuery{VisibleTo: "alice", OwnerID: "bob", AssigneeID: "bob"}, ids()},
-		{"visible to member with label and due", task.ListQuery{VisibleTo: "alice", Label: "ops", DueBefore: day(6)}, ids(5)},
-		{"visible to stranger", task.ListQuery{VisibleTo: "mallory"}, ids()},
+		{"visible to member", task.ListQuery{Only: own("alice")}, ids(6, 5, 2, 1, 0)},
+		{"visible to member, oldest first", task.ListQuery{Only: own("alice"), Ascending: true}, ids(0, 1, 2, 5, 6)},
+		{"visible to member, self-assigned once", task.ListQuery{Only: own("carol")}, ids(5, 4)},
+		{"visible to member with statuses", task.ListQuery{Only: own("alice"), Statuses: []task.Status{task.StatusTodo, task.StatusBlocked}}, ids(6, 2, 0)},
+		{"visible to member, owned by other", task.ListQuery{Only: own("alice"), OwnerID: "bob"}, ids(2)},
+		{"visible to member, owned by self", task.ListQuery{Only: own("alice"), OwnerID: "alice"}, ids(6, 1, 0)},
+		{"visible to member, assigned to self", task.ListQuery{Only: own("alice"), AssigneeID: "alice"}, ids(6, 5, 2)},
+		{"visible to member, assigned to other", task.ListQuery{Only: own("alice"), AssigneeID: "bob"}, ids(1)},
+		{"visible to member, owner and assignee others", task.ListQuery{Only: own("alice"), OwnerID: "bob", AssigneeID: "bob"}, ids()},
+		{"visible to member with label and due", task.ListQuery{Only: own("alice"), Label: "ops", DueBefore: day(6)}, ids(5)},
+		{"visible to stranger", task.ListQuery{Only: own("mallory")}, ids()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -249,7 +249,7 @@ func TestListPagination(t *testing.T) {
 				}
 				for _, q := range []task.ListQuery{
 					{Limit: tt.limit, Ascending: asc},
-					{Limit: tt.limit, Ascending: asc, VisibleTo: "alice"},
+					{Limit: tt.limit, Ascending: asc, Only: own("alice")},
 					{Limit: tt.limit, Ascending: asc, Statuses: []task.Status{task.StatusTodo, task.StatusDone}},
 				} {
 					got, pages := walk(t, s, q)
@@ -330,7 +330,7 @@ func TestListStableUnderConcurrentInserts(t *testing.T) {
 					}
 				})
 
-				q := task.ListQuery{Limit: 7, Ascending: asc, VisibleTo: visibleTo}
+				q := task.ListQuery{Limit: 7, Ascending: asc, Only: own(visibleTo)}
 				seen := map[uuid.UUID]int{}
 				for pages := 0; ; pages++ {
 					page, err := s.List(t.Context(), q)
@@ -397,7 +397,7 @@ func TestListPreparesOnlyValueFreeShapes(t *testing.T) {
 	due := time.Now()
 	for range 8 {
 		for _, q := range []task.ListQuery{
-			{VisibleTo: "alice", Limit: 10},
+			{Only: own("alice"), Limit: 10},
 			{OwnerID: "bob", Statuses: []task.Status{task.StatusDone}, Limit: 10},
 			{Label: "ops", Statuses: []task.Status{task.StatusDone}, Limit: 10},
 			{DueBefore: &due, Limit: 10},
@@ -445,5 +445,72 @@ func TestListPreparesOnlyValueFreeShapes(t *testing.T) {
 	}
 	if withValues != 0 || byStatus != 3 || get != 1 {
 		t.Errorf("prepared: %d lists with values, %d by status, %d get; want 0, 3 and 1:\n%s", withValues, byStatus, get, strings.Join(sqls, "\n---\n"))
+	}
+}
+
+// TestListProjects lists as a task-member with project roles: the tasks of
+// its projects and those assigned to it elsewhere, each once, whatever the
+// project filter, and never another project's.
+func TestListProjects(t *testing.T) {
+	t.Parallel()
+	s, db := newStore(t)
+	if _, err := db.Primary.Exec(t.Context(), `INSERT INTO projects (key, name, created_by) VALUES ('red', 'Red', 'x'), ('blue', 'Blue', 'x'), ('green', 'Green', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	mk := func(i int, project, owner string, assignee *string, st task.Status) task.Task {
+		return task.Task{ID: uuid.Must(uuid.NewV7()), Project: project, Title: fmt.Sprint("t", i), Status: st,
+			Priority: task.PriorityLow, OwnerID: owner, AssigneeID: assignee, CreatedAt: t0.Add(time.Duration(i) * time.Minute)}
+	}
+	tasks := []task.Task{
+		mk(0, "red", "zed", nil, task.StatusTodo),
+		mk(1, "blue", "zed", nil, task.StatusTodo),
+		mk(2, "blue", "zed", ptr("me"), task.StatusDone), // assigned outside my projects
+		mk(3, "red", "me", ptr("me"), task.StatusDone),   // assigned inside: listed once
+		mk(4, "", "me", nil, task.StatusTodo),            // my personal project
+		mk(5, "green", "zed", nil, task.StatusBlocked),
+		mk(6, "", "zed", ptr("me"), task.StatusTodo), // in zed's personal project, assigned to me
+		mk(7, "", "zed", nil, task.StatusTodo),
+	}
+	insertAt(t, db, tasks...)
+	ids := func(idx ...int) []uuid.UUID {
+		out := []uuid.UUID{}
+		for _, i := range idx {
+			out = append(out, tasks[i].ID)
+		}
+		return out
+	}
+	me := &task.Scope{Projects: []string{"~me", "green", "red"}, Assignee: "me"}
+	tests := []struct {
+		name string
+		q    task.ListQuery
+		want []uuid.UUID
+	}{
+		{"everything visible", task.ListQuery{Only: me}, ids(6, 5, 4, 3, 2, 0)},
+		{"oldest first", task.ListQuery{Only: me, Ascending: true}, ids(0, 2, 3, 4, 5, 6)},
+		{"one of my projects", task.ListQuery{Only: me, Project: "red"}, ids(3, 0)},
+		{"my personal project", task.ListQuery{Only: me, Project: "~me"}, ids(4)},
+		{"a project not mine: only what is assigned to me", task.ListQuery{Only: me, Project: "blue"}, ids(2)},
+		{"another's personal project", task.ListQuery{Only: me, Project: "~zed"}, ids(6)},
+		{"a project that does not exist", task.ListQuery{Only: me, Project: "nope"}, ids()},
+		{"statuses", task.ListQuery{Only: me, Statuses: []task.Status{task.StatusDone}}, ids(3, 2)},
+		{"assignee filter", task.ListQuery{Only: me, AssigneeID: "me"}, ids(6, 3, 2)},
+		{"someone else as assignee", task.ListQuery{Only: me, AssigneeID: "zed"}, ids()},
+		{"owner filter", task.ListQuery{Only: me, OwnerID: "zed"}, ids(6, 5, 2, 0)},
+		{"no projects, only assigned", task.ListQuery{Only: &task.Scope{Assignee: "me"}}, ids(6, 3, 2)},
+		{"nothing", task.ListQuery{Only: &task.Scope{}}, ids()},
+		{"every task, one project", task.ListQuery{Project: "blue"}, ids(2, 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, limit := range []int{1, 2, task.MaxListLimit} {
+				tt.q.Limit = limit
+				got, _ := walk(t, s, tt.q)
+				if diff := cmp.Diff(tt.want, got, cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("limit %d: ids (-want +got):\n%s", limit, diff)
+				}
+			}
+		})
 	}
 }

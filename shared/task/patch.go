@@ -8,8 +8,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/mergepatch"
+	"github.com/taskfn/taskfn/shared/project"
 )
 
 // Limits of a task's fields; the migrations' CHECK constraints repeat them.
@@ -24,6 +26,7 @@ const (
 // Patch is an RFC 7396 merge patch of a task's writable fields. Create uses
 // the same shape, applied to the defaults.
 type Patch struct {
+	Project     mergepatch.Field[string]
 	Title       mergepatch.Field[string]
 	Description mergepatch.Field[string]
 	Status      mergepatch.Field[Status]
@@ -53,6 +56,8 @@ func ParsePatch(body []byte) (Patch, error) {
 		k, raw := m.Name, m.Raw
 		var err error
 		switch k {
+		case "project":
+			err = mergepatch.Decode(raw, &p.Project)
 		case "title":
 			err = mergepatch.Decode(raw, &p.Title)
 		case "description":
@@ -113,6 +118,13 @@ func (p Patch) Apply(cur Task) (Task, []errs.FieldError) {
 	t.Labels = slices.Clone(cur.Labels)
 	var bad []errs.FieldError
 	notNull := func(name string) { bad = append(bad, errs.FieldError{Field: name, Detail: "must not be null"}) }
+	if p.Project.Set {
+		if p.Project.Null {
+			notNull("project")
+		} else {
+			t.Project = p.Project.Value
+		}
+	}
 	if p.Title.Set {
 		if p.Title.Null {
 			notNull("title")
@@ -185,6 +197,9 @@ func Validate(t Task) []errs.FieldError {
 	} else if hasControl(t.Description, true) {
 		add("description", "must not contain control characters other than tab and newline")
 	}
+	if t.Project != "" && !ValidProject(t.Project) {
+		add("project", "must be a project key: 2 to 32 lowercase letters, digits or '-'")
+	}
 	if !t.Status.Valid() {
 		add("status", "must be one of todo, in_progress, blocked, done, cancelled")
 	}
@@ -216,6 +231,15 @@ func Validate(t Task) []errs.FieldError {
 		seen[l] = true
 	}
 	return bad
+}
+
+// ValidProject: a team project's key, or a personal project's ("~" and
+// its subject).
+func ValidProject(key string) bool {
+	if s, ok := strings.CutPrefix(key, project.PersonalPrefix); ok {
+		return subjectProblem(s) == ""
+	}
+	return auth.ValidProjectKey(key)
 }
 
 // subjectProblem checks a Keycloak subject (user id) used as assignee.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/errs"
+	"github.com/taskfn/taskfn/shared/project"
 )
 
 // forbidden is a request by a caller who may see the task but not do this
@@ -15,79 +16,128 @@ func forbidden(reason string) error { return errs.New(errs.Forbidden, "forbidden
 // Anyone is every role that may use the task API at all.
 var Anyone = []auth.Role{auth.RoleAdmin, auth.RoleManager, auth.RoleMember}
 
-// seesAll: admins and managers read and list every task.
-func seesAll(id auth.Identity) bool { return id.HasAny(auth.RoleAdmin, auth.RoleManager) }
+// The policy, in one place. Global roles: task-admin does anything
+// everywhere; task-manager reads and changes every project's tasks;
+// task-member acts through its project roles, and always sees and may
+// set the status of the tasks assigned to it, wherever they are. Project
+// roles: viewer reads and lists, member also creates and changes any task
+// and deletes its own, maintainer also deletes any task.
 
-func owns(id auth.Identity, t Task) bool { return t.OwnerID == id.Subject }
-
-func assigned(id auth.Identity, t Task) bool {
-	return t.AssigneeID != nil && *t.AssigneeID == id.Subject
+func assigned(subject string, assigneeID *string) bool {
+	return assigneeID != nil && *assigneeID == subject
 }
 
 // CanSee reports whether the caller may read t.
-func CanSee(id auth.Identity, t Task) bool {
-	return CanSeeParties(id, t.OwnerID, t.AssigneeID)
-}
+func CanSee(a project.Access, t Task) bool { return CanSeeIn(a, t.Project, t.AssigneeID) }
 
-// CanSeeParties is CanSee for a task known by its owner and assignee
-// alone, as the task cache serves it: reading depends on nothing else.
-func CanSeeParties(id auth.Identity, ownerID string, assigneeID *string) bool {
-	if seesAll(id) {
+// CanSeeIn is CanSee for a task known by its project and assignee alone,
+// as the task cache serves it: reading depends on nothing else. With a
+// Partial access it may answer false where the full one answers true,
+// never the reverse.
+func CanSeeIn(a project.Access, key string, assigneeID *string) bool {
+	if a.SeesAll() {
 		return true
 	}
-	return id.Has(auth.RoleMember) && (ownerID == id.Subject || (assigneeID != nil && *assigneeID == id.Subject))
-}
-
-// Scope is the subject a caller's list is restricted to: "" for callers who
-// see every task, else their own subject (owned or assigned tasks).
-func Scope(id auth.Identity) string {
-	if seesAll(id) {
-		return ""
+	if !a.ID.Has(auth.RoleMember) {
+		return false
 	}
-	return id.Subject
+	return a.Role(key) >= auth.ProjectViewer || assigned(a.ID.Subject, assigneeID)
 }
 
-// CheckCreate decides whether the caller may create t (owned by the caller).
-// Every role may; an owner may assign its own task.
-func CheckCreate(id auth.Identity, t Task) error {
-	if !id.HasAny(Anyone...) {
+// Scope is the tasks a caller may list short of all: those of Projects
+// and those assigned to Assignee. The zero Scope is none.
+type Scope struct {
+	Projects []string // keys, personal first (project.Access.Visible)
+	Assignee string
+}
+
+// ScopeOf is a's list scope: nil for callers who see every task.
+func ScopeOf(a project.Access) *Scope {
+	if a.SeesAll() {
+		return nil
+	}
+	if !a.ID.Has(auth.RoleMember) {
+		return &Scope{}
+	}
+	return &Scope{Projects: a.Visible(), Assignee: a.ID.Subject}
+}
+
+// canWrite reports whether the caller may add and change tasks in key.
+func canWrite(a project.Access, key string) bool {
+	return a.SeesAll() || a.Role(key) >= auth.ProjectMember
+}
+
+// intoProject decides whether the caller may put a task into key:
+// ErrNoProject when it may not even see the project (as if it did not
+// exist), forbidden when it only views it.
+func intoProject(a project.Access, key string) error {
+	switch {
+	case canWrite(a, key):
+		return nil
+	case a.Role(key) == auth.ProjectViewer:
+		return forbidden("viewers of a project may not add tasks to it")
+	}
+	return ErrNoProject
+}
+
+// CheckCreate decides whether the caller may create t, owned by the
+// caller, in t.Project ("" is its personal project).
+func CheckCreate(a project.Access, t Task) error {
+	if !a.ID.HasAny(Anyone...) {
 		return forbidden("a taskfn role is required")
 	}
-	if t.OwnerID != id.Subject {
+	if t.OwnerID != a.ID.Subject {
 		return forbidden("tasks are created for the caller")
 	}
-	return nil
+	if t.Project == "" {
+		return nil
+	}
+	return intoProject(a, t.Project)
 }
 
 // CheckChange decides whether the caller may turn before into after.
-//   - admin and manager: any change, including assignment;
-//   - owner: any change to its own task;
-//   - assignee (member): the status only; reassigning others' tasks is not theirs.
-func CheckChange(id auth.Identity, before, after Task) error {
-	if !CanSee(id, before) {
+//   - admin, manager and the project's members and maintainers: any change;
+//   - moving to another project also needs that right in the target;
+//   - the assignee: the status only;
+//   - a viewer: nothing.
+func CheckChange(a project.Access, before, after Task) error {
+	if !CanSee(a, before) {
 		return ErrNotFound
 	}
-	if seesAll(id) || owns(id, before) {
+	if after.Project != before.Project {
+		if !canWrite(a, before.Project) {
+			return forbidden("moving a task needs the member role in its project")
+		}
+		return intoProject(a, after.Project)
+	}
+	if canWrite(a, before.Project) {
 		return nil
 	}
-	probe := after
-	probe.Status = before.Status
-	if SameContent(before, probe) {
-		return nil
+	if assigned(a.ID.Subject, before.AssigneeID) {
+		probe := after
+		probe.Status = before.Status
+		if SameContent(before, probe) {
+			return nil
+		}
+		return forbidden("the assignee may only change the status of a task outside its projects")
 	}
-	return forbidden("members may only change the status of tasks assigned to them")
+	return forbidden("viewers of a project may not change its tasks")
 }
 
-// CheckDelete decides whether the caller may delete t: admins any task,
-// everyone else only the tasks they own.
-func CheckDelete(id auth.Identity, t Task) error {
-	if !CanSee(id, t) {
+// CheckDelete decides whether the caller may delete t: admins and the
+// project's maintainers any task; its members and managers the tasks they
+// own.
+func CheckDelete(a project.Access, t Task) error {
+	if !CanSee(a, t) {
 		return ErrNotFound
 	}
-	if id.Has(auth.RoleAdmin) || owns(id, t) {
+	if a.Admin() || a.Role(t.Project) >= auth.ProjectMaintainer {
 		return nil
 	}
-	return forbidden("only the owner or an admin may delete a task")
+	if t.OwnerID == a.ID.Subject && canWrite(a, t.Project) {
+		return nil
+	}
+	return forbidden("only the owner, a maintainer of the project or an admin may delete a task")
 }
 
 // SameContent reports whether a and b agree on every writable field, as

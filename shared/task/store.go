@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -63,7 +64,7 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 
 // Columns are what ScanRows reads, in its order — keep the two in step.
 // The generated search column is left out.
-const Columns = "id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version"
+const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version"
 
 // ScanRows returns a function that reads rows of Columns, for
 // pgx.CollectRows and CollectOneRow; it reuses its scan targets from one
@@ -81,7 +82,7 @@ func ScanRows() pgx.RowToFunc[Task] {
 		due              pgtype.Timestamptz
 		assignee         pgtype.Text
 	)
-	dest := []any{&id, &t.Title, &t.Description, &status, &priority, &due,
+	dest := []any{&id, &t.Project, &t.Title, &t.Description, &status, &priority, &due,
 		&t.OwnerID, &assignee, &t.Labels, &t.CreatedAt, &t.UpdatedAt, &t.Version}
 	return func(row pgx.CollectableRow) (Task, error) {
 		t.Labels = nil // the one target pgx would append to
@@ -117,7 +118,8 @@ func intern[S ~string](b []byte, constants []S) S {
 // Create inserts t and returns the row as stored: created_at, updated_at
 // and version come from the database. A zero ID gets a new UUIDv7, which
 // sorts by creation time and so keeps primary key inserts local. Its event
-// is task.created, made by actor.
+// is task.created, made by actor. An empty Project is the owner's
+// personal project; one that does not exist is ErrNoProject.
 func (s *Store) Create(ctx context.Context, actor string, t Task) (Task, error) {
 	if t.ID == uuid.Nil {
 		id, err := uuid.NewV7()
@@ -127,16 +129,16 @@ func (s *Store) Create(ctx context.Context, actor string, t Task) (Task, error) 
 		t.ID = id
 	}
 	const q = `
-INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING ` + Columns
 	var created Task
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		rows, _ := tx.Query(ctx, q,
-			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels))
+			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels), projectArg(t.Project))
 		var err error
 		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
-			return fmt.Errorf("task: create: %w", err)
+			return noProject(fmt.Errorf("task: create: %w", err))
 		}
 		return s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor, Task: created.Snapshot()})
 	})
@@ -171,8 +173,8 @@ WHERE id = $1`
 // Update changes a task under a row lock, so concurrent updates apply one
 // after the other and change always sees the current row. change's error
 // aborts the update and is returned as is. Only the mutable fields of the
-// task change returns are written (title, description, status, priority,
-// due_at, assignee_id, labels); when none differs from the current row
+// task change returns are written (project, title, description, status,
+// priority, due_at, assignee_id, labels); when none differs from the current row
 // nothing is written and the current row is returned with its version.
 // Its events, made by actor: task.updated for every change, then
 // task.status_changed and task.assigned when those fields changed; a no-op
@@ -204,14 +206,15 @@ SET title = $2,
     due_at = $6,
     assignee_id = $7,
     labels = $8,
+    project = $9,
     version = version + 1,
     updated_at = now()
 WHERE id = $1
 RETURNING ` + Columns
 		rows, _ := tx.Query(ctx, q,
-			id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels))
+			id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project)
 		if updated, err = collectOne(rows, "update"); err != nil {
-			return err
+			return noProject(err)
 		}
 		wrote = true
 		return s.addEvents(ctx, tx, id, changeData(actor, cur, updated)...)
@@ -254,6 +257,17 @@ WHERE id = $1`
 	return nil
 }
 
+// noProject turns the project foreign key's violation into ErrNoProject:
+// the project was deleted (or never existed) between the caller's check
+// and the write.
+func noProject(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23503" && pe.ConstraintName == "tasks_project_fkey" {
+		return ErrNoProject
+	}
+	return err
+}
+
 func lockTask(ctx context.Context, tx pgx.Tx, id uuid.UUID, op string) (Task, error) {
 	const q = `
 SELECT ` + Columns + `
@@ -274,6 +288,16 @@ func collectOne(rows pgx.Rows, op string) (Task, error) {
 		return Task{}, fmt.Errorf("task: %s: %w", op, err)
 	}
 	return t, nil
+}
+
+// projectArg sends "" as NULL: the tasks_personal_project trigger then
+// files the task in its owner's personal project, creating that on first
+// use, in the insert's own statement.
+func projectArg(key string) *string {
+	if key == "" {
+		return nil
+	}
+	return &key
 }
 
 // nonNilLabels turns nil into an empty slice: pgx sends nil as NULL, and

@@ -113,8 +113,8 @@ func BenchmarkList(b *testing.B) {
 		{"all", task.ListQuery{Limit: 50}},
 		{"all_after_cursor", task.ListQuery{Limit: 50, After: mid}},
 		{"status", task.ListQuery{Limit: 50, Statuses: []task.Status{task.StatusTodo}}},
-		{"member", task.ListQuery{Limit: 50, VisibleTo: "user-3"}},
-		{"member_statuses", task.ListQuery{Limit: 50, VisibleTo: "user-3", Statuses: []task.Status{task.StatusTodo, task.StatusBlocked}}},
+		{"member", task.ListQuery{Limit: 50, Only: own("user-3")}},
+		{"member_statuses", task.ListQuery{Limit: 50, Only: own("user-3"), Statuses: []task.Status{task.StatusTodo, task.StatusBlocked}}},
 		{"label", task.ListQuery{Limit: 50, Label: "bench"}},
 		{"fulltext", task.ListQuery{Limit: 50, Query: "12345"}},
 	}

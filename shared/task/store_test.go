@@ -95,6 +95,8 @@ func TestCreateAndGet(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// A task created without a project goes to its owner's personal one.
+			tt.want.Project = "~" + tt.in.OwnerID
 			if tt.want.ID == uuid.Nil {
 				if created.ID.Version() != 7 {
 					t.Errorf("store-made id %s is not a UUIDv7", created.ID)
@@ -262,7 +264,7 @@ func TestUpdate(t *testing.T) {
 			},
 			bumped: true,
 			check: func(t *testing.T, got task.Task) {
-				want := task.Task{Title: "Original", Description: "now with text", Status: task.StatusDone,
+				want := task.Task{Project: "~alice", Title: "Original", Description: "now with text", Status: task.StatusDone,
 					Priority: task.PriorityLow, OwnerID: "alice", Labels: []string{}}
 				if diff := cmp.Diff(want, got, ignoreStamps, cmpopts.IgnoreFields(task.Task{}, "ID", "Version")); diff != "" {
 					t.Errorf("(-want +got):\n%s", diff)
@@ -409,4 +411,13 @@ func TestDelete(t *testing.T) {
 			}
 		})
 	}
+}
+
+// own is the scope of a task-member with no project role but its
+// personal project, where the tasks it creates go; "" is nil, every task.
+func own(subject string) *task.Scope {
+	if subject == "" {
+		return nil
+	}
+	return &task.Scope{Projects: []string{"~" + subject}, Assignee: subject}
 }

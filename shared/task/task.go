@@ -59,6 +59,7 @@ func (p Priority) Valid() bool {
 // Task is one row of the tasks table, and the API's JSON representation.
 type Task struct {
 	ID          uuid.UUID  `json:"id" db:"id"`
+	Project     string     `json:"project" db:"project"` // its project's key
 	Title       string     `json:"title" db:"title"`
 	Description string     `json:"description" db:"description"`
 	Status      Status     `json:"status" db:"status"`
@@ -75,6 +76,9 @@ type Task struct {
 // Errors the store returns; callers use errors.Is.
 var (
 	ErrNotFound = errs.New(errs.NotFound, "task not found", "")
+	// ErrNoProject: the task names a project that does not exist, or one
+	// the caller may not see (which must read the same).
+	ErrNoProject = errs.Validation(errs.FieldError{Field: "project", Detail: "names no project you may add tasks to"})
 	// ErrVersionMismatch: the caller's If-Match named another version.
 	ErrVersionMismatch = errs.New(errs.Precondition, "task version mismatch",
 		"the task has changed since the version named in If-Match; fetch it again")

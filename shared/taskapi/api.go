@@ -16,6 +16,7 @@ import (
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -27,6 +28,8 @@ type API struct {
 	store *task.Store
 	// cache serves GET /tasks/{id}; the writes refresh it after commit.
 	cache *cache.Cache
+	// roles resolves callers' API-managed project roles.
+	roles *project.Resolver
 }
 
 func missing(route string) error {
@@ -34,59 +37,59 @@ func missing(route string) error {
 }
 
 // CreateRoute is POST /tasks, the create-task function.
-func CreateRoute(g *auth.Gate, store *task.Store, c *cache.Cache) (httpx.Route, error) {
-	if g == nil || store == nil || c == nil {
+func CreateRoute(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver) (httpx.Route, error) {
+	if g == nil || store == nil || c == nil || roles == nil {
 		return httpx.Route{}, missing("create-task")
 	}
-	a := &API{store: store, cache: c}
+	a := &API{store: store, cache: c, roles: roles}
 	return g.Route("create-task", http.MethodPost, "/tasks", a.create), nil
 }
 
 // GetRoute is GET /tasks/{id}, the get-task function: read through c.
-func GetRoute(g *auth.Gate, c *cache.Cache) (httpx.Route, error) {
-	if g == nil || c == nil {
+func GetRoute(g *auth.Gate, c *cache.Cache, roles *project.Resolver) (httpx.Route, error) {
+	if g == nil || c == nil || roles == nil {
 		return httpx.Route{}, missing("get-task")
 	}
-	a := &API{cache: c}
+	a := &API{cache: c, roles: roles}
 	return g.Route("get-task", http.MethodGet, "/tasks/:id", a.get), nil
 }
 
 // ListRoute is GET /tasks, the list-tasks function.
-func ListRoute(g *auth.Gate, store *task.Store) (httpx.Route, error) {
-	if g == nil || store == nil {
+func ListRoute(g *auth.Gate, store *task.Store, roles *project.Resolver) (httpx.Route, error) {
+	if g == nil || store == nil || roles == nil {
 		return httpx.Route{}, missing("list-tasks")
 	}
-	a := &API{store: store}
+	a := &API{store: store, roles: roles}
 	return g.Route("list-tasks", http.MethodGet, "/tasks", a.list), nil
 }
 
 // UpdateRoute is PATCH /tasks/{id}, the update-task function.
-func UpdateRoute(g *auth.Gate, store *task.Store, c *cache.Cache) (httpx.Route, error) {
-	if g == nil || store == nil || c == nil {
+func UpdateRoute(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver) (httpx.Route, error) {
+	if g == nil || store == nil || c == nil || roles == nil {
 		return httpx.Route{}, missing("update-task")
 	}
-	a := &API{store: store, cache: c}
+	a := &API{store: store, cache: c, roles: roles}
 	return g.Route("update-task", http.MethodPatch, "/tasks/:id", a.update), nil
 }
 
 // DeleteRoute is DELETE /tasks/{id}, the delete-task function.
-func DeleteRoute(g *auth.Gate, store *task.Store, c *cache.Cache) (httpx.Route, error) {
-	if g == nil || store == nil || c == nil {
+func DeleteRoute(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver) (httpx.Route, error) {
+	if g == nil || store == nil || c == nil || roles == nil {
 		return httpx.Route{}, missing("delete-task")
 	}
-	a := &API{store: store, cache: c}
+	a := &API{store: store, cache: c, roles: roles}
 	return g.Route("delete-task", http.MethodDelete, "/tasks/:id", a.delete), nil
 }
 
 // Routes are all five, as the dev runner and the tests mount them.
-func Routes(g *auth.Gate, store *task.Store, c *cache.Cache) ([]httpx.Route, error) {
+func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver) ([]httpx.Route, error) {
 	var routes []httpx.Route
 	for _, r := range []func() (httpx.Route, error){
-		func() (httpx.Route, error) { return CreateRoute(g, store, c) },
-		func() (httpx.Route, error) { return GetRoute(g, c) },
-		func() (httpx.Route, error) { return ListRoute(g, store) },
-		func() (httpx.Route, error) { return UpdateRoute(g, store, c) },
-		func() (httpx.Route, error) { return DeleteRoute(g, store, c) },
+		func() (httpx.Route, error) { return CreateRoute(g, store, c, roles) },
+		func() (httpx.Route, error) { return GetRoute(g, c, roles) },
+		func() (httpx.Route, error) { return ListRoute(g, store, roles) },
+		func() (httpx.Route, error) { return UpdateRoute(g, store, c, roles) },
+		func() (httpx.Route, error) { return DeleteRoute(g, store, c, roles) },
 	} {
 		route, err := r()
 		if err != nil {
@@ -127,7 +130,11 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := task.CheckCreate(id, t); err != nil {
+	acc, err := a.roles.Access(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := task.CheckCreate(acc, t); err != nil {
 		return err
 	}
 	cw := a.cache.BeginWrite(r.Context())
@@ -157,9 +164,18 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Checked on every request, hit or miss: the cache holds tasks, not
-	// decisions.
-	if !task.CanSeeParties(auth.Caller(r), e.OwnerID, e.AssigneeID) {
-		return task.ErrNotFound
+	// decisions. The token alone decides most reads (a global role, a
+	// group role, the personal project, the assignee); only when it does
+	// not are the API-managed roles looked up.
+	id := auth.Caller(r)
+	if !task.CanSeeIn(project.Partial(id), e.Project, e.AssigneeID) {
+		acc, err := a.roles.Access(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		if !task.CanSeeIn(acc, e.Project, e.AssigneeID) {
+			return task.ErrNotFound
+		}
 	}
 	w.Header().Set("ETag", etag(e.Version))
 	if inm.matches(etag(e.Version), true) {
@@ -190,10 +206,14 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := auth.Caller(r)
+	// Resolved before the row is locked, so the lock is not held over it.
+	acc, err := a.roles.Access(r.Context(), auth.Caller(r))
+	if err != nil {
+		return err
+	}
 	cw := a.cache.BeginWrite(r.Context())
-	t, err := a.store.Update(r.Context(), id.Subject, tid, func(cur task.Task) (task.Task, error) {
-		if !task.CanSee(id, cur) {
+	t, err := a.store.Update(r.Context(), acc.ID.Subject, tid, func(cur task.Task) (task.Task, error) {
+		if !task.CanSee(acc, cur) {
 			return cur, task.ErrNotFound
 		}
 		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
@@ -203,7 +223,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 		if len(bad) > 0 {
 			return cur, errs.Validation(bad...)
 		}
-		return next, task.CheckChange(id, cur, next)
+		return next, task.CheckChange(acc, cur, next)
 	})
 	if err != nil {
 		return err
@@ -224,10 +244,13 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := auth.Caller(r)
+	acc, err := a.roles.Access(r.Context(), auth.Caller(r))
+	if err != nil {
+		return err
+	}
 	cw := a.cache.BeginWrite(r.Context())
-	err = a.store.Delete(r.Context(), id.Subject, tid, func(cur task.Task) error {
-		if err := task.CheckDelete(id, cur); err != nil {
+	err = a.store.Delete(r.Context(), acc.ID.Subject, tid, func(cur task.Task) error {
+		if err := task.CheckDelete(acc, cur); err != nil {
 			return err
 		}
 		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
@@ -249,7 +272,11 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	q.VisibleTo = task.Scope(auth.Caller(r))
+	acc, err := a.roles.Access(r.Context(), auth.Caller(r))
+	if err != nil {
+		return err
+	}
+	q.Only = task.ScopeOf(acc)
 	page, err := a.store.List(r.Context(), q)
 	if err != nil {
 		return err

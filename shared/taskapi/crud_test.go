@@ -29,7 +29,7 @@ func TestCreate(t *testing.T) {
 	}{
 		{name: "minimal gets defaults", body: map[string]any{"title": "Write docs"}, as: carol, status: 201,
 			check: func(t *testing.T, got task.Task) {
-				want := task.Task{Title: "Write docs", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: carol, Labels: []string{}, Version: 1}
+				want := task.Task{Project: "~" + carol, Title: "Write docs", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: carol, Labels: []string{}, Version: 1}
 				got.ID, got.CreatedAt, got.UpdatedAt = [16]byte{}, time.Time{}, time.Time{}
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("task (-want +got):\n%s", d)

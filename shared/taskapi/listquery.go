@@ -43,6 +43,12 @@ func parseList(v url.Values) (task.ListQuery, error) {
 	if q.Statuses, err = parseStatuses(v["status"]); err != nil {
 		return q, err
 	}
+	if s, ok := v["project"]; ok {
+		if !task.ValidProject(s[0]) || !utf8.ValidString(s[0]) {
+			return q, badParam("project", "must be a project key (2 to 32 of a-z, 0-9 and -, or ~ and a subject)")
+		}
+		q.Project = s[0]
+	}
 	if err := parseTextFilters(v, &q); err != nil {
 		return q, err
 	}
@@ -54,7 +60,7 @@ func parseList(v url.Values) (task.ListQuery, error) {
 
 // listParams are the list route's query parameters.
 var listParams = map[string]bool{
-	"status": true, "assignee_id": true, "owner_id": true, "label": true,
+	"project": true, "status": true, "assignee_id": true, "owner_id": true, "label": true,
 	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "cursor": true,
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/ratelimit"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -20,6 +21,7 @@ type Config struct {
 	Auth      auth.Config
 	RateLimit ratelimit.Config
 	Cache     cache.Config
+	Projects  project.ResolverConfig
 }
 
 // Service is all five task routes wired on one base, as the dev runner and
@@ -29,6 +31,7 @@ type Service struct {
 	*function.Base
 	Store  *task.Store
 	Cache  *cache.Cache
+	Roles  *project.Resolver
 	Routes []httpx.Route
 }
 
@@ -61,9 +64,13 @@ func Wire(ctx context.Context, b *function.Base, cfg Config, lim *ratelimit.Limi
 	if err != nil {
 		return nil, err
 	}
-	routes, err := Routes(gate, store, c)
+	roles, err := project.OpenResolver(b.DB, cfg.Projects)
 	if err != nil {
 		return nil, err
 	}
-	return &Service{Base: b, Store: store, Cache: c, Routes: routes}, nil
+	routes, err := Routes(gate, store, c, roles)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{Base: b, Store: store, Cache: c, Roles: roles, Routes: routes}, nil
 }
