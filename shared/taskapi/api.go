@@ -110,7 +110,7 @@ func taskID(r *http.Request) (uuid.UUID, error) {
 }
 
 func writeTask(w http.ResponseWriter, status int, t task.Task) {
-	w.Header().Set("ETag", etag(t.Version))
+	w.Header().Set("ETag", httpx.ETag(t.Version))
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteRawJSON(w, status, append(t.AppendJSON(make([]byte, 0, 512)), '\n'))
 }
@@ -155,7 +155,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	inm, err := precondition(r, "If-None-Match")
+	inm, err := httpx.Precondition(r, "If-None-Match")
 	if err != nil {
 		return err
 	}
@@ -177,8 +177,8 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 			return task.ErrNotFound
 		}
 	}
-	w.Header().Set("ETag", etag(e.Version))
-	if inm.matches(etag(e.Version), true) {
+	w.Header().Set("ETag", httpx.ETag(e.Version))
+	if inm.Matches(httpx.ETag(e.Version), true) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
@@ -202,7 +202,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ifMatch, err := precondition(r, "If-Match")
+	ifMatch, err := httpx.Precondition(r, "If-Match")
 	if err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 		if !task.CanSee(acc, cur) {
 			return cur, task.ErrNotFound
 		}
-		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
+		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
 			return cur, task.ErrVersionMismatch
 		}
 		next, bad := p.Apply(cur)
@@ -240,7 +240,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ifMatch, err := precondition(r, "If-Match")
+	ifMatch, err := httpx.Precondition(r, "If-Match")
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 		if err := task.CheckDelete(acc, cur); err != nil {
 			return err
 		}
-		if ifMatch != nil && !ifMatch.matches(etag(cur.Version), false) {
+		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
 			return task.ErrVersionMismatch
 		}
 		return nil

@@ -233,7 +233,7 @@ func TestUpdate(t *testing.T) {
 			if d := cmp.Diff(after, stored); d != "" {
 				t.Errorf("reply differs from stored (-reply +stored):\n%s", d)
 			}
-			if r.header.Get("ETag") != etag(after.Version) {
+			if r.header.Get("ETag") != httpx.ETag(after.Version) {
 				t.Errorf("ETag %q for version %d", r.header.Get("ETag"), after.Version)
 			}
 			if tc.check != nil {

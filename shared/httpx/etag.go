@@ -1,38 +1,37 @@
-package taskapi
+package httpx
 
 import (
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-
-	"github.com/taskfn/taskfn/shared/httpx"
 )
 
-// etag is a task's entity tag: its version, which bumps on every change.
-func etag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
+// ETag is the entity tag of a record with a version (a task, a project),
+// which bumps on every change.
+func ETag(version int64) string { return `"` + strconv.FormatInt(version, 10) + `"` }
 
-// condition is an If-Match or If-None-Match header: "*" or a list of
+// Condition is an If-Match or If-None-Match header: "*" or a list of
 // entity tags as sent (W/ prefix included). nil is an absent header.
-type condition struct {
+type Condition struct {
 	star bool
 	tags []string
 }
 
-// precondition parses the header name of r (its field lines joined, as
+// Precondition parses the header name of r (its field lines joined, as
 // RFC 9110 5.3 allows for a list): nil when absent or empty, a 400 problem
 // that shows how to write it when malformed. Entity tags are quoted
 // (RFC 9110 8.8.3): If-Match: 2 names no tag, so it is refused rather than
 // answered 412 as if 2 were an old version.
-func precondition(r *http.Request, name string) (*condition, error) {
+func Precondition(r *http.Request, name string) (*Condition, error) {
 	v := strings.TrimSpace(strings.Join(r.Header.Values(name), ","))
 	if v == "" {
 		return nil, nil
 	}
 	if v == "*" {
-		return &condition{star: true}, nil
+		return &Condition{star: true}, nil
 	}
-	c := &condition{}
+	c := &Condition{}
 	for s := v; ; {
 		s = strings.TrimLeft(s, " \t")
 		if s == "" {
@@ -85,13 +84,13 @@ func malformed(name, v string) error {
 	if len(v) <= 20 && strings.Trim(v, "0123456789") == "" {
 		example = `"` + v + `"`
 	}
-	return httpx.BadRequest(fmt.Sprintf("%s must be * or a comma list of entity tags in double quotes, as the ETag header gives them: %s: %s", name, name, example))
+	return BadRequest(fmt.Sprintf("%s must be * or a comma list of entity tags in double quotes, as the ETag header gives them: %s: %s", name, name, example))
 }
 
-// matches reports whether c names tag. weak allows W/ tags, which
+// Matches reports whether c names tag. weak allows W/ tags, which
 // If-None-Match compares weakly and If-Match never matches (RFC 9110
 // 13.1). An absent header (nil) names nothing.
-func (c *condition) matches(tag string, weak bool) bool {
+func (c *Condition) Matches(tag string, weak bool) bool {
 	if c == nil {
 		return false
 	}
