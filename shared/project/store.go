@@ -76,6 +76,19 @@ VALUES ($1, $2, 'maintainer', $2)`
 	return created, err
 }
 
+// EnsurePersonal creates subject's personal project unless it exists, as
+// the tasks_personal_project trigger does on a task's first insert.
+func (s *Store) EnsurePersonal(ctx context.Context, subject string) error {
+	const q = `
+INSERT INTO projects (key, name, personal_of, created_by)
+VALUES ($1, 'Personal', $2, $2)
+ON CONFLICT DO NOTHING`
+	if _, err := s.db.Primary.Exec(ctx, q, PersonalKey(subject), subject); err != nil {
+		return fmt.Errorf("project: personal: %w", err)
+	}
+	return nil
+}
+
 // Get returns the project key.
 func (s *Store) Get(ctx context.Context, key string) (Project, error) {
 	const q = `SELECT ` + columns + ` FROM projects WHERE key = $1`
