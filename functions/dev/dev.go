@@ -22,6 +22,7 @@ import (
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/ratelimit"
+	"github.com/taskfn/taskfn/shared/projectapi"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
@@ -147,6 +148,11 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	// The task routes' resolver: a member change is in force for them at once.
+	projects, err := projectapi.Wire(b, projectapi.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth, Projects: cfg.Task.Projects}, lim, tasks.Roles)
+	if err != nil {
+		return nil, err
+	}
 	inbox, err := notify.Wire(b, cfg.Notify, lim)
 	if err != nil {
 		return nil, err
@@ -163,7 +169,8 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
-	routes := append(slices.Clone(tasks.Routes), inbox.Routes...)
+	routes := append(slices.Clone(tasks.Routes), projects.Routes...)
+	routes = append(routes, inbox.Routes...)
 	routes = append(routes, reports.Routes...)
 	return append(routes,
 		at(notifySink, inbox.Sink.Route()),

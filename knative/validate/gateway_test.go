@@ -39,6 +39,15 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodGet, "/reports/{id}", "get-report"},
 	// Not get-report: the longer path has its own location.
 	{http.MethodGet, "/reports/{id}/content", "get-report-content"},
+	{http.MethodPost, "/projects", "create-project"},
+	{http.MethodGet, "/projects", "list-projects"},
+	{http.MethodGet, "/projects/{key}", "get-project"},
+	{http.MethodPatch, "/projects/{key}", "update-project"},
+	{http.MethodDelete, "/projects/{key}", "delete-project"},
+	// Not get-project: the longer paths have locations of their own.
+	{http.MethodGet, "/projects/{key}/members", "list-project-members"},
+	{http.MethodPut, "/projects/{key}/members/{subject}", "put-project-member"},
+	{http.MethodDelete, "/projects/{key}/members/{subject}", "delete-project-member"},
 }
 
 const gatewayTemplate = "knative/gateway/gateway.conf.template"

@@ -114,11 +114,18 @@ func TestPasswordGrantForDemoUsers(t *testing.T) {
 		id    string
 		name  string
 		roles []auth.Role
+		// groups is the groups claim (the realm's group membership mapper,
+		// full paths); projects what the verifier reads from it.
+		groups   []any
+		projects map[string]auth.ProjectRole
 	}{
-		{"alice", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5a01", "Alice Admin", []auth.Role{auth.RoleAdmin}},
-		{"bob", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5b02", "Bob Manager", []auth.Role{auth.RoleManager}},
-		{"carol", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5c03", "Carol Member", []auth.Role{auth.RoleMember}},
-		{"dave", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5d04", "Dave Member", []auth.Role{auth.RoleMember}},
+		{"alice", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5a01", "Alice Admin", []auth.Role{auth.RoleAdmin}, []any{}, nil},
+		{"bob", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5b02", "Bob Manager", []auth.Role{auth.RoleManager},
+			[]any{"/projects/ops/maintainer"}, map[string]auth.ProjectRole{"ops": auth.ProjectMaintainer}},
+		{"carol", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5c03", "Carol Member", []auth.Role{auth.RoleMember},
+			[]any{"/projects/web/member"}, map[string]auth.ProjectRole{"web": auth.ProjectMember}},
+		{"dave", "6f1c2b4e-8d3a-4c5e-9f7a-1b2c3d4e5d04", "Dave Member", []auth.Role{auth.RoleMember},
+			[]any{"/projects/web/member"}, map[string]auth.ProjectRole{"web": auth.ProjectMember}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.user, func(t *testing.T) {
@@ -140,6 +147,7 @@ func TestPasswordGrantForDemoUsers(t *testing.T) {
 				"aud":                []any{"taskfn-api", "account"},
 				"preferred_username": tt.user, "email": tt.user + "@taskfn.dev", "name": tt.name,
 				"realm_access": map[string]any{"roles": []any{string(tt.roles[0])}},
+				"groups":       tt.groups,
 			}
 			for k, w := range want {
 				if diff := cmp.Diff(w, claims[k]); diff != "" {
@@ -153,7 +161,7 @@ func TestPasswordGrantForDemoUsers(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			if diff := cmp.Diff(auth.Identity{Subject: tt.id, Username: tt.user, Email: tt.user + "@taskfn.dev", Roles: tt.roles}, id); diff != "" {
+			if diff := cmp.Diff(auth.Identity{Subject: tt.id, Username: tt.user, Email: tt.user + "@taskfn.dev", Roles: tt.roles, ProjectRoles: tt.projects}, id); diff != "" {
 				t.Errorf("identity (-want +got):\n%s", diff)
 			}
 		})
@@ -372,9 +380,13 @@ func TestRealmFile(t *testing.T) {
 		t.Errorf("taskfn-api must be confidential with a secret: %+v", api)
 	}
 	cli := clients["taskfn-cli"]
-	if !cli.PublicClient || !cli.DirectAccessGrantsEnabled || len(cli.ProtocolMappers) != 1 ||
+	// Its mappers: the API's audience, and the groups, by full path, that
+	// give project roles (OIDC_PROJECT_GROUP_PREFIX /projects/).
+	if !cli.PublicClient || !cli.DirectAccessGrantsEnabled || len(cli.ProtocolMappers) != 2 ||
 		cli.ProtocolMappers[0].ProtocolMapper != "oidc-audience-mapper" ||
-		cli.ProtocolMappers[0].Config["included.client.audience"] != "taskfn-api" {
+		cli.ProtocolMappers[0].Config["included.client.audience"] != "taskfn-api" ||
+		cli.ProtocolMappers[1].ProtocolMapper != "oidc-group-membership-mapper" ||
+		cli.ProtocolMappers[1].Config["full.path"] != "true" || cli.ProtocolMappers[1].Config["claim.name"] != "groups" {
 		t.Errorf("taskfn-cli = %+v", cli)
 	}
 	for _, u := range realm.Users {
@@ -401,6 +413,8 @@ func TestLoadRealmRejects(t *testing.T) {
 			{"protocolMapper":"oidc-audience-mapper","config":{"included.client.audience":"api","access.token.claim":"true"}}]}]}`,
 			`unknown client "api"`},
 		{"confidential client without secret", `{"realm":"r","clients":[{"clientId":"c"}]}`, "has no secret"},
+		{"undefined group", `{"realm":"r","groups":[{"name":"projects","subGroups":[{"name":"web"}]}],
+			"users":[{"id":"1","username":"a","groups":["/projects/web/member"]}]}`, `group "/projects/web/member" is not defined`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

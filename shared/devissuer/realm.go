@@ -22,8 +22,25 @@ type Realm struct {
 	Roles               struct {
 		Realm []RoleRep `json:"realm"`
 	} `json:"roles"`
+	Groups  []Group  `json:"groups"`
 	Clients []Client `json:"clients"`
 	Users   []User   `json:"users"`
+}
+
+// Group is a realm group and its subgroups; a user names one by its full
+// path ("/projects/web/member").
+type Group struct {
+	Name      string  `json:"name"`
+	SubGroups []Group `json:"subGroups"`
+}
+
+// paths adds the full path of g and its subgroups, under parent, to out.
+func (g Group) paths(parent string, out map[string]bool) {
+	p := parent + "/" + g.Name
+	out[p] = true
+	for _, s := range g.SubGroups {
+		s.paths(p, out)
+	}
 }
 
 // RoleRep is a role definition.
@@ -44,7 +61,8 @@ type Client struct {
 	ProtocolMappers           []ProtocolMapper `json:"protocolMappers"`
 }
 
-// ProtocolMapper adds claims to tokens; only oidc-audience-mapper matters here.
+// ProtocolMapper adds claims to tokens; oidc-audience-mapper and
+// oidc-group-membership-mapper are the ones honoured here.
 type ProtocolMapper struct {
 	Name           string            `json:"name"`
 	Protocol       string            `json:"protocol"`
@@ -63,6 +81,7 @@ type User struct {
 	Enabled       bool                `json:"enabled"` // Keycloak imports a user without it as disabled
 	Credentials   []Credential        `json:"credentials"`
 	RealmRoles    []string            `json:"realmRoles"`
+	Groups        []string            `json:"groups"` // full paths
 	ClientRoles   map[string][]string `json:"clientRoles"`
 }
 
@@ -129,6 +148,10 @@ func (r *Realm) Validate() error {
 			}
 		}
 	}
+	groups := map[string]bool{}
+	for _, g := range r.Groups {
+		g.paths("", groups)
+	}
 	ids, names := map[string]bool{}, map[string]bool{}
 	for _, u := range r.Users {
 		name := strings.ToLower(u.Username)
@@ -144,6 +167,11 @@ func (r *Realm) Validate() error {
 		for _, role := range u.RealmRoles {
 			if !roles[role] {
 				errs = append(errs, fmt.Errorf("user %q: realm role %q is not defined", u.Username, role))
+			}
+		}
+		for _, g := range u.Groups {
+			if !groups[g] {
+				errs = append(errs, fmt.Errorf("user %q: group %q is not defined (Keycloak names groups by full path)", u.Username, g))
 			}
 		}
 		for client := range u.ClientRoles {
@@ -207,4 +235,20 @@ func (u *User) password() (Credential, bool) {
 		}
 	}
 	return Credential{}, false
+}
+
+// groupsClaim is the claim the client's group membership mapper puts into
+// access tokens and whether it writes full paths; "" when it has none.
+func (c *Client) groupsClaim() (name string, fullPath bool) {
+	for _, m := range c.ProtocolMappers {
+		if m.ProtocolMapper != "oidc-group-membership-mapper" || m.Config["access.token.claim"] != "true" {
+			continue
+		}
+		name = m.Config["claim.name"]
+		if name == "" {
+			name = "groups"
+		}
+		return name, m.Config["full.path"] == "true"
+	}
+	return "", false
 }

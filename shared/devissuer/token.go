@@ -148,6 +148,18 @@ func (iss *Issuer) passwordGrant(r *http.Request, c *Client) (map[string]any, to
 	if len(u.RealmRoles) > 0 {
 		claims["realm_access"] = map[string]any{"roles": u.RealmRoles}
 	}
+	// Keycloak's group membership mapper: the user's groups, by full path
+	// or by name, and always the claim (empty) once mapped.
+	if name, full := c.groupsClaim(); name != "" {
+		gs := make([]string, 0, len(u.Groups))
+		for _, g := range u.Groups {
+			if !full {
+				g = g[strings.LastIndexByte(g, '/')+1:]
+			}
+			gs = append(gs, g)
+		}
+		claims[name] = gs
+	}
 	// Keycloak's "audience resolve" mapper adds every other client the user
 	// holds roles of to aud.
 	var roleClients []string

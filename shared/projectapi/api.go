@@ -40,7 +40,7 @@ func newAPI(route string, g *auth.Gate, store *project.Store, roles *project.Res
 }
 
 // route is the shape of every constructor below.
-func route(name, method, path string, h func(*API) httpx.HandlerFunc) func(*auth.Gate, *project.Store, *project.Resolver) (httpx.Route, error) {
+func route(name, method, path string, h func(*API) httpx.HandlerFunc) Constructor {
 	return func(g *auth.Gate, store *project.Store, roles *project.Resolver) (httpx.Route, error) {
 		a, err := newAPI(name, g, store, roles)
 		if err != nil {
@@ -65,7 +65,7 @@ var (
 // Routes are all eight, as the dev runner and the tests mount them.
 func Routes(g *auth.Gate, store *project.Store, roles *project.Resolver) ([]httpx.Route, error) {
 	var routes []httpx.Route
-	for _, r := range []func(*auth.Gate, *project.Store, *project.Resolver) (httpx.Route, error){
+	for _, r := range []Constructor{
 		CreateRoute, ListRoute, GetRoute, UpdateRoute, DeleteRoute, ListMembersRoute, PutMemberRoute, DeleteMemberRoute,
 	} {
 		route, err := r(g, store, roles)

@@ -3,8 +3,10 @@ package projectapi
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/project"
@@ -63,4 +65,43 @@ func Wire(b *function.Base, cfg Config, lim *ratelimit.Limiter, roles *project.R
 		return nil, err
 	}
 	return &Service{Base: b, Store: store, Roles: roles, Routes: routes}, nil
+}
+
+// Constructor is one route's constructor (CreateRoute, GetRoute, ...).
+type Constructor func(*auth.Gate, *project.Store, *project.Resolver) (httpx.Route, error)
+
+// Serve is the whole of a project function: its configuration read from
+// the environment, its route wired on a new Base, served until ctx ends.
+// The eight functions differ only in the route, so they share this.
+func Serve(ctx context.Context, name string, route Constructor) error {
+	var cfg Config
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
+	if err != nil {
+		return err
+	}
+	store, err := project.NewStore(b.DB)
+	if err != nil {
+		return err
+	}
+	roles, err := project.NewResolver(store, cfg.Projects)
+	if err != nil {
+		return err
+	}
+	r, err := route(gate, store, roles)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, r)
 }

@@ -1,0 +1,18 @@
+// Command create-project is the Knative function behind POST /projects.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/projectapi"
+)
+
+const name = "create-project"
+
+func main() {
+	os.Exit(lifecycle.Run(name, func(ctx context.Context) error {
+		return projectapi.Serve(ctx, name, projectapi.CreateRoute)
+	}))
+}
