@@ -385,8 +385,85 @@ func TestEndToEnd(t *testing.T) {
 	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNoContent, nil)
 	readProblem(t, do(t, http.MethodGet, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNotFound)
 
+	// A team shares work through a project: carol creates it, adds dave,
+	// dave files a task there and carol lists it; a Keycloak group makes
+	// frank a viewer; a stranger sees nothing; dave, removed, is refused
+	// within a second by another process than the one that removed him.
+	token := func(sub string, groups ...string) http.Header {
+		claims := iss.Claims(sub, auth.RoleMember)
+		if groups != nil {
+			claims["groups"] = groups
+		}
+		return http.Header{"Authorization": {"Bearer " + iss.Sign(t, claims)}}
+	}
+	dave, frank, mallory := token("dave"), token("frank", "/projects/e2e-team/viewer"), token("mallory")
+	json := func(h http.Header) http.Header { return with(h, "Content-Type", "application/json") }
+	var proj struct {
+		Key  string  `json:"key"`
+		Role *string `json:"role"`
+	}
+	resp = do(t, http.MethodPost, gw.url+"/projects", strings.NewReader(`{"key":"e2e-team","name":"E2E team"}`), json(carol))
+	decode(resp, http.StatusCreated, &proj)
+	if proj.Key != "e2e-team" || proj.Role == nil || *proj.Role != "maintainer" || resp.Header.Get("Location") != "/projects/e2e-team" {
+		t.Fatalf("created project %+v, Location %q", proj, resp.Header.Get("Location"))
+	}
+	decode(do(t, http.MethodPut, gw.url+"/projects/e2e-team/members/dave", strings.NewReader(`{"role":"member"}`), json(carol)), http.StatusCreated, nil)
+	var members struct {
+		Items []struct{ Subject, Role string } `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/projects/e2e-team/members", nil, dave), http.StatusOK, &members)
+	if len(members.Items) != 2 {
+		t.Errorf("members %+v, want carol and dave", members.Items)
+	}
+	var shared taskJSON
+	decode(do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Team task","project":"e2e-team"}`), json(dave)), http.StatusCreated, &shared)
+	decode(do(t, http.MethodGet, gw.url+"/tasks?project=e2e-team", nil, carol), http.StatusOK, &list)
+	if len(list.Items) != 1 || list.Items[0].ID != shared.ID {
+		t.Errorf("carol's list of the project %+v, want dave's task", list.Items)
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+shared.ID, nil, frank), http.StatusOK, nil)
+	readProblem(t, do(t, http.MethodPatch, gw.url+"/tasks/"+shared.ID, strings.NewReader(`{"title":"mine"}`), json(frank)), http.StatusForbidden)
+	readProblem(t, do(t, http.MethodGet, gw.url+"/tasks/"+shared.ID, nil, mallory), http.StatusNotFound)
+	readProblem(t, do(t, http.MethodGet, gw.url+"/projects/e2e-team", nil, mallory), http.StatusNotFound)
+	decode(do(t, http.MethodGet, gw.url+"/tasks?project=e2e-team", nil, mallory), http.StatusOK, &list)
+	if len(list.Items) != 0 {
+		t.Errorf("a stranger lists %d tasks of the project", len(list.Items))
+	}
+	decode(do(t, http.MethodPatch, gw.url+"/projects/e2e-team", strings.NewReader(`{"description":"end to end"}`),
+		with(carol, "Content-Type", "application/merge-patch+json", "If-Match", `"1"`)), http.StatusOK, nil)
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+shared.ID, nil, dave), http.StatusOK, nil)
+	decode(do(t, http.MethodDelete, gw.url+"/projects/e2e-team/members/dave", nil, carol), http.StatusNoContent, nil)
+	removed := time.Now()
+	for {
+		resp := do(t, http.MethodGet, gw.url+"/tasks/"+shared.ID, nil, dave)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusNotFound {
+			break
+		}
+		if resp.StatusCode != http.StatusOK || time.Since(removed) > time.Second {
+			t.Fatalf("get-task answered a removed member %d after %s", resp.StatusCode, time.Since(removed))
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	readProblem(t, do(t, http.MethodDelete, gw.url+"/projects/e2e-team", nil, carol), http.StatusConflict)
+	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+shared.ID, nil, carol), http.StatusNoContent, nil)
+	decode(do(t, http.MethodDelete, gw.url+"/projects/e2e-team", nil, carol), http.StatusNoContent, nil)
+	var projects struct {
+		Items []struct{ Key string } `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/projects", nil, carol), http.StatusOK, &projects)
+	if len(projects.Items) != 1 || projects.Items[0].Key != "~carol" {
+		t.Errorf("carol's projects %+v, want her personal one", projects.Items)
+	}
+
 	// The gateway's own answers.
-	readProblem(t, do(t, http.MethodGet, gw.url+"/projects", nil, carol), http.StatusNotFound)
+	readProblem(t, do(t, http.MethodGet, gw.url+"/boards", nil, carol), http.StatusNotFound)
+	resp = do(t, http.MethodPost, gw.url+"/projects/x/members", nil, carol)
+	readProblem(t, resp, http.StatusMethodNotAllowed)
+	if a := resp.Header.Get("Allow"); a != "GET" {
+		t.Errorf("POST /projects/{key}/members: Allow %q", a)
+	}
 	resp = do(t, http.MethodPut, gw.url+"/tasks", nil, carol)
 	readProblem(t, resp, http.StatusMethodNotAllowed)
 	if a := resp.Header.Get("Allow"); a != "GET, POST" {

@@ -363,7 +363,7 @@ func TestGatewayRoutes(t *testing.T) {
 	gw := startGateway(t, upstreams)
 
 	concrete := func(path string) string {
-		return strings.ReplaceAll(path, "{id}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a10")
+		return strings.NewReplacer("{id}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a10", "{key}", "web-team", "{subject}", "6f1c2b4e-8d3a-4c5e").Replace(path)
 	}
 	for _, r := range routes {
 		uri := concrete(r.path) + "?limit=5&status=todo,done"

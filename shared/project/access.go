@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
@@ -25,6 +26,7 @@ type Access struct {
 	// api are the members table's roles; nil when not resolved (Partial).
 	api      map[string]auth.ProjectRole
 	resolved bool
+	cached   bool // api came from the cache, and may predate a grant
 }
 
 // Partial is the access the token alone proves, without the members
@@ -34,6 +36,11 @@ func Partial(id auth.Identity) Access { return Access{ID: id} }
 
 // Resolved reports whether the API-managed roles are known.
 func (a Access) Resolved() bool { return a.resolved }
+
+// Cached reports whether the API-managed roles came from the cache: a
+// refusal may then be one a grant made elsewhere within the TTL has
+// lifted, which Resolver.Fresh finds out.
+func (a Access) Cached() bool { return a.cached }
 
 // SeesAll: admins and managers read every project and its tasks.
 func (a Access) SeesAll() bool { return a.ID.HasAny(auth.RoleAdmin, auth.RoleManager) }
@@ -166,47 +173,103 @@ func (r *Resolver) Access(ctx context.Context, id auth.Identity) (Access, error)
 	if id.Subject == "" || !id.HasAny(auth.RoleAdmin, auth.RoleManager, auth.RoleMember) {
 		return a, nil
 	}
-	roles, err := r.roles(ctx, id.Subject)
+	roles, cached, err := r.roles(ctx, id.Subject)
 	if err != nil {
 		return Access{}, err
+	}
+	a.api, a.cached = roles, cached
+	return a, nil
+}
+
+// Fresh is Access read from the members table now, past the cache (which
+// it refreshes). Routes call it when a cached Access refuses: a member
+// just added, or a project just created in another process, is then let
+// in at once, while a removal still takes at most the TTL. Only refusals
+// pay the read, and they are rate limited like every request.
+func (r *Resolver) Fresh(ctx context.Context, id auth.Identity) (Access, error) {
+	a := Access{ID: id, resolved: true}
+	if id.Subject == "" || !id.HasAny(auth.RoleAdmin, auth.RoleManager, auth.RoleMember) {
+		return a, nil
+	}
+	roles, err := r.load(ctx, id.Subject)
+	if err != nil {
+		return Access{}, fmt.Errorf("project: roles of %s: %w", strings.ToValidUTF8(id.Subject, "?"), err)
 	}
 	a.api = roles
 	return a, nil
 }
 
-func (r *Resolver) roles(ctx context.Context, subject string) (map[string]auth.ProjectRole, error) {
+// Decide runs fn with id's access and, when an access read from the cache
+// is refused (a not-found or forbidden error, or one of also), once more
+// with the roles read now (Fresh). fn must change nothing when it refuses.
+func (r *Resolver) Decide(ctx context.Context, id auth.Identity, fn func(Access) error, also ...error) error {
+	a, err := r.Access(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = fn(a)
+	if err == nil || !a.cached || !refused(err, also) {
+		return err
+	}
+	if a, err = r.Fresh(ctx, id); err != nil {
+		return err
+	}
+	return fn(a)
+}
+
+func refused(err error, also []error) bool {
+	if k := errs.KindOf(err); k == errs.NotFound || k == errs.Forbidden {
+		return true
+	}
+	for _, e := range also {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// roles returns subject's API-managed roles, and whether they came from
+// the cache.
+func (r *Resolver) roles(ctx context.Context, subject string) (map[string]auth.ProjectRole, bool, error) {
 	if r.cache != nil {
 		if e, ok := r.cache.Get(subject); ok && r.now().Before(e.deadline) {
-			return e.roles, nil
+			return e.roles, true, nil
 		}
 	}
 	v, err, _ := r.group.Do(subject, func() (any, error) {
-		r.mu.Lock()
-		forgets := r.forgets
-		r.mu.Unlock()
-		start := r.now()
 		// Not the first caller's context: its cancellation must not fail
 		// the others sharing the flight.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		roles, err := r.store.Memberships(ctx, subject)
-		if err != nil {
-			return nil, err
-		}
-		if r.cache != nil && r.now().Sub(start) <= maxCachedLookup {
-			r.mu.Lock()
-			// A Forget since the read began: what it read may be older.
-			if r.forgets == forgets {
-				r.cache.Add(subject, rolesEntry{roles: roles, deadline: start.Add(r.ttl)})
-			}
-			r.mu.Unlock()
-		}
-		return roles, nil
+		return r.load(ctx, subject)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("project: roles of %s: %w", strings.ToValidUTF8(subject, "?"), err)
+		return nil, false, fmt.Errorf("project: roles of %s: %w", strings.ToValidUTF8(subject, "?"), err)
 	}
-	return v.(map[string]auth.ProjectRole), nil
+	return v.(map[string]auth.ProjectRole), false, nil
+}
+
+// load reads subject's roles and caches them until the TTL after the read
+// began.
+func (r *Resolver) load(ctx context.Context, subject string) (map[string]auth.ProjectRole, error) {
+	r.mu.Lock()
+	forgets := r.forgets
+	r.mu.Unlock()
+	start := r.now()
+	roles, err := r.store.Memberships(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	if r.cache != nil && r.now().Sub(start) <= maxCachedLookup {
+		r.mu.Lock()
+		// A Forget since the read began: what it read may be older.
+		if r.forgets == forgets {
+			r.cache.Add(subject, rolesEntry{roles: roles, deadline: start.Add(r.ttl)})
+		}
+		r.mu.Unlock()
+	}
+	return roles, nil
 }
 
 // Forget drops what this process knows of subject's roles, after a

@@ -127,6 +127,18 @@ func (a *API) access(r *http.Request) (project.Access, error) {
 	return a.roles.Access(r.Context(), auth.Caller(r))
 }
 
+// check resolves the caller's access and returns it if allowed accepts it;
+// a refusal by roles from the cache is decided again on fresh ones, so a
+// grant made in another process counts at once.
+func (a *API) check(r *http.Request, allowed func(project.Access) error) (project.Access, error) {
+	var out project.Access
+	err := a.roles.Decide(r.Context(), auth.Caller(r), func(acc project.Access) error {
+		out = acc
+		return allowed(acc)
+	})
+	return out, err
+}
+
 // sees reports whether acc may see project k at all.
 func sees(acc project.Access, k string) bool {
 	return acc.SeesAll() || acc.Role(k) >= auth.ProjectViewer
@@ -233,12 +245,14 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.access(r)
+	acc, err := a.check(r, func(acc project.Access) error {
+		if !sees(acc, k) {
+			return project.ErrNotFound
+		}
+		return nil
+	})
 	if err != nil {
 		return err
-	}
-	if !sees(acc, k) {
-		return project.ErrNotFound
 	}
 	if k == project.PersonalKey(acc.ID.Subject) {
 		if err := a.store.EnsurePersonal(r.Context(), acc.ID.Subject); err != nil {
@@ -271,11 +285,10 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.access(r)
+	acc, err := a.check(r, func(acc project.Access) error {
+		return visible(acc, k, manages(acc, k), "only a maintainer of the project or an admin may change it")
+	})
 	if err != nil {
-		return err
-	}
-	if err := visible(acc, k, manages(acc, k), "only a maintainer of the project or an admin may change it"); err != nil {
 		return err
 	}
 	updated, err := a.store.Update(r.Context(), k, func(cur project.Project) (project.Project, error) {
@@ -301,11 +314,10 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.access(r)
+	_, err = a.check(r, func(acc project.Access) error {
+		return visible(acc, k, manages(acc, k), "only a maintainer of the project or an admin may delete it")
+	})
 	if err != nil {
-		return err
-	}
-	if err := visible(acc, k, manages(acc, k), "only a maintainer of the project or an admin may delete it"); err != nil {
 		return err
 	}
 	err = a.store.Delete(r.Context(), k, func(cur project.Project) error {
@@ -339,12 +351,11 @@ func (a *API) listMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.access(r)
+	_, err = a.check(r, func(acc project.Access) error {
+		canList := acc.SeesAll() || acc.Role(k) >= auth.ProjectMember
+		return visible(acc, k, canList, "viewers of a project may not list its members")
+	})
 	if err != nil {
-		return err
-	}
-	canList := acc.SeesAll() || acc.Role(k) >= auth.ProjectMember
-	if err := visible(acc, k, canList, "viewers of a project may not list its members"); err != nil {
 		return err
 	}
 	if _, err := a.store.Get(r.Context(), k); err != nil {
@@ -385,11 +396,10 @@ func (a *API) putMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.access(r)
+	acc, err := a.check(r, func(acc project.Access) error {
+		return visible(acc, k, manages(acc, k), "only a maintainer of the project or an admin may manage its members")
+	})
 	if err != nil {
-		return err
-	}
-	if err := visible(acc, k, manages(acc, k), "only a maintainer of the project or an admin may manage its members"); err != nil {
 		return err
 	}
 	sub, err := subject(r)
@@ -421,16 +431,15 @@ func (a *API) deleteMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.access(r)
-	if err != nil {
-		return err
-	}
 	sub, err := subject(r)
 	if err != nil {
 		return err
 	}
-	ok := manages(acc, k) || sub == acc.ID.Subject
-	if err := visible(acc, k, ok, "only a maintainer of the project or an admin may remove others"); err != nil {
+	acc, err := a.check(r, func(acc project.Access) error {
+		ok := manages(acc, k) || sub == acc.ID.Subject
+		return visible(acc, k, ok, "only a maintainer of the project or an admin may remove others")
+	})
+	if err != nil {
 		return err
 	}
 	if err := a.store.DeleteMember(r.Context(), k, sub, acc.Admin(), exists); err != nil {

@@ -301,3 +301,30 @@ func TestRemovedMember(t *testing.T) {
 		t.Fatalf("forged token: %d", resp.StatusCode)
 	}
 }
+
+// TestGrantIsImmediate: a role given, or a project created, in one process
+// counts at once in another that had the caller's roles cached: a refusal
+// by cached roles is decided again on fresh ones.
+func TestGrantIsImmediate(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	a, b := w.pod(t), w.pod(t)
+	carol := caller{sub: fresh("carol-"), roles: member}
+	dave := caller{sub: fresh("dave-"), roles: member}
+	// b caches both callers' roles (none yet).
+	b.must(200, carol, "GET", "/tasks", nil)
+	b.must(200, dave, "GET", "/tasks", nil)
+	key := fresh("g-")
+	a.must(201, carol, "POST", "/projects", map[string]any{"key": key, "name": "G"})
+	var tk task.Task
+	b.must(201, carol, "POST", "/tasks", map[string]any{"title": "at once", "project": key}).decode(t, &tk)
+	b.must(404, dave, "GET", "/tasks/"+tk.ID.String(), nil)
+	a.must(201, carol, "PUT", "/projects/"+key+"/members/"+dave.sub, map[string]any{"role": "viewer"})
+	b.must(200, dave, "GET", "/tasks/"+tk.ID.String(), nil)
+	var page struct{ Items []task.Task }
+	b.must(200, dave, "GET", "/tasks?project="+key, nil).decode(t, &page)
+	if len(page.Items) != 1 {
+		t.Fatalf("dave lists %d tasks of the project he was just given", len(page.Items))
+	}
+	b.must(200, dave, "GET", "/projects/"+key, nil)
+}

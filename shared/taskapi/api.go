@@ -130,11 +130,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.roles.Access(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	if err := task.CheckCreate(acc, t); err != nil {
+	if err := a.decide(r, func(acc project.Access) error { return task.CheckCreate(acc, t) }); err != nil {
 		return err
 	}
 	cw := a.cache.BeginWrite(r.Context())
@@ -169,12 +165,14 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	// not are the API-managed roles looked up.
 	id := auth.Caller(r)
 	if !task.CanSeeIn(project.Partial(id), e.Project, e.AssigneeID) {
-		acc, err := a.roles.Access(r.Context(), id)
+		err := a.decide(r, func(acc project.Access) error {
+			if !task.CanSeeIn(acc, e.Project, e.AssigneeID) {
+				return task.ErrNotFound
+			}
+			return nil
+		})
 		if err != nil {
 			return err
-		}
-		if !task.CanSeeIn(acc, e.Project, e.AssigneeID) {
-			return task.ErrNotFound
 		}
 	}
 	w.Header().Set("ETag", httpx.ETag(e.Version))
@@ -206,24 +204,26 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// Resolved before the row is locked, so the lock is not held over it.
-	acc, err := a.roles.Access(r.Context(), auth.Caller(r))
-	if err != nil {
-		return err
-	}
 	cw := a.cache.BeginWrite(r.Context())
-	t, err := a.store.Update(r.Context(), acc.ID.Subject, tid, func(cur task.Task) (task.Task, error) {
-		if !task.CanSee(acc, cur) {
-			return cur, task.ErrNotFound
-		}
-		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
-			return cur, task.ErrVersionMismatch
-		}
-		next, bad := p.Apply(cur)
-		if len(bad) > 0 {
-			return cur, errs.Validation(bad...)
-		}
-		return next, task.CheckChange(acc, cur, next)
+	var t task.Task
+	// Access is resolved before the row is locked, so the lock is not held
+	// over it; a refusal writes nothing, so trying again is safe.
+	err = a.decide(r, func(acc project.Access) error {
+		var err error
+		t, err = a.store.Update(r.Context(), acc.ID.Subject, tid, func(cur task.Task) (task.Task, error) {
+			if !task.CanSee(acc, cur) {
+				return cur, task.ErrNotFound
+			}
+			if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
+				return cur, task.ErrVersionMismatch
+			}
+			next, bad := p.Apply(cur)
+			if len(bad) > 0 {
+				return cur, errs.Validation(bad...)
+			}
+			return next, task.CheckChange(acc, cur, next)
+		})
+		return err
 	})
 	if err != nil {
 		return err
@@ -244,19 +244,17 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.roles.Access(r.Context(), auth.Caller(r))
-	if err != nil {
-		return err
-	}
 	cw := a.cache.BeginWrite(r.Context())
-	err = a.store.Delete(r.Context(), acc.ID.Subject, tid, func(cur task.Task) error {
-		if err := task.CheckDelete(acc, cur); err != nil {
-			return err
-		}
-		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
-			return task.ErrVersionMismatch
-		}
-		return nil
+	err = a.decide(r, func(acc project.Access) error {
+		return a.store.Delete(r.Context(), acc.ID.Subject, tid, func(cur task.Task) error {
+			if err := task.CheckDelete(acc, cur); err != nil {
+				return err
+			}
+			if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
+				return task.ErrVersionMismatch
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return err
@@ -277,12 +275,28 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	q.Only = task.ScopeOf(acc)
+	if q.Only != nil && q.Project != "" && !slices.Contains(q.Only.Projects, q.Project) && acc.Cached() {
+		// A project the cached roles do not show: it may be one the
+		// caller was just given.
+		if acc, err = a.roles.Fresh(r.Context(), acc.ID); err != nil {
+			return err
+		}
+		q.Only = task.ScopeOf(acc)
+	}
 	page, err := a.store.List(r.Context(), q)
 	if err != nil {
 		return err
 	}
 	WritePage(w, &page)
 	return nil
+}
+
+// decide runs fn with the caller's access and, when an access read from
+// the role cache is refused (404, 403, or a project it may not use), once
+// more with its roles read now: a grant made in another process is then
+// in force at once, as a removal is within the cache's TTL.
+func (a *API) decide(r *http.Request, fn func(project.Access) error) error {
+	return a.roles.Decide(r.Context(), auth.Caller(r), fn, task.ErrNoProject)
 }
 
 // WritePage writes page as the list route's 200 reply and releases it.
