@@ -70,7 +70,19 @@ const benchQuota = "1000000/1s"
 // each run, so the table stays as seeded.
 const (
 	writer = "bench-writer"
-	member = "user-7" // owns about 1000 seeded tasks and is assigned about 750
+	// member is assigned about 750 seeded tasks, maintainer of team-0 and
+	// member of team-1 ... team-19 through the members table: a list of
+	// 20 projects, and every GET of theirs a membership lookup.
+	member = "user-7"
+	// teammate is member of team-7 through its token's Keycloak group.
+	teammate = "bench-teammate"
+)
+
+// Seeded projects: team-0 ... team-999, about 1000 tasks each.
+const (
+	benchProjects    = 1000
+	memberProjects   = 20
+	teammatesProject = "team-7"
 )
 
 var statuses = []string{"todo", "in_progress", "blocked", "done", "cancelled"}
@@ -112,12 +124,19 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	// Each GET scenario draws from ids of its own, so none reads pages
 	// another one just brought into memory.
-	hot, rest := ids[:100], ids[100:]
+	// The hot ids are tasks of the member's projects, which the cached GET
+	// reads as that member: every request checks its membership.
+	hot, err := memberIDs(ctx, db, 100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rest := ids[100:]
 	third := len(rest) / 3
 	pgxIDs, uncachedIDs, missIDs := rest[:third], rest[third:2*third], rest[2*third:]
 
 	bin := b.TempDir()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task",
+		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -132,10 +151,15 @@ func BenchmarkLoad(b *testing.B) {
 	// One token per worker, as many clients would send: each is verified
 	// once, then found in the verified-token cache.
 	readers, members, writers := make([]string, cfg.Concurrency), make([]string, cfg.Concurrency), make([]string, cfg.Concurrency)
+	teammates := make([]string, cfg.Concurrency)
 	for w := range cfg.Concurrency {
 		readers[w] = token(fmt.Sprintf("bench-reader-%d", w), auth.RoleAdmin)
 		members[w] = token(member, auth.RoleMember)
 		writers[w] = token(writer, auth.RoleMember)
+		c := iss.Claims(teammate, auth.RoleMember)
+		c["exp"] = time.Now().Add(time.Hour).Unix()
+		c["groups"] = []string{"/projects/" + teammatesProject + "/member"}
+		teammates[w] = iss.Sign(b, c)
 	}
 
 	// A key prefix of this run's own: no entry of an earlier run is hit.
@@ -160,6 +184,9 @@ func BenchmarkLoad(b *testing.B) {
 	getUncached := startProc(b, logs, "get-task-uncached", filepath.Join(bin, "get-task"), append(common, "CACHE_ENABLED=false"), "/readyz")
 	list := startProc(b, logs, "list-tasks", filepath.Join(bin, "list-tasks"), common, "/readyz")
 	create := startProc(b, logs, "create-task", filepath.Join(bin, "create-task"), common, "/readyz")
+	getProject := startProc(b, logs, "get-project", filepath.Join(bin, "get-project"), common, "/readyz")
+	listProjects := startProc(b, logs, "list-projects", filepath.Join(bin, "list-projects"), common, "/readyz")
+	putMember := startProc(b, logs, "put-project-member", filepath.Join(bin, "put-project-member"), common, "/readyz")
 	defer func() {
 		if _, err := db.Exec(context.Background(), "DELETE FROM tasks WHERE owner_id = $1", writer); err != nil {
 			b.Errorf("removing the created tasks: %v", err)
@@ -258,6 +285,35 @@ func BenchmarkLoad(b *testing.B) {
 		return creates[w][int(created.Add(1)-1)%len(statuses)]
 	})
 
+	// One project's list, as a member of it by Keycloak group.
+	projectList := func(base proc, tokens []string) loadgen.Step {
+		reqs := make([][]loadgen.Request, len(tokens))
+		for w, token := range tokens {
+			for _, st := range statuses {
+				reqs[w] = append(reqs[w], must(loadgen.NewRequest(http.MethodGet,
+					base.url+"/tasks?project="+teammatesProject+"&status="+st+"&sort=-created_at&limit=50", bearer(token), nil)))
+			}
+		}
+		var next atomic.Int64
+		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
+			return reqs[w][int(next.Add(1)-1)%len(statuses)]
+		})
+	}
+	// The project routes: reads of the member's projects, and a
+	// maintainer setting a member's role (the same one: the route's
+	// locking and checks, and no write, as most PUTs of a role are).
+	fixed := func(want int, method, url string, tokens []string, body []byte) loadgen.Step {
+		reqs := make([]loadgen.Request, len(tokens))
+		for w, token := range tokens {
+			h := bearer(token)
+			if body != nil {
+				h.Set("Content-Type", "application/json")
+			}
+			reqs[w] = must(loadgen.NewRequest(method, url, h, body))
+		}
+		return loadgen.HTTP(client, want, func(w int) loadgen.Request { return reqs[w] })
+	}
+
 	scenarios := []struct {
 		name   string
 		server proc
@@ -265,13 +321,17 @@ func BenchmarkLoad(b *testing.B) {
 	}{
 		{"bare httprouter", static, get(static, hot, nil)},
 		{"bare go-redis GET", bareRedis, get(bareRedis, hot, nil)},
-		{"GET, cached", getCached, get(getCached, hot, readers)},
+		{"GET, cached", getCached, get(getCached, hot, members)},
 		{"bare pgx select", barePgx, get(barePgx, pgxIDs, nil)},
 		{"GET, uncached", getUncached, get(getUncached, uncachedIDs, readers)},
 		{"GET, cache miss", getCached, get(getCached, missIDs, readers)},
 		{"bare pgx list", barePgxList, listStep(barePgxList, make([]string, cfg.Concurrency))},
 		{"list, status filter", list, listStep(list, readers)},
 		{"list, as a member", list, listStep(list, members)},
+		{"list, one project", list, projectList(list, teammates)},
+		{"GET /projects/{key}", getProject, fixed(http.StatusOK, http.MethodGet, getProject.url+"/projects/team-3", members, nil)},
+		{"GET /projects", listProjects, fixed(http.StatusOK, http.MethodGet, listProjects.url+"/projects?limit=50", members, nil)},
+		{"PUT member", putMember, fixed(http.StatusOK, http.MethodPut, putMember.url+"/projects/team-0/members/"+teammate, members, []byte(`{"role":"member"}`))},
 		{"create", create, createStep},
 	}
 	load := loadavg()
@@ -305,6 +365,7 @@ func BenchmarkLoad(b *testing.B) {
 	rStatic, rRedis, rCached := *res["bare httprouter"], *res["bare go-redis GET"], *res["GET, cached"]
 	rPgx, rUncached, rMiss := *res["bare pgx select"], *res["GET, uncached"], *res["GET, cache miss"]
 	rPgxList, rList, rListMember, rCreate := *res["bare pgx list"], *res["list, status filter"], *res["list, as a member"], *res["create"]
+	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -332,8 +393,9 @@ func BenchmarkLoad(b *testing.B) {
 			fn.DB.MaxConns, fn.DB.QueryExecMode, fn.Cache.PoolSize)},
 		[2]string{"limits", fmt.Sprintf("rate limits on in the functions, %s per caller and class (never reached), RATE_LIMIT_LEASE=%s; the ceilings have none",
 			benchQuota, fn.RateLimit.Lease)},
-		[2]string{"requests", "GET /tasks/{id}: 100 hot ids (cached) or ids drawn from a random 300k (uncached, miss, pgx); " +
-			"list: GET /tasks?status=<each in turn>&sort=-created_at&limit=50"},
+		[2]string{"requests", "GET /tasks/{id}: 100 hot ids of the member's 20 projects, read as that member (cached), or ids drawn from a random 300k read as admins (uncached, miss, pgx); " +
+			"list: GET /tasks?status=<each in turn>&sort=-created_at&limit=50, as an admin, as the member of 20 projects (API roles) and, with project=team-7, as a member of that project by Keycloak group; " +
+			fmt.Sprintf("%d tasks over %d projects", cfg.Rows, benchProjects)},
 	)
 	ran := func(names ...string) bool {
 		for _, n := range names {
@@ -360,7 +422,11 @@ func BenchmarkLoad(b *testing.B) {
 	add(rUncached, &rPgx)
 	add(rMiss, &rPgx)
 	add(rList, &rPgxList)
-	add(rListMember, &rStatic)
+	add(rListMember, &rPgxList)
+	add(rListProject, &rPgxList)
+	add(rGetProject, &rStatic)
+	add(rListProjects, &rStatic)
+	add(rPutMember, &rStatic)
 	add(rCreate, &rStatic)
 	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
 	listP99 := rList.Latency.Quantile(0.99)
@@ -382,11 +448,21 @@ func BenchmarkLoad(b *testing.B) {
 		}
 		r.Check(fmt.Sprintf("list p99 < 10ms at %d clients", cfg.Concurrency), listP99 < 10*time.Millisecond && rList.Errors == 0, detail+")")
 	}
+	for _, c := range []struct{ name, what string }{
+		{"list, one project", "a project's list (status filter, newest first, 50)"},
+		{"list, as a member", fmt.Sprintf("a member's list across %d projects", memberProjects)},
+	} {
+		if ran(c.name) {
+			p99 := res[c.name].Latency.Quantile(0.99)
+			r.Check(fmt.Sprintf("%s p99 < 10ms at %d clients", c.what, cfg.Concurrency), p99 < 10*time.Millisecond && res[c.name].Errors == 0,
+				loadgen.Ms(p99)+" ("+roundP99s(c.name)+")")
+		}
+	}
 	fmt.Println()
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rCreate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -403,7 +479,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rCreate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -434,13 +510,23 @@ func seed(ctx context.Context, cfg benchConfig) (*pgxpool.Pool, string, error) {
 		db.Close()
 		return nil, "", err
 	}
+	// Tables seeded before projects moved into personal ones: seed again.
+	var teams int
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM tasks WHERE project LIKE '~%'").Scan(&teams); err != nil {
+		db.Close()
+		return nil, "", err
+	}
 	did := "reused"
-	if n != cfg.Rows {
+	if n != cfg.Rows || teams > 0 {
 		did = "seeded"
 		if err := fill(ctx, db, cfg.Rows); err != nil {
 			db.Close()
 			return nil, "", fmt.Errorf("seeding %d tasks: %w", cfg.Rows, err)
 		}
+	}
+	if err := memberships(ctx, db); err != nil {
+		db.Close()
+		return nil, "", err
 	}
 	// Steady state for every run: visibility map set, statistics fresh.
 	if _, err := db.Exec(ctx, "VACUUM ANALYZE tasks"); err != nil {
@@ -450,16 +536,52 @@ func seed(ctx context.Context, cfg benchConfig) (*pgxpool.Pool, string, error) {
 	return db, did, nil
 }
 
-// fill replaces the table's rows with rows synthetic tasks, made in one
-// statement on the server. Attributes come from two hashes of the row
-// number, so they are spread like real data: 1000 owners (user-0 ...
-// user-999) with about 1000 tasks each, three in four tasks assigned to
-// one of them, statuses 20% each, four priorities, a due date for two in
-// three, four label sets; one task every 30 seconds from 2025-01-01.
-func fill(ctx context.Context, db *pgxpool.Pool, rows int) error {
+// memberships gives the member its roles in the first memberProjects
+// projects (maintainer of team-0, member of the rest) and the teammate a
+// role the PUT scenario sets again and again.
+func memberships(ctx context.Context, db *pgxpool.Pool) error {
 	const q = `
-INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at)
+INSERT INTO project_members (project, subject, role, added_by)
+SELECT 'team-' || g, $1, CASE WHEN g = 0 THEN 'maintainer' ELSE 'member' END, 'bench'
+FROM generate_series(0, $2::int - 1) AS g
+UNION ALL
+SELECT 'team-0', $3, 'member', 'bench'
+ON CONFLICT (project, subject) DO UPDATE SET role = EXCLUDED.role`
+	_, err := db.Exec(ctx, q, member, memberProjects, teammate)
+	return err
+}
+
+// memberIDs returns n ids of tasks in the member's projects, the same on
+// every run on the same table.
+func memberIDs(ctx context.Context, db *pgxpool.Pool, n int) ([]string, error) {
+	const q = `
+SELECT id::text FROM tasks TABLESAMPLE BERNOULLI (2) REPEATABLE (7)
+WHERE project IN (SELECT project FROM project_members WHERE subject = $1)
+LIMIT $2`
+	rows, _ := db.Query(ctx, q, member, n)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err == nil && len(ids) < n {
+		err = fmt.Errorf("%d tasks of the member's projects sampled, want %d (BENCH_ROWS)", len(ids), n)
+	}
+	return ids, err
+}
+
+// fill replaces the table's rows with rows synthetic tasks, made in one
+// statement on the server. Attributes come from three hashes of the row
+// number, so they are spread like real data: 1000 projects (team-0 ...
+// team-999) of about 1000 tasks each, 1000 owners (user-0 ... user-999)
+// with about 1000 tasks each, three in four tasks assigned to one of them,
+// statuses 20% each, four priorities, a due date for two in three, four
+// label sets; one task every 30 seconds from 2025-01-01.
+func fill(ctx context.Context, db *pgxpool.Pool, rows int) error {
+	const projects = `
+INSERT INTO projects (key, name, created_by)
+SELECT 'team-' || g, 'Team ' || g, 'bench' FROM generate_series(0, 999) AS g
+ON CONFLICT DO NOTHING`
+	const q = `
+INSERT INTO tasks (id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at)
 SELECT gen_random_uuid(),
+       'team-' || (h3 % 1000),
        'Task ' || g || ': ' || (ARRAY['review the release', 'fix the login page', 'write the report', 'call the customer', 'plan the sprint', 'update the docs'])[1 + h % 6],
        'Seeded by make bench; ref ' || (h2 % 10000),
        (ARRAY['todo', 'in_progress', 'blocked', 'done', 'cancelled'])[1 + h / 6 % 5],
@@ -476,11 +598,11 @@ SELECT gen_random_uuid(),
        timestamptz '2025-01-01' + g * interval '30 seconds',
        timestamptz '2025-01-01' + g * interval '30 seconds'
 FROM generate_series(1, $1::int) AS g,
-     LATERAL (SELECT abs(hashint4(g)::bigint) AS h, abs(hashint8(g)::bigint) AS h2) AS hashes`
+     LATERAL (SELECT abs(hashint4(g)::bigint) AS h, abs(hashint8(g)::bigint) AS h2, abs(hashint4(-g)::bigint) AS h3) AS hashes`
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		// One big load: no need to wait for each WAL flush, and sorting
 		// for the GIN indexes goes faster with more memory.
-		for _, s := range []string{"SET LOCAL synchronous_commit = off", "SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL statement_timeout = 0", "TRUNCATE tasks"} {
+		for _, s := range []string{"SET LOCAL synchronous_commit = off", "SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL statement_timeout = 0", "TRUNCATE tasks", projects} {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return err
 			}

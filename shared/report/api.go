@@ -94,7 +94,9 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.roles.Access(r.Context(), auth.Caller(r))
+	// Read now, not from the cache: a report records the scope it was
+	// asked with, so a role given a moment ago must be in it.
+	acc, err := a.roles.Fresh(r.Context(), auth.Caller(r))
 	if err != nil {
 		return err
 	}

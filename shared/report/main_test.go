@@ -187,6 +187,7 @@ func (e *env) build(t testing.TB, id uuid.UUID) {
 // row is a task as the tests insert it, with the times they choose.
 type row struct {
 	title, status, priority, owner string
+	project                        string // "": the owner's personal project
 	assignee                       *string
 	labels                         []string
 	created, updated               time.Time
@@ -198,8 +199,8 @@ type row struct {
 func insert(t testing.TB, db *pg.DB, rows ...row) []uuid.UUID {
 	t.Helper()
 	const q = `
-INSERT INTO tasks (id, title, status, priority, owner_id, assignee_id, labels, created_at, updated_at, due_at, completed_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+INSERT INTO tasks (id, title, status, priority, owner_id, assignee_id, labels, created_at, updated_at, due_at, completed_at, project)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULLIF($12, ''))`
 	ids := make([]uuid.UUID, len(rows))
 	for i, r := range rows {
 		ids[i] = uuid.Must(uuid.NewV7())
@@ -210,7 +211,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 			r.updated = r.created
 		}
 		if _, err := db.Primary.Exec(context.Background(), q, ids[i], r.title, r.status, r.priority, r.owner, r.assignee,
-			r.labels, r.created, r.updated, r.due, r.completed); err != nil {
+			r.labels, r.created, r.updated, r.due, r.completed, r.project); err != nil {
 			t.Fatal(err)
 		}
 	}

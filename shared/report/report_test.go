@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -224,6 +225,7 @@ func TestSummaryContent(t *testing.T) {
 		ByStatus   map[string]int64          `json:"by_status"`
 		ByPriority map[string]int64          `json:"by_priority"`
 		ByBoth     map[string]map[string]int `json:"by_status_and_priority"`
+		ByProject  map[string]map[string]int `json:"by_project"`
 		Overdue    int64                     `json:"overdue"`
 		PerDay     []struct {
 			Date               string
@@ -255,6 +257,13 @@ func TestSummaryContent(t *testing.T) {
 	}
 	if got.ByBoth["blocked"]["high"] != 1 || got.ByBoth["todo"]["urgent"] != 0 || len(got.ByBoth) != 5 {
 		t.Errorf("by both %v", got.ByBoth)
+	}
+	wantProjects := map[string]map[string]int{
+		"~alice": {"todo": 1, "in_progress": 0, "blocked": 0, "done": 1, "cancelled": 1},
+		"~bob":   {"todo": 0, "in_progress": 0, "blocked": 1, "done": 0, "cancelled": 0}, // c, assigned to alice
+	}
+	if d := cmp.Diff(wantProjects, got.ByProject); d != "" {
+		t.Errorf("by project (-want +got):\n%s", d)
 	}
 	wantDays := `[{"Date":"2026-01-01","Created":2,"Completed":0},{"Date":"2026-01-02","Created":1,"Completed":0},{"Date":"2026-01-03","Created":0,"Completed":1}]`
 	gotDays, _ := json.Marshal(got.PerDay)
@@ -394,5 +403,61 @@ func TestRequestValidation(t *testing.T) {
 	}
 	if status, h, b := e.call(t, "POST", "/reports", tok, `{"kind":"tasks_export"}`); status != 429 || h.Get("Retry-After") == "" {
 		t.Errorf("fourth unfinished report: %d %s", status, b)
+	}
+}
+
+// TestReportProjects: a report covers the projects its requester held a
+// role in when asking, narrowed by filters.project, and is built from that
+// snapshot: a role given afterwards does not widen it.
+func TestReportProjects(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallChunks)
+	if _, err := e.db.Primary.Exec(t.Context(), `INSERT INTO projects (key, name, created_by) VALUES ('red', 'Red', 'x'), ('blue', 'Blue', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	at := day("2026-01-01T08:00:00Z")
+	insert(t, e.db,
+		row{title: "red one", status: "todo", priority: "low", owner: "zed", project: "red", created: at},
+		row{title: "red two", status: "done", priority: "low", owner: "zed", project: "red", created: at},
+		row{title: "blue", status: "todo", priority: "low", owner: "zed", project: "blue", created: at},
+		row{title: "blue, mine", status: "todo", priority: "low", owner: "zed", project: "blue", assignee: ptr("alice"), created: at},
+		row{title: "personal", status: "todo", priority: "low", owner: "alice", created: at},
+	)
+	claims := e.issuer.Claims("alice", auth.RoleMember)
+	claims["groups"] = []string{"/projects/red/viewer"}
+	tok := e.issuer.Sign(t, claims)
+	titles := func(body string) []string {
+		t.Helper()
+		id := e.request(t, tok, body)
+		if _, err := e.db.Primary.Exec(t.Context(), `INSERT INTO project_members (project, subject, role, added_by) VALUES ('blue', 'alice', 'viewer', 'x') ON CONFLICT DO NOTHING`); err != nil {
+			t.Fatal(err)
+		}
+		e.build(t, id)
+		_, _, content := e.call(t, "GET", "/reports/"+id.String()+"/content", tok, "")
+		var out []string
+		for _, tk := range parseJSONL(t, content) {
+			out = append(out, tk.Project+":"+tk.Title)
+		}
+		slices.Sort(out)
+		if _, err := e.db.Primary.Exec(t.Context(), `DELETE FROM project_members WHERE subject = 'alice'`); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"every project visible when asking", `{"kind":"tasks_export","format":"jsonl"}`, []string{"blue:blue, mine", "red:red one", "red:red two", "~alice:personal"}},
+		{"one project", `{"kind":"tasks_export","format":"jsonl","filters":{"project":"red","status":["todo"]}}`, []string{"red:red one"}},
+		{"a project not seen: only what is assigned", `{"kind":"tasks_export","format":"jsonl","filters":{"project":"blue"}}`, []string{"blue:blue, mine"}},
+	}
+	for _, tt := range tests {
+		if got := titles(tt.body); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	if status, _, body := e.call(t, "POST", "/reports", tok, `{"kind":"tasks_export","filters":{"project":"Not A Key"}}`); status != 422 {
+		t.Errorf("bad project filter: %d %s", status, body)
 	}
 }

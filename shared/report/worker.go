@@ -365,6 +365,7 @@ type summaryDoc struct {
 	ByStatus    map[task.Status]int64                   `json:"by_status"`
 	ByPriority  map[task.Priority]int64                 `json:"by_priority"`
 	ByBoth      map[task.Status]map[task.Priority]int64 `json:"by_status_and_priority"`
+	ByProject   map[string]map[task.Status]int64        `json:"by_project"`
 	Overdue     int64                                   `json:"overdue"`
 	PerDay      []dayDoc                                `json:"per_day"`
 }
@@ -382,7 +383,7 @@ func summaryDocument(r Report, s task.Summary, now time.Time) summaryDoc {
 	}
 	d := summaryDoc{
 		Kind: KindStatusSummary, GeneratedAt: now, Scope: scope, Period: *r.Request.Period, Filters: r.Request.Filters,
-		Total: s.Total, ByStatus: s.ByStatus, ByPriority: s.ByPriority, ByBoth: s.ByStatusPriority, Overdue: s.Overdue,
+		Total: s.Total, ByStatus: s.ByStatus, ByPriority: s.ByPriority, ByBoth: s.ByStatusPriority, ByProject: s.ByProject, Overdue: s.Overdue,
 		PerDay: make([]dayDoc, len(s.Days)),
 	}
 	for i, day := range s.Days {

@@ -146,6 +146,9 @@ type Summary struct {
 	ByPriority map[Priority]int64
 	// ByStatusPriority counts every (status, priority) pair, zeros included.
 	ByStatusPriority map[Status]map[Priority]int64
+	// ByProject counts each project's tasks by status, every status of a
+	// project with a task listed; projects with none are left out.
+	ByProject map[string]map[Status]int64
 	// Overdue counts tasks past their due time and neither done nor
 	// cancelled.
 	Overdue int64
@@ -193,6 +196,7 @@ func emptySummary(from, to time.Time) Summary {
 		ByStatus:         map[Status]int64{},
 		ByPriority:       map[Priority]int64{},
 		ByStatusPriority: map[Status]map[Priority]int64{},
+		ByProject:        map[string]map[Status]int64{},
 	}
 	for _, st := range Statuses {
 		sum.ByStatus[st] = 0
@@ -215,20 +219,29 @@ func emptySummary(from, to time.Time) Summary {
 func (s *Store) countByStatusPriority(ctx context.Context, tx pgx.Tx, q ExportQuery, now time.Time, sum *Summary) error {
 	where, args := q.where([]any{now})
 	counts := `
-SELECT status,
+SELECT project,
+       status,
        priority,
        count(*),
        count(*) FILTER (WHERE due_at < $1 AND status NOT IN ('done', 'cancelled'))
 FROM tasks
 WHERE ` + where + `
-GROUP BY status, priority`
+GROUP BY project, status, priority`
 	rows, _ := tx.Query(ctx, counts, s.mode(args)...)
 	var (
+		key     string
 		st      Status
 		pr      Priority
 		n, late int64
 	)
-	_, err := pgx.ForEachRow(rows, []any{&st, &pr, &n, &late}, func() error {
+	_, err := pgx.ForEachRow(rows, []any{&key, &st, &pr, &n, &late}, func() error {
+		if sum.ByProject[key] == nil {
+			sum.ByProject[key] = make(map[Status]int64, len(Statuses))
+			for _, s := range Statuses {
+				sum.ByProject[key][s] = 0
+			}
+		}
+		sum.ByProject[key][st] += n
 		sum.Total += n
 		sum.ByStatus[st] += n
 		sum.ByPriority[pr] += n
