@@ -235,6 +235,28 @@ func TestReadThrough(t *testing.T) {
 				t.Errorf("results (-want +got):\n%s", d)
 			}
 		}},
+		{name: "an entry of a revision before projects is read from the primary and replaced", check: func(t *testing.T, w *world) {
+			tk := w.create("old")
+			// What that revision wrote: the owner where the project now is.
+			cur := w.rdb.Get(bg, w.key(tk.ID)).Val()
+			gen, rest, _ := strings.Cut(cur, " ")
+			_, rest, _ = strings.Cut(rest, " ")
+			old := gen + " T " + rest
+			if err := w.rdb.Set(bg, w.key(tk.ID), old, time.Minute).Err(); err != nil {
+				t.Fatal(err)
+			}
+			got := w.get(tk.ID, 1)
+			if got.Project != tk.Project || w.primary.Load() != 1 || w.replica.Load() != 0 {
+				t.Errorf("got %+v after %d primary and %d replica loads, want the task from the primary", got, w.primary.Load(), w.replica.Load())
+			}
+			if now := w.rdb.Get(bg, w.key(tk.ID)).Val(); !strings.HasPrefix(now, gen+" U ") {
+				t.Errorf("entry after the read %q, want the current kind", now)
+			}
+			w.get(tk.ID, 1)
+			if w.primary.Load() != 1 {
+				t.Error("the replaced entry was not hit")
+			}
+		}},
 		{name: "a created task is a hit at once", check: func(t *testing.T, w *world) {
 			tk := w.create("b")
 			w.get(tk.ID, 1)
