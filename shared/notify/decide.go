@@ -215,6 +215,9 @@ func checkTask(t events.TaskSnapshot) error {
 // taskNotices gives one notice to each distinct candidate other than the
 // actor, in the order given.
 func taskNotices(kind Kind, actor string, t events.TaskSnapshot, detail map[string]any, candidates ...string) []Notice {
+	if t.Project != "" { // absent in events written before projects
+		detail["project"] = t.Project
+	}
 	var out []Notice
 	var seen []string
 	for _, c := range candidates {

@@ -17,7 +17,7 @@ import (
 func TestDecide(t *testing.T) {
 	t.Parallel()
 	snap := func(owner string, assignee *string) events.TaskSnapshot {
-		return events.TaskSnapshot{ID: uuid.MustParse("0190a4c2-7b1e-7c3d-9e4f-123456789abc"), Title: "Ship it", OwnerID: owner, AssigneeID: assignee}
+		return events.TaskSnapshot{ID: uuid.MustParse("0190a4c2-7b1e-7c3d-9e4f-123456789abc"), Project: "web", Title: "Ship it", OwnerID: owner, AssigneeID: assignee}
 	}
 	status := func(actor string, s events.TaskSnapshot) events.Data {
 		return events.TaskStatusChangedData{Actor: actor, OldStatus: "todo", NewStatus: "in_progress", Task: s}
@@ -82,6 +82,10 @@ func TestDecide(t *testing.T) {
 			var out []got
 			for _, n := range notices {
 				out = append(out, got{n.Recipient, n.Summary(func(s string) string { return s })})
+				// A task's notice names its project, for clients to group by.
+				if n.TaskID != nil && n.Detail["project"] != "web" {
+					t.Errorf("notice detail %v, want project web", n.Detail)
+				}
 			}
 			if d := cmp.Diff(tc.want, out); d != "" {
 				t.Errorf("(-want +got):\n%s", d)
