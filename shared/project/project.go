@@ -10,12 +10,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/mergepatch"
+	"github.com/taskfn/taskfn/shared/textfield"
 )
 
 // Limits of a project's fields; the migration's CHECK constraints repeat them.
@@ -167,18 +167,11 @@ func (p Patch) apply(cur Project) (Project, []errs.FieldError) {
 	if p.Description.Set {
 		t.Description = p.Description.Value // null clears it
 	}
-	switch n := utf8.RuneCountInString(t.Name); {
-	case strings.TrimSpace(t.Name) == "":
-		add("name", "must not be blank")
-	case n > MaxName:
-		add("name", fmt.Sprintf("must be at most %d characters", MaxName))
-	case hasControl(t.Name, false):
-		add("name", "must not contain control characters")
+	if p := textfield.Line(t.Name, MaxName); p != "" {
+		add("name", p)
 	}
-	if utf8.RuneCountInString(t.Description) > MaxDescription {
-		add("description", fmt.Sprintf("must be at most %d characters", MaxDescription))
-	} else if hasControl(t.Description, true) {
-		add("description", "must not contain control characters other than tab and newline")
+	if p := textfield.Text(t.Description, MaxDescription); p != "" {
+		add("description", p)
 	}
 	return t, dedupe(bad)
 }
@@ -225,18 +218,5 @@ func ParseMember(body []byte) (auth.ProjectRole, error) {
 // ValidSubject reports whether s can name a member: a Keycloak subject of
 // 1 to MaxSubject bytes of printable text.
 func ValidSubject(s string) bool {
-	return strings.TrimSpace(s) != "" && len(s) <= MaxSubject && utf8.ValidString(s) && !hasControl(s, false)
-}
-
-// hasControl also catches NUL, which PostgreSQL text cannot store.
-func hasControl(s string, allowNewlines bool) bool {
-	for _, r := range s {
-		if allowNewlines && (r == '\n' || r == '\t' || r == '\r') {
-			continue
-		}
-		if unicode.IsControl(r) {
-			return true
-		}
-	}
-	return false
+	return strings.TrimSpace(s) != "" && len(s) <= MaxSubject && utf8.ValidString(s) && !textfield.HasControl(s, false)
 }

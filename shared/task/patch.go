@@ -5,13 +5,12 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/mergepatch"
 	"github.com/taskfn/taskfn/shared/project"
+	"github.com/taskfn/taskfn/shared/textfield"
 )
 
 // Limits of a task's fields; the migrations' CHECK constraints repeat them.
@@ -184,18 +183,11 @@ func Validate(t Task) []errs.FieldError {
 	var bad []errs.FieldError
 	add := func(f, d string) { bad = append(bad, errs.FieldError{Field: f, Detail: d}) }
 
-	switch n := utf8.RuneCountInString(t.Title); {
-	case strings.TrimSpace(t.Title) == "":
-		add("title", "must not be blank")
-	case n > MaxTitle:
-		add("title", fmt.Sprintf("must be at most %d characters", MaxTitle))
-	case hasControl(t.Title, false):
-		add("title", "must not contain control characters")
+	if p := textfield.Line(t.Title, MaxTitle); p != "" {
+		add("title", p)
 	}
-	if utf8.RuneCountInString(t.Description) > MaxDescription {
-		add("description", fmt.Sprintf("must be at most %d characters", MaxDescription))
-	} else if hasControl(t.Description, true) {
-		add("description", "must not contain control characters other than tab and newline")
+	if p := textfield.Text(t.Description, MaxDescription); p != "" {
+		add("description", p)
 	}
 	if t.Project != "" && !ValidProject(t.Project) {
 		add("project", "must be a project key: 2 to 32 lowercase letters, digits or '-'")
@@ -218,14 +210,9 @@ func Validate(t Task) []errs.FieldError {
 	seen := make(map[string]bool, len(t.Labels))
 	for i, l := range t.Labels {
 		f := fmt.Sprintf("labels[%d]", i)
-		switch {
-		case strings.TrimSpace(l) == "":
-			add(f, "must not be blank")
-		case utf8.RuneCountInString(l) > MaxLabel:
-			add(f, fmt.Sprintf("must be at most %d characters", MaxLabel))
-		case hasControl(l, false):
-			add(f, "must not contain control characters")
-		case seen[l]:
+		if p := textfield.Line(l, MaxLabel); p != "" {
+			add(f, p)
+		} else if seen[l] {
 			add(f, "is a duplicate")
 		}
 		seen[l] = true
@@ -249,21 +236,8 @@ func subjectProblem(s string) string {
 		return "must not be blank; use null to unassign"
 	case len(s) > MaxSubject:
 		return fmt.Sprintf("must be at most %d bytes", MaxSubject)
-	case hasControl(s, false):
+	case textfield.HasControl(s, false):
 		return "must not contain control characters"
 	}
 	return ""
-}
-
-// hasControl also catches NUL, which PostgreSQL text cannot store.
-func hasControl(s string, allowNewlines bool) bool {
-	for _, r := range s {
-		if allowNewlines && (r == '\n' || r == '\t' || r == '\r') {
-			continue
-		}
-		if unicode.IsControl(r) {
-			return true
-		}
-	}
-	return false
 }
