@@ -79,11 +79,22 @@ VALUES ($1, $2, 'maintainer', $2)`
 // EnsurePersonal creates subject's personal project unless it exists, as
 // the tasks_personal_project trigger does on a task's first insert.
 func (s *Store) EnsurePersonal(ctx context.Context, subject string) error {
+	return EnsurePersonalIn(ctx, s.db.Primary, subject)
+}
+
+// Execer is a pool or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// EnsurePersonalIn is EnsurePersonal in the caller's transaction: a task
+// moved or created into a personal project not made yet.
+func EnsurePersonalIn(ctx context.Context, db Execer, subject string) error {
 	const q = `
 INSERT INTO projects (key, name, personal_of, created_by)
 VALUES ($1, 'Personal', $2, $2)
 ON CONFLICT DO NOTHING`
-	if _, err := s.db.Primary.Exec(ctx, q, PersonalKey(subject), subject); err != nil {
+	if _, err := db.Exec(ctx, q, PersonalKey(subject), subject); err != nil {
 		return fmt.Errorf("project: personal: %w", err)
 	}
 	return nil

@@ -328,3 +328,47 @@ func TestGrantIsImmediate(t *testing.T) {
 	}
 	b.must(200, dave, "GET", "/projects/"+key, nil)
 }
+
+// TestMoveTask: a PATCH of project needs the member role on both sides; a
+// project the caller cannot see reads as one that does not exist, and a
+// refused move changes nothing.
+func TestMoveTask(t *testing.T) {
+	t.Parallel()
+	p := newWorld(t).pod(t)
+	from, _ := newProject(p)
+	viewed, _ := newProject(p)
+	into, owner := newProject(p)
+	hidden, _ := newProject(p)
+	carol := caller{sub: fresh("carol-"), roles: member,
+		groups: []string{"/projects/" + from + "/member", "/projects/" + viewed + "/viewer"}}
+	p.must(201, owner, "PUT", "/projects/"+into+"/members/"+carol.sub, map[string]any{"role": "member"})
+	var tk task.Task
+	p.must(201, carol, "POST", "/tasks", map[string]any{"title": "move me", "project": from}).decode(t, &tk)
+	path := "/tasks/" + tk.ID.String()
+	p.must(403, carol, "PATCH", path, map[string]any{"project": viewed})
+	p.must(422, carol, "PATCH", path, map[string]any{"project": hidden})
+	p.must(422, carol, "PATCH", path, map[string]any{"project": "no-such-project"})
+	p.must(422, carol, "PATCH", path, map[string]any{"project": "Bad Key"})
+	p.must(422, carol, "PATCH", path, map[string]any{"project": nil})
+	var same task.Task
+	p.must(200, carol, "GET", path, nil).decode(t, &same)
+	if same.Project != from || same.Version != tk.Version {
+		t.Fatalf("refused moves changed the task: %+v", same)
+	}
+	var moved task.Task
+	p.must(200, carol, "PATCH", path, map[string]any{"project": into}, "If-Match", fmt.Sprintf(`"%d"`, tk.Version)).decode(t, &moved)
+	if moved.Project != into || moved.Version != tk.Version+1 {
+		t.Fatalf("moved %+v", moved)
+	}
+	// The move is an update event naming the field.
+	var changed []string
+	err := p.db.Primary.QueryRow(t.Context(), `
+SELECT array(SELECT jsonb_array_elements_text(data->'changed')) FROM outbox
+WHERE type = 'dev.taskfn.task.updated.v1' AND data->'task'->>'id' = $1`, tk.ID.String()).Scan(&changed)
+	if err != nil || !slices.Equal(changed, []string{"project"}) {
+		t.Fatalf("update event's changed %v (%v), want [project]", changed, err)
+	}
+	// Out of the old project, into one of the caller's own.
+	p.must(200, carol, "PATCH", path, map[string]any{"project": "~" + carol.sub})
+	p.must(404, caller{sub: fresh("x-"), roles: member, groups: []string{"/projects/" + from + "/member"}}, "GET", path, nil)
+}

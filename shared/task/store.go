@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -14,6 +15,7 @@ import (
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/project"
 )
 
 // Store reads and writes the tasks table. Writes, and the reads inside
@@ -134,6 +136,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 RETURNING ` + Columns
 	var created Task
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		if err := ensurePersonal(ctx, tx, t.Project); err != nil {
+			return err
+		}
 		rows, _ := tx.Query(ctx, q,
 			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels), projectArg(t.Project))
 		var err error
@@ -196,6 +201,11 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		if SameContent(cur, next) {
 			updated = cur
 			return nil
+		}
+		if next.Project != cur.Project {
+			if err := ensurePersonal(ctx, tx, next.Project); err != nil {
+				return err
+			}
 		}
 		const q = `
 UPDATE tasks
@@ -288,6 +298,16 @@ func collectOne(rows pgx.Rows, op string) (Task, error) {
 		return Task{}, fmt.Errorf("task: %s: %w", op, err)
 	}
 	return t, nil
+}
+
+// ensurePersonal makes the personal project key names, if it does, on its
+// first use: a personal project exists once anything is filed in it.
+// Team projects are made only through the project API.
+func ensurePersonal(ctx context.Context, tx pgx.Tx, key string) error {
+	if sub, ok := strings.CutPrefix(key, project.PersonalPrefix); ok && sub != "" {
+		return project.EnsurePersonalIn(ctx, tx, sub)
+	}
+	return nil
 }
 
 // projectArg sends "" as NULL: the tasks_personal_project trigger then
