@@ -136,7 +136,8 @@ func BenchmarkLoad(b *testing.B) {
 
 	bin := b.TempDir()
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task",
-		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member")
+		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
+		"./functions/update-project", "./functions/list-project-members")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -187,6 +188,8 @@ func BenchmarkLoad(b *testing.B) {
 	getProject := startProc(b, logs, "get-project", filepath.Join(bin, "get-project"), common, "/readyz")
 	listProjects := startProc(b, logs, "list-projects", filepath.Join(bin, "list-projects"), common, "/readyz")
 	putMember := startProc(b, logs, "put-project-member", filepath.Join(bin, "put-project-member"), common, "/readyz")
+	updateProject := startProc(b, logs, "update-project", filepath.Join(bin, "update-project"), common, "/readyz")
+	listMembers := startProc(b, logs, "list-project-members", filepath.Join(bin, "list-project-members"), common, "/readyz")
 	defer func() {
 		if _, err := db.Exec(context.Background(), "DELETE FROM tasks WHERE owner_id = $1", writer); err != nil {
 			b.Errorf("removing the created tasks: %v", err)
@@ -332,6 +335,8 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET /projects/{key}", getProject, fixed(http.StatusOK, http.MethodGet, getProject.url+"/projects/team-3", members, nil)},
 		{"GET /projects", listProjects, fixed(http.StatusOK, http.MethodGet, listProjects.url+"/projects?limit=50", members, nil)},
 		{"PUT member", putMember, fixed(http.StatusOK, http.MethodPut, putMember.url+"/projects/team-0/members/"+teammate, members, []byte(`{"role":"member"}`))},
+		{"PATCH project", updateProject, fixed(http.StatusOK, http.MethodPatch, updateProject.url+"/projects/team-0", members, []byte(`{"name":"Team 0"}`))},
+		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil)},
 		{"create", create, createStep},
 	}
 	load := loadavg()
@@ -366,6 +371,7 @@ func BenchmarkLoad(b *testing.B) {
 	rPgx, rUncached, rMiss := *res["bare pgx select"], *res["GET, uncached"], *res["GET, cache miss"]
 	rPgxList, rList, rListMember, rCreate := *res["bare pgx list"], *res["list, status filter"], *res["list, as a member"], *res["create"]
 	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
+	rPatchProject, rListMembers := *res["PATCH project"], *res["GET members"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -427,6 +433,8 @@ func BenchmarkLoad(b *testing.B) {
 	add(rGetProject, &rStatic)
 	add(rListProjects, &rStatic)
 	add(rPutMember, &rStatic)
+	add(rPatchProject, &rStatic)
+	add(rListMembers, &rStatic)
 	add(rCreate, &rStatic)
 	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
 	listP99 := rList.Latency.Quantile(0.99)
@@ -462,7 +470,7 @@ func BenchmarkLoad(b *testing.B) {
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rCreate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -479,7 +487,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rCreate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
