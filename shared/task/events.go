@@ -2,11 +2,13 @@ package task
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 )
@@ -92,4 +94,53 @@ func (s *Store) addEvents(ctx context.Context, tx pgx.Tx, id uuid.UUID, data ...
 // publish publishes id's events after its write committed (best effort).
 func (s *Store) publish(ctx context.Context, id uuid.UUID) {
 	outbox.PublishCommitted(ctx, s.db.Primary, s.pub, id.String())
+}
+
+// fieldJSON is the value of field in t's JSON.
+func fieldJSON(t Task, field string) json.RawMessage {
+	var v any
+	switch field {
+	case "project":
+		v = t.Project
+	case "title":
+		v = t.Title
+	case "description":
+		v = t.Description
+	case "status":
+		v = t.Status
+	case "priority":
+		v = t.Priority
+	case "due_at":
+		v = t.DueAt
+	case "assignee_id":
+		v = t.AssigneeID
+	case "labels":
+		v = nonNilLabels(t.Labels)
+	}
+	b, _ := json.Marshal(v) // strings, times and string slices always marshal
+	return b
+}
+
+// activityChanges is the history line of turning before into after: each
+// changed field, old and new value. For a created task (before is nil),
+// every field it was given, from null.
+func activityChanges(before *Task, after Task) []activity.Change {
+	null := json.RawMessage("null")
+	if before == nil {
+		var out []activity.Change
+		for _, f := range events.TaskFields {
+			v := fieldJSON(after, f)
+			switch string(v) {
+			case "null", `""`, "[]":
+				continue
+			}
+			out = append(out, activity.Change{Field: f, Old: null, New: v})
+		}
+		return out
+	}
+	var out []activity.Change
+	for _, f := range changedFields(*before, after) {
+		out = append(out, activity.Change{Field: f, Old: fieldJSON(*before, f), New: fieldJSON(after, f)})
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -145,6 +146,9 @@ RETURNING ` + Columns
 		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
 			return noProject(fmt.Errorf("task: create: %w", err))
 		}
+		if err := activity.Add(ctx, tx, created.ID, actor, activity.Created, activityChanges(nil, created)); err != nil {
+			return err
+		}
 		return s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor, Task: created.Snapshot()})
 	})
 	if err != nil {
@@ -227,6 +231,9 @@ RETURNING ` + Columns
 			return noProject(err)
 		}
 		wrote = true
+		if err := activity.Add(ctx, tx, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
+			return err
+		}
 		return s.addEvents(ctx, tx, id, changeData(actor, cur, updated)...)
 	})
 	if err != nil {
