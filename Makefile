@@ -120,7 +120,8 @@ PGBOUNCER_ADDR ?= 127.0.0.1:6432
 # functions/dev and functions/migrate are left out: migrations need a session of their own
 # (advisory lock), so they connect to PostgreSQL directly, as the migration Job does.
 PGBOUNCER_PKGS := ./shared/pg/... ./shared/pgtest/... ./shared/task/... ./shared/taskapi/... ./shared/cache/... \
-  ./shared/outbox/... ./shared/notify/... ./shared/people/... ./shared/report/... ./shared/cleanup/...
+  ./shared/outbox/... ./shared/notify/... ./shared/people/... ./shared/report/... ./shared/cleanup/... \
+  ./shared/project/... ./shared/projectapi/... ./shared/activity/...
 .PHONY: test-pgbouncer
 test-pgbouncer:
 	TEST_PGBOUNCER_ADDR=$(PGBOUNCER_ADDR) bash .ci/pgbouncer/start

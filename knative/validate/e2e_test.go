@@ -381,6 +381,22 @@ func TestEndToEnd(t *testing.T) {
 	readProblem(t, do(t, http.MethodPatch, gw.url+"/tasks/"+created.ID, strings.NewReader(`{"status":"done"}`),
 		with(carol, "Content-Type", "application/merge-patch+json", "If-Match", `"1"`)), http.StatusPreconditionFailed)
 
+	// its history, newest first, through its own function
+	var history struct {
+		Items []struct {
+			Kind    string `json:"kind"`
+			Actor   string `json:"actor"`
+			Changes []struct {
+				Field string `json:"field"`
+			} `json:"changes"`
+		} `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID+"/activity", nil, carol), http.StatusOK, &history)
+	if len(history.Items) != 2 || history.Items[0].Kind != "updated" || history.Items[0].Changes[0].Field != "status" ||
+		history.Items[1].Kind != "created" || history.Items[1].Actor != "carol" {
+		t.Errorf("activity %+v, want the status change then the creation", history.Items)
+	}
+
 	// delete, then it is gone
 	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNoContent, nil)
 	readProblem(t, do(t, http.MethodGet, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNotFound)

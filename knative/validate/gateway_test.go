@@ -33,6 +33,8 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodGet, "/tasks/{id}", "get-task"},
 	{http.MethodPatch, "/tasks/{id}", "update-task"},
 	{http.MethodDelete, "/tasks/{id}", "delete-task"},
+	// Not get-task: the longer path has its own location.
+	{http.MethodGet, "/tasks/{id}/activity", "list-task-activity"},
 	{http.MethodGet, "/notifications", "list-notifications"},
 	{http.MethodPost, "/notifications/{id}/read", "read-notification"},
 	{http.MethodPost, "/reports", "request-report"},

@@ -313,7 +313,7 @@ func (st *dbState) cacheEntries(ctx context.Context, rdb *redis.Client, prefix s
 		checked++
 		t, ok := st.tasks[id]
 		switch f[1] {
-		case "T", "P":
+		case "U", "P": // a task (project, assignee, JSON), a poison
 			if !ok {
 				bad = append(bad, fmt.Sprintf("cache entry %s of kind %s v%d: no such task in the database", id, f[1], version))
 				continue

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
@@ -137,7 +138,7 @@ func BenchmarkLoad(b *testing.B) {
 	bin := b.TempDir()
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task",
 		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
-		"./functions/update-project", "./functions/list-project-members")
+		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -190,6 +191,10 @@ func BenchmarkLoad(b *testing.B) {
 	putMember := startProc(b, logs, "put-project-member", filepath.Join(bin, "put-project-member"), common, "/readyz")
 	updateProject := startProc(b, logs, "update-project", filepath.Join(bin, "update-project"), common, "/readyz")
 	listMembers := startProc(b, logs, "list-project-members", filepath.Join(bin, "list-project-members"), common, "/readyz")
+	history := startProc(b, logs, "list-task-activity", filepath.Join(bin, "list-task-activity"), common, "/readyz")
+	if err := seedActivity(ctx, db, hot); err != nil {
+		b.Fatal(err)
+	}
 	defer func() {
 		if _, err := db.Exec(context.Background(), "DELETE FROM tasks WHERE owner_id = $1", writer); err != nil {
 			b.Errorf("removing the created tasks: %v", err)
@@ -317,6 +322,19 @@ func BenchmarkLoad(b *testing.B) {
 		return loadgen.HTTP(client, want, func(w int) loadgen.Request { return reqs[w] })
 	}
 
+	// A task's history page, over the hot tasks (each with activityLines
+	// lines), as the member.
+	activityStep := func(base proc, ids []string, tokens []string) loadgen.Step {
+		reqs := make([]loadgen.Request, len(tokens))
+		for w, token := range tokens {
+			reqs[w] = must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks/"+ids[0]+"/activity?limit=50", bearer(token), nil))
+		}
+		var next atomic.Int64
+		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
+			return reqs[w].WithPath("/tasks/" + ids[int(next.Add(1)-1)%len(ids)] + "/activity?limit=50")
+		})
+	}
+
 	scenarios := []struct {
 		name   string
 		server proc
@@ -336,6 +354,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET /projects", listProjects, fixed(http.StatusOK, http.MethodGet, listProjects.url+"/projects?limit=50", members, nil)},
 		{"PUT member", putMember, fixed(http.StatusOK, http.MethodPut, putMember.url+"/projects/team-0/members/"+teammate, members, []byte(`{"role":"member"}`))},
 		{"PATCH project", updateProject, fixed(http.StatusOK, http.MethodPatch, updateProject.url+"/projects/team-0", members, []byte(`{"name":"Team 0"}`))},
+		{"GET activity", history, activityStep(history, hot, members)},
 		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil)},
 		{"create", create, createStep},
 	}
@@ -371,7 +390,7 @@ func BenchmarkLoad(b *testing.B) {
 	rPgx, rUncached, rMiss := *res["bare pgx select"], *res["GET, uncached"], *res["GET, cache miss"]
 	rPgxList, rList, rListMember, rCreate := *res["bare pgx list"], *res["list, status filter"], *res["list, as a member"], *res["create"]
 	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
-	rPatchProject, rListMembers := *res["PATCH project"], *res["GET members"]
+	rPatchProject, rListMembers, rActivity := *res["PATCH project"], *res["GET members"], *res["GET activity"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -435,6 +454,7 @@ func BenchmarkLoad(b *testing.B) {
 	add(rPutMember, &rStatic)
 	add(rPatchProject, &rStatic)
 	add(rListMembers, &rStatic)
+	add(rActivity, &rPgx)
 	add(rCreate, &rStatic)
 	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
 	listP99 := rList.Latency.Quantile(0.99)
@@ -459,6 +479,7 @@ func BenchmarkLoad(b *testing.B) {
 	for _, c := range []struct{ name, what string }{
 		{"list, one project", "a project's list (status filter, newest first, 50)"},
 		{"list, as a member", fmt.Sprintf("a member's list across %d projects", memberProjects)},
+		{"GET activity", fmt.Sprintf("an activity page (50 of %d lines)", activityLines)},
 	} {
 		if ran(c.name) {
 			p99 := res[c.name].Latency.Quantile(0.99)
@@ -470,7 +491,7 @@ func BenchmarkLoad(b *testing.B) {
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rCreate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -487,7 +508,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rCreate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -556,6 +577,38 @@ UNION ALL
 SELECT 'team-0', $3, 'member', 'bench'
 ON CONFLICT (project, subject) DO UPDATE SET role = EXCLUDED.role`
 	_, err := db.Exec(ctx, q, member, memberProjects, teammate)
+	return err
+}
+
+// activityLines is how many history lines each hot task has.
+const activityLines = 120
+
+// seedActivity gives each of ids activityLines lines of history, unless it
+// has them: status changes by the member, as update-task writes them.
+func seedActivity(ctx context.Context, db *pgxpool.Pool, ids []string) error {
+	var have int
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM task_activity WHERE task_id = ANY($1::uuid[])", ids).Scan(&have); err != nil {
+		return err
+	}
+	if have >= activityLines*len(ids) {
+		return nil
+	}
+	var rows [][]any
+	for _, id := range ids {
+		tid, err := uuid.Parse(id)
+		if err != nil {
+			return err
+		}
+		for i := range activityLines {
+			lid, err := uuid.NewV7()
+			if err != nil {
+				return err
+			}
+			changes := fmt.Sprintf(`[{"field":"status","old":%q,"new":%q}]`, statuses[i%5], statuses[(i+1)%5])
+			rows = append(rows, []any{lid, tid, member, "updated", changes})
+		}
+	}
+	_, err := db.CopyFrom(ctx, pgx.Identifier{"task_activity"}, []string{"id", "task_id", "actor", "kind", "changes"}, pgx.CopyFromRows(rows))
 	return err
 }
 

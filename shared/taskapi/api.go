@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/julienschmidt/httprouter"
 
+	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/errs"
@@ -30,6 +31,8 @@ type API struct {
 	cache *cache.Cache
 	// roles resolves callers' API-managed project roles.
 	roles *project.Resolver
+	// hist serves GET /tasks/{id}/activity.
+	hist *activity.Store
 }
 
 func missing(route string) error {
@@ -81,8 +84,8 @@ func DeleteRoute(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project
 	return g.Route("delete-task", http.MethodDelete, "/tasks/:id", a.delete), nil
 }
 
-// Routes are all five, as the dev runner and the tests mount them.
-func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver) ([]httpx.Route, error) {
+// Routes are all six, as the dev runner and the tests mount them.
+func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver, hist *activity.Store) ([]httpx.Route, error) {
 	var routes []httpx.Route
 	for _, r := range []func() (httpx.Route, error){
 		func() (httpx.Route, error) { return CreateRoute(g, store, c, roles) },
@@ -90,6 +93,7 @@ func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Reso
 		func() (httpx.Route, error) { return ListRoute(g, store, roles) },
 		func() (httpx.Route, error) { return UpdateRoute(g, store, c, roles) },
 		func() (httpx.Route, error) { return DeleteRoute(g, store, c, roles) },
+		func() (httpx.Route, error) { return ActivityRoute(g, c, roles, hist) },
 	} {
 		route, err := r()
 		if err != nil {

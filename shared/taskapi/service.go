@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/function"
@@ -24,7 +25,7 @@ type Config struct {
 	Projects  project.ResolverConfig
 }
 
-// Service is all five task routes wired on one base, as the dev runner and
+// Service is all six task routes wired on one base, as the dev runner and
 // the tests run them; each deployed function wires only its own route,
 // with the same constructors, in its main.
 type Service struct {
@@ -35,7 +36,7 @@ type Service struct {
 	Routes []httpx.Route
 }
 
-// Open wires the five routes on a new Base, limited per cfg.RateLimit,
+// Open wires the six routes on a new Base, limited per cfg.RateLimit,
 // without a publisher: events wait in the outbox for relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
 	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) {
@@ -47,7 +48,7 @@ func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Serv
 	})
 }
 
-// Wire wires the five routes on b, limited by lim (nil: unlimited; GET is
+// Wire wires the six routes on b, limited by lim (nil: unlimited; GET is
 // a read, the rest writes); opts configure the store (its publisher and
 // topic). It does not read cfg.RateLimit: a process wiring several
 // families on one base (the dev runner) shares one limiter.
@@ -68,7 +69,11 @@ func Wire(ctx context.Context, b *function.Base, cfg Config, lim *ratelimit.Limi
 	if err != nil {
 		return nil, err
 	}
-	routes, err := Routes(gate, store, c, roles)
+	hist, err := activity.NewStore(b.DB)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := Routes(gate, store, c, roles, hist)
 	if err != nil {
 		return nil, err
 	}

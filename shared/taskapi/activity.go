@@ -1,0 +1,95 @@
+package taskapi
+
+import (
+	"encoding/base64"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/taskfn/taskfn/shared/activity"
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/project"
+	"github.com/taskfn/taskfn/shared/task"
+)
+
+// ActivityRoute is GET /tasks/{id}/activity, the list-task-activity
+// function: the task's history, newest first, to whoever sees the task.
+func ActivityRoute(g *auth.Gate, c *cache.Cache, roles *project.Resolver, hist *activity.Store) (httpx.Route, error) {
+	if g == nil || c == nil || roles == nil || hist == nil {
+		return httpx.Route{}, missing("list-task-activity")
+	}
+	a := &API{cache: c, roles: roles, hist: hist}
+	return g.Route("list-task-activity", http.MethodGet, "/tasks/:id/activity", a.activity), nil
+}
+
+// seeTask answers ErrNotFound unless the caller may see task id, deciding
+// from the task as the cache holds it (its project and assignee).
+func (a *API) seeTask(r *http.Request, id uuid.UUID) error {
+	e, err := a.cache.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	caller := auth.Caller(r)
+	if task.CanSeeIn(project.Partial(caller), e.Project, e.AssigneeID) {
+		return nil
+	}
+	return a.decide(r, func(acc project.Access) error {
+		if !task.CanSeeIn(acc, e.Project, e.AssigneeID) {
+			return task.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// GET /tasks/{id}/activity: {"items": [entries], "next_cursor": ...}.
+func (a *API) activity(w http.ResponseWriter, r *http.Request) error {
+	tid, err := taskID(r)
+	if err != nil {
+		return err
+	}
+	v, err := httpx.Query(r)
+	if err != nil {
+		return err
+	}
+	for k, vs := range v {
+		if k != "limit" && k != "cursor" {
+			return badParam(k, "is not a parameter of this route (limit, cursor)")
+		}
+		if len(vs) > 1 {
+			return badParam(k, "is given more than once")
+		}
+	}
+	limit, err := httpx.Limit(v, DefaultLimit, MaxLimit)
+	if err != nil {
+		return err
+	}
+	var after uuid.UUID
+	if s, ok := v["cursor"]; ok {
+		b, err := base64.RawURLEncoding.DecodeString(s[0])
+		if err != nil || len(b) != 16 {
+			return activity.ErrBadCursor
+		}
+		after = uuid.UUID(b)
+	}
+	if err := a.seeTask(r, tid); err != nil {
+		return err
+	}
+	items, more, err := a.hist.List(r.Context(), tid, after, limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Items []activity.Entry `json:"items"`
+		Next  *string          `json:"next_cursor"`
+	}{Items: items}
+	if more {
+		last := items[len(items)-1].ID
+		s := base64.RawURLEncoding.EncodeToString(last[:])
+		out.Next = &s
+	}
+	w.Header().Set("Cache-Control", "private, no-cache")
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
