@@ -381,6 +381,24 @@ func TestEndToEnd(t *testing.T) {
 	readProblem(t, do(t, http.MethodPatch, gw.url+"/tasks/"+created.ID, strings.NewReader(`{"status":"done"}`),
 		with(carol, "Content-Type", "application/merge-patch+json", "If-Match", `"1"`)), http.StatusPreconditionFailed)
 
+	// a bulk change, all or nothing: one refused task refuses them all
+	var second taskJSON
+	decode(do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Second"}`), with(carol, "Content-Type", "application/json")), http.StatusCreated, &second)
+	p := readProblem(t, do(t, http.MethodPatch, gw.url+"/tasks", strings.NewReader(`{"ids":["`+created.ID+`","`+second.ID+`"],"patch":{"priority":"low"},"versions":{"`+second.ID+`":5}}`),
+		with(carol, "Content-Type", "application/json")), http.StatusPreconditionFailed)
+	if p.Type != "https://taskfn.dev/problems/bulk-refused" {
+		t.Errorf("refused bulk change: %+v", p)
+	}
+	var bulk struct {
+		Items []taskJSON `json:"items"`
+	}
+	decode(do(t, http.MethodPatch, gw.url+"/tasks", strings.NewReader(`{"ids":["`+second.ID+`"],"patch":{"status":"done"}}`),
+		with(carol, "Content-Type", "application/json")), http.StatusOK, &bulk)
+	if len(bulk.Items) != 1 || bulk.Items[0].Status != "done" || bulk.Items[0].Version != 2 {
+		t.Errorf("bulk change %+v", bulk.Items)
+	}
+	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+second.ID, nil, carol), http.StatusNoContent, nil)
+
 	// its history, newest first, through its own function
 	var history struct {
 		Items []struct {
@@ -482,7 +500,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	resp = do(t, http.MethodPut, gw.url+"/tasks", nil, carol)
 	readProblem(t, resp, http.StatusMethodNotAllowed)
-	if a := resp.Header.Get("Allow"); a != "GET, POST" {
+	if a := resp.Header.Get("Allow"); a != "GET, POST, PATCH" {
 		t.Errorf("PUT /tasks: Allow %q", a)
 	}
 	resp = do(t, http.MethodPost, gw.url+"/tasks/"+created.ID, strings.NewReader("{}"), carol)

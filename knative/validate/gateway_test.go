@@ -30,6 +30,7 @@ import (
 var routes = []struct{ method, path, fn string }{
 	{http.MethodPost, "/tasks", "create-task"},
 	{http.MethodGet, "/tasks", "list-tasks"},
+	{http.MethodPatch, "/tasks", "update-tasks"},
 	{http.MethodGet, "/tasks/{id}", "get-task"},
 	{http.MethodPatch, "/tasks/{id}", "update-task"},
 	{http.MethodDelete, "/tasks/{id}", "delete-task"},

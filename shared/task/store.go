@@ -211,24 +211,8 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 				return err
 			}
 		}
-		const q = `
-UPDATE tasks
-SET title = $2,
-    description = $3,
-    status = $4,
-    priority = $5,
-    due_at = $6,
-    assignee_id = $7,
-    labels = $8,
-    project = $9,
-    version = version + 1,
-    updated_at = now()
-WHERE id = $1
-RETURNING ` + Columns
-		rows, _ := tx.Query(ctx, q,
-			id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project)
-		if updated, err = collectOne(rows, "update"); err != nil {
-			return noProject(err)
+		if updated, err = writeTask(ctx, tx, id, next); err != nil {
+			return err
 		}
 		wrote = true
 		if err := activity.Add(ctx, tx, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
@@ -243,6 +227,28 @@ RETURNING ` + Columns
 		s.publish(ctx, id)
 	}
 	return updated, nil
+}
+
+// writeTask writes next's mutable fields to task id, bumping its version.
+func writeTask(ctx context.Context, tx pgx.Tx, id uuid.UUID, next Task) (Task, error) {
+	const q = `
+UPDATE tasks
+SET title = $2,
+    description = $3,
+    status = $4,
+    priority = $5,
+    due_at = $6,
+    assignee_id = $7,
+    labels = $8,
+    project = $9,
+    version = version + 1,
+    updated_at = now()
+WHERE id = $1
+RETURNING ` + Columns
+	rows, _ := tx.Query(ctx, q,
+		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project)
+	updated, err := collectOne(rows, "update")
+	return updated, noProject(err)
 }
 
 // Delete removes a task if check, given the current row under a row lock,

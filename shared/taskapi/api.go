@@ -84,7 +84,7 @@ func DeleteRoute(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project
 	return g.Route("delete-task", http.MethodDelete, "/tasks/:id", a.delete), nil
 }
 
-// Routes are all six, as the dev runner and the tests mount them.
+// Routes are all seven, as the dev runner and the tests mount them.
 func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver, hist *activity.Store) ([]httpx.Route, error) {
 	var routes []httpx.Route
 	for _, r := range []func() (httpx.Route, error){
@@ -94,6 +94,7 @@ func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Reso
 		func() (httpx.Route, error) { return UpdateRoute(g, store, c, roles) },
 		func() (httpx.Route, error) { return DeleteRoute(g, store, c, roles) },
 		func() (httpx.Route, error) { return ActivityRoute(g, c, roles, hist) },
+		func() (httpx.Route, error) { return BulkRoute(g, store, c, roles) },
 	} {
 		route, err := r()
 		if err != nil {

@@ -25,7 +25,7 @@ type Config struct {
 	Projects  project.ResolverConfig
 }
 
-// Service is all six task routes wired on one base, as the dev runner and
+// Service is all seven task routes wired on one base, as the dev runner and
 // the tests run them; each deployed function wires only its own route,
 // with the same constructors, in its main.
 type Service struct {
@@ -36,7 +36,7 @@ type Service struct {
 	Routes []httpx.Route
 }
 
-// Open wires the six routes on a new Base, limited per cfg.RateLimit,
+// Open wires the seven routes on a new Base, limited per cfg.RateLimit,
 // without a publisher: events wait in the outbox for relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
 	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) {
@@ -48,7 +48,7 @@ func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Serv
 	})
 }
 
-// Wire wires the six routes on b, limited by lim (nil: unlimited; GET is
+// Wire wires the seven routes on b, limited by lim (nil: unlimited; GET is
 // a read, the rest writes); opts configure the store (its publisher and
 // topic). It does not read cfg.RateLimit: a process wiring several
 // families on one base (the dev runner) shares one limiter.
