@@ -71,6 +71,45 @@ VALUES ($1, $2, $3, $4, $5)`
 	return nil
 }
 
+// Line is one entry to write with AddMany.
+type Line struct {
+	TaskID  uuid.UUID
+	Actor   string
+	Kind    Kind
+	Changes []Change
+}
+
+// AddMany is Add for several lines, in one statement (a bulk change).
+func AddMany(ctx context.Context, tx pgx.Tx, lines []Line) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	ids, tasks := make([]uuid.UUID, len(lines)), make([]uuid.UUID, len(lines))
+	actors, kinds, changes := make([]string, len(lines)), make([]string, len(lines)), make([]string, len(lines))
+	for i, l := range lines {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("activity: %w", err)
+		}
+		c := l.Changes
+		if c == nil {
+			c = []Change{}
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("activity: %w", err)
+		}
+		ids[i], tasks[i], actors[i], kinds[i], changes[i] = id, l.TaskID, l.Actor, string(l.Kind), string(b)
+	}
+	const q = `
+INSERT INTO task_activity (id, task_id, actor, kind, changes)
+SELECT i, t, a, k, c::jsonb FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[]) AS x(i, t, a, k, c)`
+	if _, err := tx.Exec(ctx, q, ids, tasks, actors, kinds, changes); err != nil {
+		return fmt.Errorf("activity: add %d: %w", len(lines), err)
+	}
+	return nil
+}
+
 // Store reads task histories from the replica.
 type Store struct {
 	pool *pgxpool.Pool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -676,5 +677,49 @@ func TestNegativeFlood(t *testing.T) {
 	}
 	if got := w.replica.Load(); got != ids {
 		t.Errorf("the created task was loaded from the database (%d loads)", got)
+	}
+}
+
+// TestStoredMany: a bulk change's refreshes, in one pipeline, place every
+// task as Stored would, also on a Redis that lost its scripts.
+func TestStoredMany(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, cachetest.Config(t, ""), nil)
+	var tasks []task.Task
+	for i := range 5 {
+		tasks = append(tasks, w.create(fmt.Sprint("bulk ", i)))
+	}
+	for round, flush := range []bool{false, true} {
+		if flush {
+			if err := w.rdb.ScriptFlush(bg).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cw := w.c.BeginWrite(bg)
+		var next []task.Task
+		for _, tk := range tasks {
+			up, err := w.store.Update(bg, "", tk.ID, func(cur task.Task) (task.Task, error) {
+				cur.Title = fmt.Sprintf("%s, round %d", tk.Title, round)
+				return cur, nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			next = append(next, up)
+		}
+		cw.StoredMany(bg, next)
+		loads := w.replica.Load() + w.primary.Load()
+		for _, up := range next {
+			if got := w.get(up.ID, up.Version); got.Title != up.Title {
+				t.Errorf("round %d: cached %q, want %q", round, got.Title, up.Title)
+			}
+		}
+		if n := w.replica.Load() + w.primary.Load(); n != loads {
+			t.Errorf("round %d: %d loads after StoredMany, want every GET a hit", round, n-loads)
+		}
+		if w.c.Pending() != 0 {
+			t.Errorf("round %d: %d refreshes counted failed", round, w.c.Pending())
+		}
+		tasks = next
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -83,5 +84,56 @@ func (w Write) refresh(ctx context.Context, id uuid.UUID, kind byte, version int
 		c.lost(errors.New("cache: refresh refused by Redis (out of memory?)"))
 	case n == setPoisoned:
 		c.log.Debug().Str("task.id", id.String()).Msg("refresh raced an invalidation or passed its deadline; entry poisoned")
+	}
+}
+
+// StoredMany is Stored for several tasks of one write (a bulk change), in
+// one round trip to Redis: a call each was a tenth of a bulk change's time.
+func (w Write) StoredMany(ctx context.Context, ts []task.Task) {
+	if w.c == nil || len(ts) == 0 {
+		return
+	}
+	c := w.c
+	if !w.ok {
+		c.lost(errNoBegin)
+		return
+	}
+	cmds := make([]*redis.Cmd, len(ts))
+	run := func(ctx context.Context, eval bool) error {
+		pipe := c.rdb.Pipeline()
+		for i := range ts {
+			e := NewEntry(&ts[i])
+			keys := []string{c.entryPrefix + ts[i].ID.String(), c.genKey, c.windowKey}
+			args := []any{w.seen.gen, w.seen.deadline, ts[i].Version, encode(kindTask, ts[i].Version, &e), c.ttl().Milliseconds(), 1, newGeneration()}
+			if eval {
+				cmds[i] = setScript.Eval(ctx, pipe, keys, args...)
+			} else {
+				cmds[i] = setScript.EvalSha(ctx, pipe, keys, args...)
+			}
+		}
+		_, err := pipe.Exec(ctx)
+		return err
+	}
+	err := c.call(ctx, opRefresh, func(ctx context.Context) error {
+		err := run(ctx, false)
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// A Redis that has not seen the script yet (restarted, flushed).
+			err = run(ctx, true)
+		}
+		return err
+	})
+	if err != nil {
+		c.lost(err)
+		return
+	}
+	for i, cmd := range cmds {
+		switch n, err := cmd.Int64(); {
+		case err != nil:
+			c.lost(err)
+		case n == setFailed:
+			c.lost(errors.New("cache: refresh refused by Redis (out of memory?)"))
+		case n == setPoisoned:
+			c.log.Debug().Str("task.id", ts[i].ID.String()).Msg("refresh raced an invalidation or passed its deadline; entry poisoned")
+		}
 	}
 }

@@ -138,7 +138,8 @@ func BenchmarkLoad(b *testing.B) {
 	bin := b.TempDir()
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task",
 		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
-		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity")
+		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity",
+		"./functions/update-task", "./functions/update-tasks")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -192,6 +193,14 @@ func BenchmarkLoad(b *testing.B) {
 	updateProject := startProc(b, logs, "update-project", filepath.Join(bin, "update-project"), common, "/readyz")
 	listMembers := startProc(b, logs, "list-project-members", filepath.Join(bin, "list-project-members"), common, "/readyz")
 	history := startProc(b, logs, "list-task-activity", filepath.Join(bin, "list-task-activity"), common, "/readyz")
+	update := startProc(b, logs, "update-task", filepath.Join(bin, "update-task"), common, "/readyz")
+	bulkUpdate := startProc(b, logs, "update-tasks", filepath.Join(bin, "update-tasks"), common, "/readyz")
+	// Each writer changes tasks of its own, so no two wait on one row:
+	// one for the single PATCH, bulkSize for the bulk one.
+	writerTasks, err := writerIDs(ctx, db, cfg.Concurrency*(1+bulkSize))
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := seedActivity(ctx, db, hot); err != nil {
 		b.Fatal(err)
 	}
@@ -335,6 +344,31 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 
+	// PATCH toggles each writer's task between two statuses, so every
+	// request writes (a no-op writes nothing); the bulk PATCH does the same
+	// to the writer's bulkSize tasks at once.
+	toggle := func(base proc, path func(w int) string, body func(w int, st string) []byte) loadgen.Step {
+		reqs := make([][2]loadgen.Request, len(writers))
+		for w, token := range writers {
+			h := bearer(token)
+			h.Set("Content-Type", "application/json")
+			for i, st := range []string{"in_progress", "todo"} {
+				reqs[w][i] = must(loadgen.NewRequest(http.MethodPatch, base.url+path(w), h, body(w, st)))
+			}
+		}
+		turns := make([]atomic.Int64, len(writers))
+		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
+			return reqs[w][turns[w].Add(1)%2]
+		})
+	}
+	single := toggle(update, func(w int) string { return "/tasks/" + writerTasks[w] }, func(_ int, st string) []byte {
+		return []byte(`{"status":"` + st + `"}`)
+	})
+	bulkStep := toggle(bulkUpdate, func(int) string { return "/tasks" }, func(w int, st string) []byte {
+		ids := writerTasks[cfg.Concurrency+w*bulkSize : cfg.Concurrency+(w+1)*bulkSize]
+		return []byte(`{"ids":["` + strings.Join(ids, `","`) + `"],"patch":{"status":"` + st + `"}}`)
+	})
+
 	scenarios := []struct {
 		name   string
 		server proc
@@ -356,6 +390,8 @@ func BenchmarkLoad(b *testing.B) {
 		{"PATCH project", updateProject, fixed(http.StatusOK, http.MethodPatch, updateProject.url+"/projects/team-0", members, []byte(`{"name":"Team 0"}`))},
 		{"GET activity", history, activityStep(history, hot, members)},
 		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil)},
+		{"PATCH", update, single},
+		{"bulk PATCH of 100", bulkUpdate, bulkStep},
 		{"create", create, createStep},
 	}
 	load := loadavg()
@@ -391,6 +427,7 @@ func BenchmarkLoad(b *testing.B) {
 	rPgxList, rList, rListMember, rCreate := *res["bare pgx list"], *res["list, status filter"], *res["list, as a member"], *res["create"]
 	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
 	rPatchProject, rListMembers, rActivity := *res["PATCH project"], *res["GET members"], *res["GET activity"]
+	rPatch, rBulk := *res["PATCH"], *res["bulk PATCH of 100"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -455,6 +492,8 @@ func BenchmarkLoad(b *testing.B) {
 	add(rPatchProject, &rStatic)
 	add(rListMembers, &rStatic)
 	add(rActivity, &rPgx)
+	add(rPatch, &rStatic)
+	add(rBulk, &rPatch)
 	add(rCreate, &rStatic)
 	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
 	listP99 := rList.Latency.Quantile(0.99)
@@ -487,11 +526,16 @@ func BenchmarkLoad(b *testing.B) {
 				loadgen.Ms(p99)+" ("+roundP99s(c.name)+")")
 		}
 	}
+	if ran("PATCH", "bulk PATCH of 100") {
+		single, bulk := rPatch.Latency.Quantile(0.5), rBulk.Latency.Quantile(0.5)
+		r.Check(fmt.Sprintf("a bulk PATCH of %d tasks under 10 × a single PATCH (p50)", bulkSize), bulk < 10*single && rBulk.Errors == 0,
+			fmt.Sprintf("%s against %s: %.1f×", loadgen.Ms(bulk), loadgen.Ms(single), float64(bulk)/float64(single)))
+	}
 	fmt.Println()
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rPatch, rBulk, rCreate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -508,7 +552,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rPatch, rBulk, rCreate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -578,6 +622,19 @@ SELECT 'team-0', $3, 'member', 'bench'
 ON CONFLICT (project, subject) DO UPDATE SET role = EXCLUDED.role`
 	_, err := db.Exec(ctx, q, member, memberProjects, teammate)
 	return err
+}
+
+// bulkSize is how many tasks one bulk PATCH changes.
+const bulkSize = 100
+
+// writerIDs makes n tasks of the writer (deleted after the run, as its
+// creates are) and returns their ids.
+func writerIDs(ctx context.Context, db *pgxpool.Pool, n int) ([]string, error) {
+	rows, _ := db.Query(ctx, `
+INSERT INTO tasks (id, title, status, priority, owner_id)
+SELECT gen_random_uuid(), 'changed by make bench', 'todo', 'low', $1 FROM generate_series(1, $2::int)
+RETURNING id::text`, writer, n)
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
 // activityLines is how many history lines each hot task has.

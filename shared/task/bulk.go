@@ -2,13 +2,18 @@ package task
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/taskfn/taskfn/shared/activity"
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
@@ -79,6 +84,7 @@ FOR UPDATE`
 		if len(refused) > 0 {
 			return &BulkError{Failures: refused}
 		}
+		var changed []int // indexes into ids of the tasks that change
 		for i, id := range ids {
 			cur := byID[id]
 			if SameContent(cur, next[i]) {
@@ -90,20 +96,37 @@ FOR UPDATE`
 					return err
 				}
 			}
-			updated, err := writeTask(ctx, tx, id, next[i])
-			if err != nil {
-				return err
+			changed = append(changed, i)
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		updated, err := writeTasks(ctx, tx, changed, ids, next)
+		if err != nil {
+			return err
+		}
+		lines := make([]activity.Line, 0, len(changed))
+		var evs []events.Event
+		for _, i := range changed {
+			id := ids[i]
+			cur, up := byID[id], updated[id]
+			out[i] = up
+			lines = append(lines, activity.Line{TaskID: id, Actor: actor, Kind: activity.Updated, Changes: activityChanges(&cur, up)})
+			for _, d := range changeData(actor, cur, up) {
+				ev, err := events.NewTaskEvent(s.topic, id, d)
+				if err != nil {
+					return err
+				}
+				evs = append(evs, ev)
 			}
-			if err := activity.Add(ctx, tx, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
-				return err
-			}
-			if err := s.addEvents(ctx, tx, id, changeData(actor, cur, updated)...); err != nil {
-				return err
-			}
-			out[i] = updated
 			wrote = append(wrote, id)
 		}
-		return nil
+		// One statement each for every task's row, history line and
+		// events: a statement a task was most of a bulk change's time.
+		if err := activity.AddMany(ctx, tx, lines); err != nil {
+			return err
+		}
+		return outbox.AddMany(ctx, tx, evs)
 	})
 	var be *BulkError
 	if errors.As(err, &be) {
@@ -117,3 +140,57 @@ FOR UPDATE`
 	}
 	return out, nil
 }
+
+// writeTasks writes the tasks ids[i], i in changed, to next[i] in one
+// statement, bumping each version, and returns them as stored, by id.
+func writeTasks(ctx context.Context, tx pgx.Tx, changed []int, ids []uuid.UUID, next []Task) (map[uuid.UUID]Task, error) {
+	n := len(changed)
+	tid := make([]uuid.UUID, n)
+	title, desc, status, prio, labels, proj := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	due := make([]*time.Time, n)
+	assignee := make([]*string, n)
+	for j, i := range changed {
+		t := next[i]
+		tid[j], title[j], desc[j], status[j], prio[j], proj[j] = ids[i], t.Title, t.Description, string(t.Status), string(t.Priority), t.Project
+		due[j], assignee[j] = t.DueAt, t.AssigneeID
+		b, err := json.Marshal(nonNilLabels(t.Labels))
+		if err != nil {
+			return nil, fmt.Errorf("task: bulk: %w", err)
+		}
+		labels[j] = string(b)
+	}
+	// labels travel as JSON: text[][] cannot hold arrays of different lengths.
+	q := `
+UPDATE tasks AS t
+SET title = n.title,
+    description = n.description,
+    status = n.status,
+    priority = n.priority,
+    due_at = n.due_at,
+    assignee_id = n.assignee_id,
+    labels = ARRAY(SELECT jsonb_array_elements_text(n.labels::jsonb)),
+    project = n.project,
+    version = t.version + 1,
+    updated_at = now()
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+    AS n(id, title, description, status, priority, due_at, assignee_id, labels, project)
+WHERE t.id = n.id
+RETURNING ` + qualifiedColumns
+	rows, _ := tx.Query(ctx, q, tid, title, desc, status, prio, due, assignee, labels, proj)
+	written, err := pgx.CollectRows(rows, ScanRows())
+	if err != nil {
+		return nil, noProject(fmt.Errorf("task: bulk: %w", err))
+	}
+	if len(written) != n {
+		return nil, fmt.Errorf("task: bulk: %d of %d rows written", len(written), n)
+	}
+	out := make(map[uuid.UUID]Task, n)
+	for _, t := range written {
+		out[t.ID] = t
+	}
+	return out, nil
+}
+
+// qualifiedColumns is Columns of the table aliased t, for statements whose
+// other relations have columns of the same names.
+var qualifiedColumns = "t." + strings.ReplaceAll(Columns, ", ", ", t.")

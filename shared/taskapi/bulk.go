@@ -151,9 +151,7 @@ func (a *API) bulkUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	for _, t := range tasks {
-		cw.Stored(r.Context(), t)
-	}
+	cw.StoredMany(r.Context(), tasks)
 	page := task.Page{Items: tasks}
 	WritePage(w, &page)
 	return nil

@@ -113,10 +113,30 @@ SELECT (SELECT count(*) FROM outbox WHERE type = 'dev.taskfn.task.status_changed
 	if events != 4 || lines != 4 {
 		t.Errorf("%d status events and %d history lines, want one each a task", events, lines)
 	}
+	// Every kind of field through the one statement: arrays, times, nulls.
+	r = e.do(req{method: "PATCH", path: "/tasks", as: carol, body: map[string]any{"ids": ids(mine...), "patch": map[string]any{
+		"labels": []string{"x", "y, z"}, "due_at": "2026-12-24T18:00:00Z", "assignee_id": dave, "description": "bulk\ntext", "priority": "urgent"}}})
+	if r.status != 200 {
+		t.Fatalf("bulk of every field: %d %s", r.status, r.body)
+	}
+	for i, tk := range mine {
+		got := e.do(req{method: "GET", path: "/tasks/" + tk.ID.String(), as: carol}).task(t)
+		if got.Title != tk.Title || fmt.Sprint(got.Labels) != "[x y, z]" || got.DueAt == nil || got.DueAt.Format("2006-01-02T15") != "2026-12-24T18" ||
+			got.AssigneeID == nil || *got.AssigneeID != dave || got.Description != "bulk\ntext" || got.Priority != task.PriorityUrgent || got.Version != 3 {
+			t.Errorf("task %d after the bulk change: %+v", i, got)
+		}
+	}
+	r = e.do(req{method: "PATCH", path: "/tasks", as: carol, body: map[string]any{"ids": ids(mine...), "patch": map[string]any{"labels": nil, "due_at": nil, "assignee_id": nil}}})
+	r.decode(t, &page)
+	if r.status != 200 || len(page.Items[0].Labels) != 0 || page.Items[0].DueAt != nil || page.Items[0].AssigneeID != nil {
+		t.Errorf("bulk clearing: %d %s", r.status, r.body)
+	}
+	mine[0], mine[1], mine[2] = page.Items[0], page.Items[1], page.Items[2]
+
 	// Again: nothing to change, nothing written.
 	r = e.do(req{method: "PATCH", path: "/tasks", as: carol, body: map[string]any{"ids": ids(mine...), "patch": map[string]any{"status": "done"}}})
 	r.decode(t, &page)
-	if r.status != 200 || page.Items[0].Version != 2 {
+	if r.status != 200 || page.Items[0].Version != mine[0].Version {
 		t.Errorf("no-op bulk change: %d %+v", r.status, page.Items)
 	}
 }
