@@ -12,6 +12,7 @@ import (
 
 	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/cleanup"
+	"github.com/taskfn/taskfn/shared/commentapi"
 	"github.com/taskfn/taskfn/shared/devissuer"
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/function"
@@ -153,6 +154,10 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	comments, err := commentapi.Wire(b, commentapi.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth, Kafka: cfg.Kafka}, lim, tasks.Cache, tasks.Roles, pub)
+	if err != nil {
+		return nil, err
+	}
 	inbox, err := notify.Wire(b, cfg.Notify, lim)
 	if err != nil {
 		return nil, err
@@ -170,6 +175,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 		return nil, err
 	}
 	routes := append(slices.Clone(tasks.Routes), projects.Routes...)
+	routes = append(routes, comments...)
 	routes = append(routes, inbox.Routes...)
 	routes = append(routes, reports.Routes...)
 	return append(routes,

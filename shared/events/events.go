@@ -17,12 +17,16 @@ const (
 	TaskStatusChanged = "dev.taskfn.task.status_changed.v1"
 	TaskAssigned      = "dev.taskfn.task.assigned.v1"
 	TaskDeleted       = "dev.taskfn.task.deleted.v1"
+	CommentCreated    = "dev.taskfn.comment.created.v1"
+	CommentUpdated    = "dev.taskfn.comment.updated.v1"
+	CommentDeleted    = "dev.taskfn.comment.deleted.v1"
 	ReportRequested   = "dev.taskfn.report.requested.v1"
 	ReportCompleted   = "dev.taskfn.report.completed.v1"
 )
 
 // Types lists every event type taskfn emits.
-var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, ReportRequested, ReportCompleted}
+var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted,
+	CommentCreated, CommentUpdated, CommentDeleted, ReportRequested, ReportCompleted}
 
 // PingSourceType is the type of the events a Knative PingSource sends on
 // each tick: not taskfn's own, but what triggers relay-outbox.
@@ -154,6 +158,36 @@ type TaskDeletedData struct {
 	Task  TaskSnapshot `json:"task"`
 }
 
+// CommentSnapshot is a comment as the API shows it.
+type CommentSnapshot struct {
+	ID        uuid.UUID  `json:"id"`
+	TaskID    uuid.UUID  `json:"task_id"`
+	Author    string     `json:"author"`
+	Body      string     `json:"body"`
+	CreatedAt time.Time  `json:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at"`
+	EditedAt  *time.Time `json:"edited_at"`
+	Version   int64      `json:"version"`
+}
+
+// CommentData is the data of the comment events: the comment (after the
+// change; as it was, for a deletion) and its task, so a consumer knows who
+// to tell without reading it.
+type CommentData struct {
+	Actor   string          `json:"actor"`
+	Comment CommentSnapshot `json:"comment"`
+	Task    TaskSnapshot    `json:"task"`
+}
+
+// CommentCreatedData is the data of CommentCreated.
+type CommentCreatedData CommentData
+
+// CommentUpdatedData is the data of CommentUpdated.
+type CommentUpdatedData CommentData
+
+// CommentDeletedData is the data of CommentDeleted.
+type CommentDeletedData CommentData
+
 // ReportRequestedData is the data of ReportRequested.
 type ReportRequestedData struct {
 	ReportID    uuid.UUID `json:"report_id"`
@@ -171,6 +205,9 @@ func (TaskUpdatedData) EventType() string       { return TaskUpdated }
 func (TaskStatusChangedData) EventType() string { return TaskStatusChanged }
 func (TaskAssignedData) EventType() string      { return TaskAssigned }
 func (TaskDeletedData) EventType() string       { return TaskDeleted }
+func (CommentCreatedData) EventType() string    { return CommentCreated }
+func (CommentUpdatedData) EventType() string    { return CommentUpdated }
+func (CommentDeletedData) EventType() string    { return CommentDeleted }
 func (ReportRequestedData) EventType() string   { return ReportRequested }
 func (ReportCompletedData) EventType() string   { return ReportCompleted }
 

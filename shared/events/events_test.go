@@ -25,7 +25,7 @@ func TestSchemasCoverTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"schemas/task.v1.json"}
+	want := []string{"schemas/task.v1.json", "schemas/comment.v1.json"}
 	for _, typ := range events.Types {
 		want = append(want, events.SchemaFile(typ))
 	}

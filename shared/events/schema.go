@@ -3,7 +3,8 @@ package events
 import "embed"
 
 // Schemas holds a JSON Schema (draft 2020-12) for the data of every event
-// type, named <type>.json, and task.v1.json, the task snapshot they share.
+// type, named <type>.json, and the snapshots they share: task.v1.json and
+// comment.v1.json.
 // They are the contract consumers code against; a test checks that what
 // this code emits validates.
 //

@@ -140,6 +140,38 @@ func CheckDelete(a project.Access, t Task) error {
 	return forbidden("only the owner, a maintainer of the project or an admin may delete a task")
 }
 
+// CheckComment decides whether the caller may comment on a task of
+// project key assigned to assigneeID: whoever may change it, and its
+// assignee.
+func CheckComment(a project.Access, key string, assigneeID *string) error {
+	if !CanSeeIn(a, key, assigneeID) {
+		return ErrNotFound
+	}
+	if canWrite(a, key) || assigned(a.ID.Subject, assigneeID) {
+		return nil
+	}
+	return forbidden("viewers of a project may not comment on its tasks")
+}
+
+// CheckCommentEdit decides whether the caller may change a comment by
+// author on a task it sees: only its author.
+func CheckCommentEdit(a project.Access, author string) error {
+	if a.ID.Subject != author {
+		return forbidden("only its author may change a comment")
+	}
+	return nil
+}
+
+// CheckCommentDelete decides whether the caller may delete a comment by
+// author on a task of project key it sees: its author, a maintainer of the
+// project or an admin.
+func CheckCommentDelete(a project.Access, key, author string) error {
+	if a.ID.Subject == author || a.Admin() || a.Role(key) >= auth.ProjectMaintainer {
+		return nil
+	}
+	return forbidden("only its author, a maintainer of the project or an admin may delete a comment")
+}
+
 // SameContent reports whether a and b agree on every writable field, as
 // stored: due times at PostgreSQL's microsecond precision, nil and empty
 // labels alike. Update writes nothing when it holds.

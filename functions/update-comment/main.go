@@ -1,0 +1,18 @@
+// Command update-comment is the Knative function behind PATCH /comments/{id}.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/taskfn/taskfn/shared/commentapi"
+	"github.com/taskfn/taskfn/shared/lifecycle"
+)
+
+const name = "update-comment"
+
+func main() {
+	os.Exit(lifecycle.Run(name, func(ctx context.Context) error {
+		return commentapi.Serve(ctx, name, commentapi.UpdateRoute)
+	}))
+}
