@@ -121,7 +121,7 @@ PGBOUNCER_ADDR ?= 127.0.0.1:6432
 # (advisory lock), so they connect to PostgreSQL directly, as the migration Job does.
 PGBOUNCER_PKGS := ./shared/pg/... ./shared/pgtest/... ./shared/task/... ./shared/taskapi/... ./shared/cache/... \
   ./shared/outbox/... ./shared/notify/... ./shared/people/... ./shared/report/... ./shared/cleanup/... \
-  ./shared/project/... ./shared/projectapi/... ./shared/activity/...
+  ./shared/project/... ./shared/projectapi/... ./shared/activity/... ./shared/commentapi/...
 .PHONY: test-pgbouncer
 test-pgbouncer:
 	TEST_PGBOUNCER_ADDR=$(PGBOUNCER_ADDR) bash .ci/pgbouncer/start

@@ -399,6 +399,25 @@ func TestEndToEnd(t *testing.T) {
 	}
 	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+second.ID, nil, carol), http.StatusNoContent, nil)
 
+	// a discussion: dave, the assignee of nothing here, cannot; carol can
+	var note struct {
+		ID   string `json:"id"`
+		Body string `json:"body"`
+	}
+	decode(do(t, http.MethodPost, gw.url+"/tasks/"+created.ID+"/comments", strings.NewReader(`{"body":"Draft is **ready**"}`),
+		with(carol, "Content-Type", "application/json")), http.StatusCreated, &note)
+	var notes struct {
+		Items []struct{ ID, Body string } `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID+"/comments", nil, carol), http.StatusOK, &notes)
+	if len(notes.Items) != 1 || notes.Items[0].ID != note.ID {
+		t.Errorf("comments %+v", notes.Items)
+	}
+	decode(do(t, http.MethodPatch, gw.url+"/comments/"+note.ID, strings.NewReader(`{"body":"Draft is ready, see v2"}`),
+		with(carol, "Content-Type", "application/merge-patch+json", "If-Match", `"1"`)), http.StatusOK, &note)
+	readProblem(t, do(t, http.MethodGet, gw.url+"/tasks/"+created.ID+"/comments", nil, http.Header{"Authorization": {"Bearer " + iss.Token(t, "dave", auth.RoleMember)}}), http.StatusNotFound)
+	decode(do(t, http.MethodDelete, gw.url+"/comments/"+note.ID, nil, carol), http.StatusNoContent, nil)
+
 	// its history, newest first, through its own function
 	var history struct {
 		Items []struct {
@@ -410,9 +429,10 @@ func TestEndToEnd(t *testing.T) {
 		} `json:"items"`
 	}
 	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID+"/activity", nil, carol), http.StatusOK, &history)
-	if len(history.Items) != 2 || history.Items[0].Kind != "updated" || history.Items[0].Changes[0].Field != "status" ||
-		history.Items[1].Kind != "created" || history.Items[1].Actor != "carol" {
-		t.Errorf("activity %+v, want the status change then the creation", history.Items)
+	if len(history.Items) != 4 || history.Items[0].Kind != "comment_removed" || history.Items[1].Kind != "comment_added" ||
+		history.Items[2].Kind != "updated" || history.Items[2].Changes[0].Field != "status" ||
+		history.Items[3].Kind != "created" || history.Items[3].Actor != "carol" {
+		t.Errorf("activity %+v, want the comment gone, added, the status change, the creation", history.Items)
 	}
 
 	// delete, then it is gone

@@ -84,7 +84,9 @@ func AddMany(ctx context.Context, tx pgx.Tx, lines []Line) error {
 	if len(lines) == 0 {
 		return nil
 	}
-	ids, tasks := make([]uuid.UUID, len(lines)), make([]uuid.UUID, len(lines))
+	// ids as text: a []uuid.UUID has no text form, which the exec mode
+	// behind PgBouncer needs.
+	ids, tasks := make([]string, len(lines)), make([]string, len(lines))
 	actors, kinds, changes := make([]string, len(lines)), make([]string, len(lines)), make([]string, len(lines))
 	for i, l := range lines {
 		id, err := uuid.NewV7()
@@ -99,7 +101,7 @@ func AddMany(ctx context.Context, tx pgx.Tx, lines []Line) error {
 		if err != nil {
 			return fmt.Errorf("activity: %w", err)
 		}
-		ids[i], tasks[i], actors[i], kinds[i], changes[i] = id, l.TaskID, l.Actor, string(l.Kind), string(b)
+		ids[i], tasks[i], actors[i], kinds[i], changes[i] = id.String(), l.TaskID.String(), l.Actor, string(l.Kind), string(b)
 	}
 	const q = `
 INSERT INTO task_activity (id, task_id, actor, kind, changes)

@@ -61,13 +61,15 @@ func AddMany(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 		return nil
 	}
 	n := len(evs)
-	ids, at := make([]uuid.UUID, n), make([]time.Time, n)
+	// ids as text: a []uuid.UUID has no text form, which the exec mode
+	// behind PgBouncer needs.
+	ids, at := make([]string, n), make([]time.Time, n)
 	topics, keys, types, sources, subjects, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, ev := range evs {
 		if ev.ID == uuid.Nil || ev.Topic == "" || ev.Key == "" || ev.Type == "" || ev.Source == "" || len(ev.Data) == 0 || ev.Time.IsZero() {
 			return fmt.Errorf("outbox: add: incomplete event %s %q", ev.ID, ev.Type)
 		}
-		ids[i], topics[i], keys[i], types[i], sources[i], subjects[i], data[i], at[i] = ev.ID, ev.Topic, ev.Key, ev.Type, ev.Source, ev.Subject, string(ev.Data), ev.Time
+		ids[i], topics[i], keys[i], types[i], sources[i], subjects[i], data[i], at[i] = ev.ID.String(), ev.Topic, ev.Key, ev.Type, ev.Source, ev.Subject, string(ev.Data), ev.Time
 	}
 	// WITH ORDINALITY keeps the given order in the ids bigserial hands
 	// out: per key, publication order is the order of the changes.

@@ -54,10 +54,10 @@ func (s *Store) UpdateMany(ctx context.Context, actor string, ids []uuid.UUID, c
 		const lock = `
 SELECT ` + Columns + `
 FROM tasks
-WHERE id = ANY($1)
+WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE`
-		rows, _ := tx.Query(ctx, lock, ids)
+		rows, _ := tx.Query(ctx, lock, uuidStrings(ids))
 		found, err := pgx.CollectRows(rows, ScanRows())
 		if err != nil {
 			return fmt.Errorf("task: bulk: %w", err)
@@ -145,13 +145,13 @@ FOR UPDATE`
 // statement, bumping each version, and returns them as stored, by id.
 func writeTasks(ctx context.Context, tx pgx.Tx, changed []int, ids []uuid.UUID, next []Task) (map[uuid.UUID]Task, error) {
 	n := len(changed)
-	tid := make([]uuid.UUID, n)
+	tid := make([]string, n)
 	title, desc, status, prio, labels, proj := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	due := make([]*time.Time, n)
 	assignee := make([]*string, n)
 	for j, i := range changed {
 		t := next[i]
-		tid[j], title[j], desc[j], status[j], prio[j], proj[j] = ids[i], t.Title, t.Description, string(t.Status), string(t.Priority), t.Project
+		tid[j], title[j], desc[j], status[j], prio[j], proj[j] = ids[i].String(), t.Title, t.Description, string(t.Status), string(t.Priority), t.Project
 		due[j], assignee[j] = t.DueAt, t.AssigneeID
 		b, err := json.Marshal(nonNilLabels(t.Labels))
 		if err != nil {
@@ -189,6 +189,17 @@ RETURNING ` + qualifiedColumns
 		out[t.ID] = t
 	}
 	return out, nil
+}
+
+// uuidStrings is ids as text, which every query mode encodes: a
+// []uuid.UUID has no text form pgx knows, and the exec mode behind
+// PgBouncer sends parameters as text.
+func uuidStrings(ids []uuid.UUID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = id.String()
+	}
+	return out
 }
 
 // qualifiedColumns is Columns of the table aliased t, for statements whose
