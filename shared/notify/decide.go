@@ -28,6 +28,7 @@ const (
 	KindStatusChanged   Kind = "task.status_changed"
 	KindAssigned        Kind = "task.assigned"
 	KindReportCompleted Kind = "report.completed"
+	KindCommented       Kind = "comment.created"
 )
 
 // poison marks an event that can never be processed: retrying it cannot
@@ -66,6 +67,8 @@ func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
 		decide = createdAssigned
 	case events.ReportCompleted:
 		decide = reportCompleted
+	case events.CommentCreated:
+		decide = commented
 	default:
 		return nil, nil
 	}
@@ -122,6 +125,26 @@ func checkData(eventType, contentType string, data []byte) error {
 		return poison("%s without data", eventType)
 	}
 	return nil
+}
+
+// excerptRunes bounds the part of a comment a notification quotes.
+const excerptRunes = 200
+
+// commented tells the task's owner and assignee of a new comment.
+func commented(data []byte) ([]Notice, error) {
+	var d events.CommentCreatedData
+	if err := decodeTask(data, &d, &d.Task); err != nil {
+		return nil, err
+	}
+	if d.Comment.ID == uuid.Nil || d.Comment.TaskID != d.Task.ID {
+		return nil, poison("the comment needs an id and its task's id")
+	}
+	excerpt := []rune(d.Comment.Body)
+	if len(excerpt) > excerptRunes {
+		excerpt = append(excerpt[:excerptRunes-1], '…')
+	}
+	detail := map[string]any{"comment_id": d.Comment.ID.String(), "excerpt": string(excerpt)}
+	return taskNotices(KindCommented, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)), nil
 }
 
 // statusChanged tells the owner and the assignee that the status moved.
@@ -270,6 +293,8 @@ func (n Notice) Summary(name func(subject string) string) string {
 		default:
 			return fmt.Sprintf("%s assigned %s to %s", actor, title, name(cur))
 		}
+	case KindCommented:
+		return fmt.Sprintf("%s commented on %s: %s", actor, title, str("excerpt"))
 	case KindReportCompleted:
 		kind := strings.ReplaceAll(str("report_kind"), "_", " ")
 		if str("status") == "succeeded" {

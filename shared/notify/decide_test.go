@@ -3,6 +3,7 @@ package notify_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -24,6 +25,9 @@ func TestDecide(t *testing.T) {
 	}
 	assign := func(actor string, old, cur *string, owner string) events.Data {
 		return events.TaskAssignedData{Actor: actor, OldAssigneeID: old, NewAssigneeID: cur, Task: snap(owner, cur)}
+	}
+	comment := func(actor string, s events.TaskSnapshot, body string) events.Data {
+		return events.CommentCreatedData{Actor: actor, Task: s, Comment: events.CommentSnapshot{ID: uuid.New(), TaskID: s.ID, Author: actor, Body: body}}
 	}
 	type got struct{ Recipient, Summary string }
 	tests := []struct {
@@ -67,6 +71,17 @@ func TestDecide(t *testing.T) {
 		{"created unassigned", events.TaskCreatedData{Actor: "alice", Task: snap("alice", nil)}, nil},
 		{"updated: neither", events.TaskUpdatedData{Actor: "carol", Changed: []string{"title"}, Task: snap("alice", ptr("bob"))}, nil},
 		{"deleted", events.TaskDeletedData{Actor: "alice", Task: snap("alice", ptr("bob"))}, nil},
+		{"commented by a third", comment("carol", snap("alice", ptr("bob")), "Looks **good**"), []got{
+			{"alice", "carol commented on “Ship it”: Looks **good**"},
+			{"bob", "carol commented on “Ship it”: Looks **good**"},
+		}},
+		{"commented by the assignee", comment("bob", snap("alice", ptr("bob")), "done"), []got{
+			{"alice", "bob commented on “Ship it”: done"},
+		}},
+		{"commented by the owner, unassigned", comment("alice", snap("alice", nil), "note to self"), nil},
+		{"a long comment is quoted in part", comment("carol", snap("alice", nil), strings.Repeat("é", 300)), []got{
+			{"alice", "carol commented on “Ship it”: " + strings.Repeat("é", 199) + "…"},
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
