@@ -52,6 +52,9 @@ func TestSchemasCoverTypes(t *testing.T) {
 func TestEmittedDataValidates(t *testing.T) {
 	t.Parallel()
 	full := eventstest.Snapshot()
+	comment := events.CommentSnapshot{ID: uuid.New(), TaskID: full.ID, Author: "bob", Body: "Looks **good**\n- one", CreatedAt: time.Now(), UpdatedAt: time.Now(), Version: 1}
+	edited := comment
+	edited.EditedAt, edited.Version = ptr(time.Now()), 2
 	full.Description = strings.Repeat("d", 10000)
 	full.DueAt = ptr(time.Date(2026, 4, 1, 17, 0, 0, 0, time.FixedZone("CET", 3600)))
 	full.AssigneeID = ptr("bob")
@@ -71,6 +74,9 @@ func TestEmittedDataValidates(t *testing.T) {
 		{"assigned", events.TaskAssignedData{Actor: "alice", OldAssigneeID: nil, NewAssigneeID: ptr("bob"), Task: full}},
 		{"unassigned", events.TaskAssignedData{Actor: "alice", OldAssigneeID: ptr("bob"), NewAssigneeID: nil, Task: eventstest.Snapshot()}},
 		{"deleted", events.TaskDeletedData{Actor: "alice", Task: full}},
+		{"comment created", events.CommentCreatedData{Actor: "bob", Comment: comment, Task: full}},
+		{"comment edited", events.CommentUpdatedData{Actor: "bob", Comment: edited, Task: eventstest.Snapshot()}},
+		{"comment deleted", events.CommentDeletedData{Actor: "alice", Comment: comment, Task: full}},
 		{"report requested", events.ReportRequestedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob"}},
 		{"report succeeded", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "succeeded", Rows: 12}},
 		{"report failed", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "failed", Error: "timeout"}},
