@@ -47,7 +47,10 @@ type benchConfig struct {
 	DatabaseURL string `envconfig:"BENCH_DATABASE_URL" default:"postgres://postgres@127.0.0.1:5432/taskfn_bench?sslmode=disable"`
 	RedisURL    string `envconfig:"BENCH_REDIS_URL" default:"redis://127.0.0.1:6379/0"`
 	Rows        int    `envconfig:"BENCH_ROWS" default:"1000000"`
-	Concurrency int    `envconfig:"BENCH_CONCURRENCY" default:"16"`
+	// Comments is how many comments the table holds: the hot tasks
+	// hotComments each, the rest spread over the other tasks.
+	Comments    int `envconfig:"BENCH_COMMENTS" default:"10000000"`
+	Concurrency int `envconfig:"BENCH_CONCURRENCY" default:"16"`
 	// Each scenario is measured for Duration in all, split into Rounds;
 	// every round runs every scenario once, ceilings next to ours, so a
 	// neighbour's burst on a shared machine hits both sides of a ratio.
@@ -139,7 +142,7 @@ func BenchmarkLoad(b *testing.B) {
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task",
 		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
 		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity",
-		"./functions/update-task", "./functions/update-tasks")
+		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -195,6 +198,11 @@ func BenchmarkLoad(b *testing.B) {
 	history := startProc(b, logs, "list-task-activity", filepath.Join(bin, "list-task-activity"), common, "/readyz")
 	update := startProc(b, logs, "update-task", filepath.Join(bin, "update-task"), common, "/readyz")
 	bulkUpdate := startProc(b, logs, "update-tasks", filepath.Join(bin, "update-tasks"), common, "/readyz")
+	comments := startProc(b, logs, "list-comments", filepath.Join(bin, "list-comments"), common, "/readyz")
+	commentsSeeded, err := seedComments(ctx, db, hot, cfg.Comments)
+	if err != nil {
+		b.Fatal(err)
+	}
 	// Each writer changes tasks of its own, so no two wait on one row:
 	// one for the single PATCH, bulkSize for the bulk one.
 	writerTasks, err := writerIDs(ctx, db, cfg.Concurrency*(1+bulkSize))
@@ -331,17 +339,20 @@ func BenchmarkLoad(b *testing.B) {
 		return loadgen.HTTP(client, want, func(w int) loadgen.Request { return reqs[w] })
 	}
 
-	// A task's history page, over the hot tasks (each with activityLines
-	// lines), as the member.
-	activityStep := func(base proc, ids []string, tokens []string) loadgen.Step {
+	// A page of a task's sub-list (its history, its comments), over the
+	// hot tasks, as the member.
+	pageStep := func(base proc, ids []string, tokens []string, suffix string) loadgen.Step {
 		reqs := make([]loadgen.Request, len(tokens))
 		for w, token := range tokens {
-			reqs[w] = must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks/"+ids[0]+"/activity?limit=50", bearer(token), nil))
+			reqs[w] = must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks/"+ids[0]+suffix, bearer(token), nil))
 		}
 		var next atomic.Int64
 		return loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request {
-			return reqs[w].WithPath("/tasks/" + ids[int(next.Add(1)-1)%len(ids)] + "/activity?limit=50")
+			return reqs[w].WithPath("/tasks/" + ids[int(next.Add(1)-1)%len(ids)] + suffix)
 		})
+	}
+	activityStep := func(base proc, ids []string, tokens []string) loadgen.Step {
+		return pageStep(base, ids, tokens, "/activity?limit=50")
 	}
 
 	// PATCH toggles each writer's task between two statuses, so every
@@ -393,6 +404,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"PUT member", putMember, fixed(http.StatusOK, http.MethodPut, putMember.url+"/projects/team-0/members/"+teammate, members, []byte(`{"role":"member"}`)), 0},
 		{"PATCH project", updateProject, fixed(http.StatusOK, http.MethodPatch, updateProject.url+"/projects/team-0", members, []byte(`{"name":"Team 0"}`)), 0},
 		{"GET activity", history, activityStep(history, hot, members), 0},
+		{"GET comments", comments, pageStep(comments, hot, members, "/comments?limit=50"), 0},
 		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil), 0},
 		{"PATCH", update, single, 1},
 		{"bulk PATCH of 100", bulkUpdate, bulkStep, 1},
@@ -434,7 +446,7 @@ func BenchmarkLoad(b *testing.B) {
 	rPgxList, rList, rListMember, rCreate := *res["bare pgx list"], *res["list, status filter"], *res["list, as a member"], *res["create"]
 	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
 	rPatchProject, rListMembers, rActivity := *res["PATCH project"], *res["GET members"], *res["GET activity"]
-	rPatch, rBulk := *res["PATCH"], *res["bulk PATCH of 100"]
+	rPatch, rBulk, rComments := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -499,6 +511,7 @@ func BenchmarkLoad(b *testing.B) {
 	add(rPatchProject, &rStatic)
 	add(rListMembers, &rStatic)
 	add(rActivity, &rPgx)
+	add(rComments, &rPgx)
 	add(rPatch, &rStatic)
 	add(rBulk, &rPatch)
 	add(rCreate, &rStatic)
@@ -526,6 +539,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"list, one project", "a project's list (status filter, newest first, 50)"},
 		{"list, as a member", fmt.Sprintf("a member's list across %d projects", memberProjects)},
 		{"GET activity", fmt.Sprintf("an activity page (50 of %d lines)", activityLines)},
+		{"GET comments", fmt.Sprintf("a page of 50 comments, %d in the table", commentsSeeded)},
 	} {
 		if ran(c.name) {
 			p99 := res[c.name].Latency.Quantile(0.99)
@@ -542,7 +556,7 @@ func BenchmarkLoad(b *testing.B) {
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rPatch, rBulk, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rPatch, rBulk, rCreate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -559,7 +573,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rPatch, rBulk, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rPatch, rBulk, rCreate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -642,6 +656,58 @@ INSERT INTO tasks (id, title, status, priority, owner_id)
 SELECT gen_random_uuid(), 'changed by make bench', 'todo', 'low', $1 FROM generate_series(1, $2::int)
 RETURNING id::text`, writer, n)
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// hotComments is how many comments each hot task has: pages of 50 full.
+const hotComments = 120
+
+// seedComments makes the table hold n comments, unless it does: the hot
+// tasks hotComments each, the rest on tasks drawn across the table. It
+// returns how many there are.
+func seedComments(ctx context.Context, db *pgxpool.Pool, hot []string, n int) (int, error) {
+	var have int
+	if err := db.QueryRow(ctx, "SELECT count(*) FROM comments").Scan(&have); err != nil {
+		return 0, err
+	}
+	if have >= n {
+		return have, nil
+	}
+	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		for _, s := range []string{"SET LOCAL synchronous_commit = off", "SET LOCAL statement_timeout = 0", "TRUNCATE comments"} {
+			if _, err := tx.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+		const onHot = `
+INSERT INTO comments (id, task_id, author, body, created_at, updated_at)
+SELECT gen_random_uuid(), t::uuid, 'user-' || (g % 1000), 'Seeded comment ' || g || ' with **Markdown**', now(), now()
+FROM unnest($1::text[]) AS t, generate_series(1, $2::int) AS g`
+		if _, err := tx.Exec(ctx, onHot, hot, hotComments); err != nil {
+			return err
+		}
+		// The rest on every tenth-ish task, ten or so each: a sample of
+		// ids repeated, which the planner joins without a sort.
+		const spread = `
+INSERT INTO comments (id, task_id, author, body, created_at, updated_at)
+SELECT gen_random_uuid(), t.id, 'user-' || (g % 1000), 'Seeded comment ' || g, now(), now()
+FROM (SELECT id FROM tasks TABLESAMPLE SYSTEM (10) REPEATABLE (3)) AS t, generate_series(1, $1::int) AS g`
+		var sampled int
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM tasks TABLESAMPLE SYSTEM (10) REPEATABLE (3)").Scan(&sampled); err != nil {
+			return err
+		}
+		rest, sampled := max(0, n-len(hot)*hotComments), max(sampled, 1)
+		per := max(1, (rest+sampled-1)/sampled) // rounded up: a second run finds n and reuses them
+		_, err := tx.Exec(ctx, spread, per)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("seeding comments: %w", err)
+	}
+	if _, err := db.Exec(ctx, "VACUUM ANALYZE comments"); err != nil {
+		return 0, err
+	}
+	err = db.QueryRow(ctx, "SELECT count(*) FROM comments").Scan(&have)
+	return have, err
 }
 
 // activityLines is how many history lines each hot task has.
