@@ -200,18 +200,7 @@ func listSQL(q ListQuery) (string, []any, error) {
 	// custom plan and plans every run (see List). The limit is an int
 	// checked by List.
 	limit := strconv.Itoa(q.Limit + 1)
-	var branches []string
-	for _, vis := range visibility {
-		for _, sc := range statuses {
-			conds := slices.Clone(vis)
-			if sc != "" {
-				conds = append(conds, sc)
-			}
-			conds = append(conds, common...)
-			branches = append(branches, branchSQL(conds, order, limit))
-		}
-	}
-	return mergeSQL(branches, order, limit), args, nil
+	return mergeSQL(visibility, statuses, common, order, limit), args, nil
 }
 
 // visibilityConds returns the conditions of each visibility branch: one
@@ -294,27 +283,62 @@ func statusConds(q ListQuery) ([]string, error) {
 	return conds, nil
 }
 
-// branchSQL is one branch of the list query, parenthesized for a UNION
-// ALL: the tasks matching conds, in order, limited.
-func branchSQL(conds []string, order, limit string) string {
-	b := "(SELECT " + Columns + "\nFROM tasks"
-	if len(conds) > 0 {
-		b += "\nWHERE " + strings.Join(conds, "\n  AND ")
+// mergeSQL is the list query: for each visibility branch × status, the
+// tasks matching them and common, in order and limited, parenthesized in
+// a UNION ALL whose rows are ordered and limited again; or the one branch
+// alone when there is nothing to merge. Written into one builder: a
+// member's 21 branches cost 223 allocations and 28 kB a page built from
+// joined pieces.
+func mergeSQL(visibility [][]string, statuses, common []string, order, limit string) string {
+	n := len(visibility) * len(statuses)
+	var b strings.Builder
+	b.Grow(n*(len(Columns)+200) + len(Columns) + 100)
+	multi := n > 1
+	if multi {
+		b.WriteString("SELECT " + Columns + "\nFROM (\n")
 	}
-	return b + "\n" + order + "\nLIMIT " + limit + ")"
-}
-
-// mergeSQL is the list query of branches: their UNION ALL in order and
-// limited again, or the one branch itself when there is nothing to merge.
-func mergeSQL(branches []string, order, limit string) string {
-	if len(branches) == 1 {
-		b := branches[0]
-		return b[1 : len(b)-1]
+	first := true
+	for _, vis := range visibility {
+		for _, sc := range statuses {
+			if !first {
+				b.WriteString("\nUNION ALL\n")
+			}
+			first = false
+			if multi {
+				b.WriteByte('(')
+			}
+			b.WriteString("SELECT " + Columns + "\nFROM tasks")
+			sep := "\nWHERE "
+			cond := func(c string) {
+				b.WriteString(sep)
+				b.WriteString(c)
+				sep = "\n  AND "
+			}
+			for _, c := range vis {
+				cond(c)
+			}
+			if sc != "" {
+				cond(sc)
+			}
+			for _, c := range common {
+				cond(c)
+			}
+			b.WriteString("\n")
+			b.WriteString(order)
+			b.WriteString("\nLIMIT ")
+			b.WriteString(limit)
+			if multi {
+				b.WriteByte(')')
+			}
+		}
 	}
-	return "SELECT " + Columns + "\n" +
-		"FROM (\n" + strings.Join(branches, "\nUNION ALL\n") + "\n) AS t\n" +
-		order + "\n" +
-		"LIMIT " + limit
+	if multi {
+		b.WriteString("\n) AS t\n")
+		b.WriteString(order)
+		b.WriteString("\nLIMIT ")
+		b.WriteString(limit)
+	}
+	return b.String()
 }
 
 // filters are the conditions a list and an export share beyond visibility
