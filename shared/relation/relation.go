@@ -1,0 +1,214 @@
+// Package relation is how tasks relate: subtasks, blockers, related and
+// duplicate tasks. It is the one place with SQL for the task_relations
+// table, and it keeps the two hierarchies (subtask_of, blocks) free of
+// cycles even when relations are added concurrently.
+package relation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/taskfn/taskfn/shared/activity"
+	"github.com/taskfn/taskfn/shared/errs"
+	"github.com/taskfn/taskfn/shared/pg"
+)
+
+// Kind is how a task relates to another: "A subtask_of B" (B is A's
+// parent), "A blocks B", "A relates_to B", "A duplicates B".
+type Kind string
+
+const (
+	SubtaskOf  Kind = "subtask_of"
+	Blocks     Kind = "blocks"
+	RelatesTo  Kind = "relates_to"
+	Duplicates Kind = "duplicates"
+)
+
+// Kinds lists every kind.
+var Kinds = []Kind{SubtaskOf, Blocks, RelatesTo, Duplicates}
+
+// Valid reports whether k is a known kind.
+func (k Kind) Valid() bool {
+	for _, v := range Kinds {
+		if k == v {
+			return true
+		}
+	}
+	return false
+}
+
+// acyclic reports whether relations of k must never form a cycle.
+func (k Kind) acyclic() bool { return k == SubtaskOf || k == Blocks }
+
+// Relation is one row, seen from one of its tasks.
+type Relation struct {
+	TaskID    uuid.UUID // the task the relation was added to
+	Kind      Kind
+	OtherID   uuid.UUID
+	CreatedBy string
+	CreatedAt time.Time
+}
+
+// Errors the store returns.
+var (
+	ErrNotFound = errs.New(errs.NotFound, "relation not found", "")
+	ErrExists   = errs.New(errs.Conflict, "relation exists", "the tasks are already related so").Problem("relation-exists", "Relation exists")
+	ErrParent   = errs.New(errs.Conflict, "second parent",
+		"the task already has a parent; remove that subtask_of relation first").Problem("has-parent", "Task has a parent")
+	ErrSelf = errs.Validation(errs.FieldError{Field: "task_id", Detail: "must be another task"})
+)
+
+// CycleError refuses a relation that would close a cycle of its kind; Path
+// is the cycle, from the new relation's task back to it.
+type CycleError struct {
+	Kind Kind
+	Path []uuid.UUID
+}
+
+func (e *CycleError) Error() string { return "relation: " + e.detail() }
+
+func (e *CycleError) detail() string {
+	ids := make([]string, len(e.Path))
+	for i, id := range e.Path {
+		ids[i] = id.String()
+	}
+	return fmt.Sprintf("it would close a cycle of %s: %s", e.Kind, strings.Join(ids, " → "))
+}
+
+// Err is the refusal as a 409 problem naming the path.
+func (e *CycleError) Err() error {
+	return errs.New(errs.Conflict, e.Error(), e.detail()).Problem("relation-cycle", "Relation cycle")
+}
+
+// Add relates task to other by kind, writing both tasks' history lines,
+// in one transaction. Relations of an acyclic kind are added one at a
+// time (a transaction lock of the kind), so two that close a cycle
+// together cannot both pass the check.
+func Add(ctx context.Context, db *pg.DB, actor string, task uuid.UUID, kind Kind, other uuid.UUID) (Relation, error) {
+	if task == other {
+		return Relation{}, ErrSelf
+	}
+	var r Relation
+	err := pg.InTx(ctx, db.Primary, func(tx pgx.Tx) error {
+		if kind.acyclic() {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('task_relations:' || $1))`, string(kind)); err != nil {
+				return fmt.Errorf("relation: lock: %w", err)
+			}
+			// A path other → … → task of this kind closes a cycle with
+			// task → other.
+			const path = `
+WITH RECURSIVE walk (id, path) AS (
+    SELECT $1::uuid, ARRAY[$1::uuid]
+  UNION ALL
+    SELECT r.other_id, w.path || r.other_id
+    FROM walk w JOIN task_relations r ON r.task_id = w.id AND r.kind = $3
+    WHERE r.other_id <> ALL (w.path) AND cardinality(w.path) < 10000
+)
+SELECT path FROM walk WHERE id = $2 LIMIT 1`
+			var p []uuid.UUID
+			err := tx.QueryRow(ctx, path, other.String(), task.String(), string(kind)).Scan(&p)
+			switch {
+			case err == nil:
+				return (&CycleError{Kind: kind, Path: append([]uuid.UUID{task}, p...)}).Err()
+			case !errors.Is(err, pgx.ErrNoRows):
+				return fmt.Errorf("relation: cycle check: %w", err)
+			}
+		}
+		const q = `
+INSERT INTO task_relations (task_id, kind, other_id, created_by) VALUES ($1, $2, $3, $4)
+RETURNING task_id, kind, other_id, created_by, created_at`
+		var k string
+		err := tx.QueryRow(ctx, q, task, string(kind), other, actor).Scan(&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt)
+		r.Kind = Kind(k)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) {
+			switch {
+			case pe.Code == "23505" && pe.ConstraintName == "task_relations_one_parent_idx":
+				return ErrParent
+			case pe.Code == "23505":
+				return ErrExists
+			case pe.Code == "23503":
+				return errs.New(errs.NotFound, "task not found", "")
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("relation: add: %w", err)
+		}
+		return history(ctx, tx, actor, activity.RelationAdded, r, false)
+	})
+	return r, err
+}
+
+// history writes the relation's line into both tasks' histories: field
+// "relation", value {kind, task_id} naming the other task.
+func history(ctx context.Context, tx pgx.Tx, actor string, kind activity.Kind, r Relation, removed bool) error {
+	for _, side := range []struct{ on, other uuid.UUID }{{r.TaskID, r.OtherID}, {r.OtherID, r.TaskID}} {
+		v := []byte(fmt.Sprintf(`{"kind":%q,"task_id":%q,"direction":%q}`, r.Kind, side.other, direction(side.on == r.TaskID)))
+		c := activity.Change{Field: "relation", Old: []byte("null"), New: v}
+		if removed {
+			c.Old, c.New = v, []byte("null")
+		}
+		if err := activity.Add(ctx, tx, side.on, actor, kind, []activity.Change{c}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func direction(outgoing bool) string {
+	if outgoing {
+		return "outgoing"
+	}
+	return "incoming"
+}
+
+// Remove deletes the relation task <kind> other, with both history lines.
+func Remove(ctx context.Context, db *pg.DB, actor string, task uuid.UUID, kind Kind, other uuid.UUID) error {
+	return pg.InTx(ctx, db.Primary, func(tx pgx.Tx) error {
+		const q = `
+DELETE FROM task_relations WHERE task_id = $1 AND kind = $2 AND other_id = $3
+RETURNING task_id, kind, other_id, created_by, created_at`
+		var r Relation
+		var k string
+		err := tx.QueryRow(ctx, q, task, string(kind), other).Scan(&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("relation: remove: %w", err)
+		}
+		r.Kind = Kind(k)
+		return history(ctx, tx, actor, activity.RelationRemoved, r, true)
+	})
+}
+
+// Of returns every relation of task, in both directions: those it was
+// added to first, then those naming it, each in creation order.
+func Of(ctx context.Context, db *pg.DB, task uuid.UUID) ([]Relation, error) {
+	const q = `
+SELECT task_id, kind, other_id, created_by, created_at, true AS outgoing FROM task_relations WHERE task_id = $1
+UNION ALL
+SELECT task_id, kind, other_id, created_by, created_at, false FROM task_relations WHERE other_id = $1
+ORDER BY outgoing DESC, created_at, kind, other_id`
+	rows, _ := db.Replica.Query(ctx, q, task)
+	var out []Relation
+	var r Relation
+	var k string
+	var outgoing bool
+	_, err := pgx.ForEachRow(rows, []any{&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt, &outgoing}, func() error {
+		r.Kind = Kind(k)
+		out = append(out, r)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relation: of: %w", err)
+	}
+	return out, nil
+}
