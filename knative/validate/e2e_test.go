@@ -397,6 +397,21 @@ func TestEndToEnd(t *testing.T) {
 	if len(bulk.Items) != 1 || bulk.Items[0].Status != "done" || bulk.Items[0].Version != 2 {
 		t.Errorf("bulk change %+v", bulk.Items)
 	}
+	// relations: second becomes a subtask of created; the inverse would be a cycle
+	decode(do(t, http.MethodPost, gw.url+"/tasks/"+second.ID+"/relations", strings.NewReader(`{"kind":"subtask_of","task_id":"`+created.ID+`"}`),
+		with(carol, "Content-Type", "application/json")), http.StatusCreated, nil)
+	if p := readProblem(t, do(t, http.MethodPost, gw.url+"/tasks/"+created.ID+"/relations", strings.NewReader(`{"kind":"subtask_of","task_id":"`+second.ID+`"}`),
+		with(carol, "Content-Type", "application/json")), http.StatusConflict); p.Type != "https://taskfn.dev/problems/relation-cycle" {
+		t.Errorf("inverse subtask: %+v", p)
+	}
+	var rels struct {
+		Items []struct{ Kind, Direction string } `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID+"/relations", nil, carol), http.StatusOK, &rels)
+	if len(rels.Items) != 1 || rels.Items[0].Kind != "subtask_of" || rels.Items[0].Direction != "incoming" {
+		t.Errorf("relations %+v", rels.Items)
+	}
+	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+second.ID+"/relations/subtask_of/"+created.ID, nil, carol), http.StatusNoContent, nil)
 	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+second.ID, nil, carol), http.StatusNoContent, nil)
 
 	// a discussion: dave, the assignee of nothing here, cannot; carol can
@@ -429,10 +444,13 @@ func TestEndToEnd(t *testing.T) {
 		} `json:"items"`
 	}
 	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID+"/activity", nil, carol), http.StatusOK, &history)
-	if len(history.Items) != 4 || history.Items[0].Kind != "comment_removed" || history.Items[1].Kind != "comment_added" ||
-		history.Items[2].Kind != "updated" || history.Items[2].Changes[0].Field != "status" ||
-		history.Items[3].Kind != "created" || history.Items[3].Actor != "carol" {
-		t.Errorf("activity %+v, want the comment gone, added, the status change, the creation", history.Items)
+	kinds := make([]string, len(history.Items))
+	for i, it := range history.Items {
+		kinds[i] = it.Kind
+	}
+	if strings.Join(kinds, " ") != "comment_removed comment_added relation_removed relation_added updated created" ||
+		history.Items[4].Changes[0].Field != "status" || history.Items[5].Actor != "carol" {
+		t.Errorf("activity %+v, want comment, relation, status change, creation, newest first", history.Items)
 	}
 
 	// delete, then it is gone

@@ -36,6 +36,9 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodDelete, "/tasks/{id}", "delete-task"},
 	// Not get-task: the longer path has its own location.
 	{http.MethodGet, "/tasks/{id}/activity", "list-task-activity"},
+	{http.MethodGet, "/tasks/{id}/relations", "list-relations"},
+	{http.MethodPost, "/tasks/{id}/relations", "create-relation"},
+	{http.MethodDelete, "/tasks/{id}/relations/{kind}/{other}", "delete-relation"},
 	{http.MethodGet, "/tasks/{id}/comments", "list-comments"},
 	{http.MethodPost, "/tasks/{id}/comments", "create-comment"},
 	{http.MethodPatch, "/comments/{id}", "update-comment"},
@@ -370,7 +373,7 @@ func TestGatewayRoutes(t *testing.T) {
 	gw := startGateway(t, upstreams)
 
 	concrete := func(path string) string {
-		return strings.NewReplacer("{id}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a10", "{key}", "web-team", "{subject}", "6f1c2b4e-8d3a-4c5e").Replace(path)
+		return strings.NewReplacer("{id}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a10", "{key}", "web-team", "{subject}", "6f1c2b4e-8d3a-4c5e", "{kind}", "blocks", "{other}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a11").Replace(path)
 	}
 	for _, r := range routes {
 		uri := concrete(r.path) + "?limit=5&status=todo,done"

@@ -140,6 +140,18 @@ func CheckDelete(a project.Access, t Task) error {
 	return forbidden("only the owner, a maintainer of the project or an admin may delete a task")
 }
 
+// CheckRelate decides whether the caller may add or remove relations of
+// a task of project key assigned to assigneeID: whoever may change it.
+func CheckRelate(a project.Access, key string, assigneeID *string) error {
+	if !CanSeeIn(a, key, assigneeID) {
+		return ErrNotFound
+	}
+	if canWrite(a, key) {
+		return nil
+	}
+	return forbidden("relating tasks needs the member role in the task's project")
+}
+
 // CheckComment decides whether the caller may comment on a task of
 // project key assigned to assigneeID: whoever may change it, and its
 // assignee.

@@ -341,3 +341,18 @@ func nonNilLabels(l []string) []string {
 	}
 	return l
 }
+
+// GetMany returns the tasks of ids that exist, from the replica, by id.
+func (s *Store) GetMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Task, error) {
+	const q = `SELECT ` + Columns + ` FROM tasks WHERE id = ANY($1::uuid[])`
+	rows, _ := s.db.Replica.Query(ctx, q, uuidStrings(ids))
+	found, err := pgx.CollectRows(rows, ScanRows())
+	if err != nil {
+		return nil, fmt.Errorf("task: get many: %w", err)
+	}
+	out := make(map[uuid.UUID]Task, len(found))
+	for _, t := range found {
+		out[t.ID] = t
+	}
+	return out, nil
+}

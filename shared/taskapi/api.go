@@ -17,6 +17,7 @@ import (
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -33,6 +34,8 @@ type API struct {
 	roles *project.Resolver
 	// hist serves GET /tasks/{id}/activity.
 	hist *activity.Store
+	// db serves the relation routes.
+	db *pg.DB
 }
 
 func missing(route string) error {

@@ -45,7 +45,7 @@ var roles = map[string][]auth.Role{
 	eve:   nil,
 }
 
-// env is one test's world: the seven routes wired as the functions wire
+// env is one test's world: the ten routes wired as the functions wire
 // them (Open) on its own database, its own key prefix on the local Redis
 // and an issuer over HTTP, served by a real HTTP server.
 type env struct {
@@ -90,7 +90,7 @@ func testConfig(t testing.TB, iss *authtest.Issuer) Config {
 	return cfg
 }
 
-// serveTasks wires the seven routes on cfg as the dev runner does (Open)
+// serveTasks wires the ten routes on cfg as the dev runner does (Open)
 // and serves them, beside /healthz, /readyz and /metrics, until t ends.
 func serveTasks(t testing.TB, cfg Config) (*Service, *httptest.Server) {
 	t.Helper()

@@ -16,7 +16,7 @@ import (
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
 
-// replicaWorld is the seven routes wired as a function wires them (Open),
+// replicaWorld is the ten routes wired as a function wires them (Open),
 // with DATABASE_READ_URL naming a separate copy of the schema instead of a
 // streaming replica: nothing written to the primary reaches it, so each
 // response shows which database served it, as a replica that lags forever

@@ -25,7 +25,7 @@ type Config struct {
 	Projects  project.ResolverConfig
 }
 
-// Service is all seven task routes wired on one base, as the dev runner and
+// Service is all ten task routes wired on one base, as the dev runner and
 // the tests run them; each deployed function wires only its own route,
 // with the same constructors, in its main.
 type Service struct {
@@ -36,7 +36,7 @@ type Service struct {
 	Routes []httpx.Route
 }
 
-// Open wires the seven routes on a new Base, limited per cfg.RateLimit,
+// Open wires the ten routes on a new Base, limited per cfg.RateLimit,
 // without a publisher: events wait in the outbox for relay-outbox.
 func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Service, error) {
 	return function.OpenWith(ctx, name, cfg.Config, &cfg, logOut, func(b *function.Base) (*Service, error) {
@@ -48,7 +48,7 @@ func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Serv
 	})
 }
 
-// Wire wires the seven routes on b, limited by lim (nil: unlimited; GET is
+// Wire wires the ten routes on b, limited by lim (nil: unlimited; GET is
 // a read, the rest writes); opts configure the store (its publisher and
 // topic). It does not read cfg.RateLimit: a process wiring several
 // families on one base (the dev runner) shares one limiter.
@@ -76,6 +76,14 @@ func Wire(ctx context.Context, b *function.Base, cfg Config, lim *ratelimit.Limi
 	routes, err := Routes(gate, store, c, roles, hist)
 	if err != nil {
 		return nil, err
+	}
+	rel := Relations{DB: b.DB, Store: store, Cache: c, Roles: roles}
+	for _, r := range []func(*auth.Gate, Relations) (httpx.Route, error){CreateRelationRoute, ListRelationsRoute, DeleteRelationRoute} {
+		route, err := r(gate, rel)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, route)
 	}
 	return &Service{Base: b, Store: store, Cache: c, Roles: roles, Routes: routes}, nil
 }
