@@ -142,7 +142,7 @@ func BenchmarkLoad(b *testing.B) {
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task",
 		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
 		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity",
-		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments")
+		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments", "./functions/list-relations")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -199,6 +199,10 @@ func BenchmarkLoad(b *testing.B) {
 	update := startProc(b, logs, "update-task", filepath.Join(bin, "update-task"), common, "/readyz")
 	bulkUpdate := startProc(b, logs, "update-tasks", filepath.Join(bin, "update-tasks"), common, "/readyz")
 	comments := startProc(b, logs, "list-comments", filepath.Join(bin, "list-comments"), common, "/readyz")
+	relations := startProc(b, logs, "list-relations", filepath.Join(bin, "list-relations"), common, "/readyz")
+	if err := seedRelations(ctx, db, hot); err != nil {
+		b.Fatal(err)
+	}
 	commentsSeeded, err := seedComments(ctx, db, hot, cfg.Comments)
 	if err != nil {
 		b.Fatal(err)
@@ -404,6 +408,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"PUT member", putMember, fixed(http.StatusOK, http.MethodPut, putMember.url+"/projects/team-0/members/"+teammate, members, []byte(`{"role":"member"}`)), 0},
 		{"PATCH project", updateProject, fixed(http.StatusOK, http.MethodPatch, updateProject.url+"/projects/team-0", members, []byte(`{"name":"Team 0"}`)), 0},
 		{"GET activity", history, activityStep(history, hot, members), 0},
+		{"GET relations", relations, pageStep(relations, hot, members, "/relations"), 0},
 		{"GET comments", comments, pageStep(comments, hot, members, "/comments?limit=50"), 0},
 		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil), 0},
 		{"PATCH", update, single, 1},
@@ -446,7 +451,7 @@ func BenchmarkLoad(b *testing.B) {
 	rPgxList, rList, rListMember, rCreate := *res["bare pgx list"], *res["list, status filter"], *res["list, as a member"], *res["create"]
 	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
 	rPatchProject, rListMembers, rActivity := *res["PATCH project"], *res["GET members"], *res["GET activity"]
-	rPatch, rBulk, rComments := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"]
+	rPatch, rBulk, rComments, rRelations := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"], *res["GET relations"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -512,6 +517,7 @@ func BenchmarkLoad(b *testing.B) {
 	add(rListMembers, &rStatic)
 	add(rActivity, &rPgx)
 	add(rComments, &rPgx)
+	add(rRelations, &rPgx)
 	add(rPatch, &rStatic)
 	add(rBulk, &rPatch)
 	add(rCreate, &rStatic)
@@ -556,7 +562,7 @@ func BenchmarkLoad(b *testing.B) {
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rPatch, rBulk, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rPatch, rBulk, rCreate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -573,7 +579,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rPatch, rBulk, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rPatch, rBulk, rCreate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -656,6 +662,21 @@ INSERT INTO tasks (id, title, status, priority, owner_id)
 SELECT gen_random_uuid(), 'changed by make bench', 'todo', 'low', $1 FROM generate_series(1, $2::int)
 RETURNING id::text`, writer, n)
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// seedRelations relates each hot task to the next three (blocks,
+// relates_to, duplicates), so each lists six relations, both directions.
+func seedRelations(ctx context.Context, db *pgxpool.Pool, hot []string) error {
+	const q = `
+INSERT INTO task_relations (task_id, kind, other_id, created_by)
+SELECT h.id::uuid, k.kind, (($1::text[])[1 + (h.n + k.step) % cardinality($1::text[])])::uuid, 'bench'
+FROM unnest($1::text[]) WITH ORDINALITY AS h(id, n),
+     (VALUES ('blocks', 0), ('relates_to', 1), ('duplicates', 2)) AS k(kind, step)
+-- written directly, past the cycle check: the last task does not block the first
+WHERE k.kind <> 'blocks' OR h.n < cardinality($1::text[])
+ON CONFLICT DO NOTHING`
+	_, err := db.Exec(ctx, q, hot)
+	return err
 }
 
 // hotComments is how many comments each hot task has: pages of 50 full.
