@@ -129,8 +129,13 @@ func (a *API) createRelation(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	var o task.Task
+	if err := json.Unmarshal(oe.JSON, &o); err != nil {
+		return fmt.Errorf("taskapi: cached task %s: %w", other, err)
+	}
 	w.Header().Set("Location", fmt.Sprintf("/tasks/%s/relations/%s/%s", tid, rel.Kind, rel.OtherID))
-	httpx.WriteJSON(w, http.StatusCreated, relationView{Kind: rel.Kind, Direction: "outgoing", TaskID: &rel.OtherID, CreatedBy: rel.CreatedBy, CreatedAt: rel.CreatedAt.UTC().Format("2006-01-02T15:04:05.999999Z07:00")})
+	httpx.WriteJSON(w, http.StatusCreated, relationView{Kind: rel.Kind, Direction: "outgoing", TaskID: &rel.OtherID, Title: &o.Title, Status: &o.Status,
+		CreatedBy: rel.CreatedBy, CreatedAt: rel.CreatedAt.UTC().Format("2006-01-02T15:04:05.999999Z07:00")})
 	return nil
 }
 

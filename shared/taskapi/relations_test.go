@@ -43,6 +43,16 @@ func TestRelationRoutes(t *testing.T) {
 		if c.slug != "" && !strings.HasSuffix(r.problem(t).Type, "/"+c.slug) {
 			t.Errorf("%s: %s, want %s", c.name, r.body, c.slug)
 		}
+		if c.status == 201 {
+			var v struct {
+				Hidden bool
+				Title  *string
+			}
+			r.decode(t, &v)
+			if v.Hidden || v.Title == nil || *v.Title == "" {
+				t.Errorf("%s: created %s, want the other task named", c.name, r.body)
+			}
+		}
 	}
 	type view struct {
 		Kind, Direction string
