@@ -58,13 +58,25 @@ func TestLimitJSON(t *testing.T) {
 // parallel, as AllocsPerRun requires.
 func TestLimitJSONAllocatesNothing(t *testing.T) {
 	body := []byte(`{"labels":[` + strings.Repeat(`"",`, 1<<18) + `""]}`)
-	if n := testing.AllocsPerRun(10, func() { _ = LimitJSON(body) }); n > 3 {
+	if n := fewestAllocs(func() { _ = LimitJSON(body) }); n > 3 {
 		t.Errorf("%v allocations, want only the problem's", n)
 	}
 	body = []byte(`{"title":"` + strings.Repeat("a", 1<<20) + `"}`)
-	if n := testing.AllocsPerRun(10, func() { _ = LimitJSON(body) }); n != 0 {
+	if n := fewestAllocs(func() { _ = LimitJSON(body) }); n != 0 {
 		t.Errorf("%v allocations, want none", n)
 	}
+}
+
+// fewestAllocs is the least of several AllocsPerRun of f. AllocsPerRun
+// counts every allocation of the process while f runs, so anything else
+// running (the race detector's runtime, a test's leftover goroutine) can
+// only add to it: under -race one run in six counted one more (make test).
+func fewestAllocs(f func()) float64 {
+	least := testing.AllocsPerRun(10, f)
+	for range 4 {
+		least = min(least, testing.AllocsPerRun(10, f))
+	}
+	return least
 }
 
 // FuzzScanJSON holds scanJSON to encoding/json: on valid JSON it counts
