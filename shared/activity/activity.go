@@ -15,7 +15,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
@@ -124,9 +123,6 @@ func NewStore(db *pg.DB) (*Store, error) {
 	}
 	return &Store{pool: db.Replica}, nil
 }
-
-// ErrBadCursor is a cursor this list did not make.
-var ErrBadCursor = errs.New(errs.Invalid, "bad activity cursor", "cursor is not valid; use the next_cursor of a previous page")
 
 // List returns up to limit entries of task id older than after (uuid.Nil:
 // from the newest), newest first, and whether more follow.

@@ -5,7 +5,6 @@
 package commentapi
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -155,26 +154,9 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := httpx.Query(r)
+	limit, after, err := httpx.IDPage(r, DefaultLimit, MaxLimit)
 	if err != nil {
 		return err
-	}
-	for k, vs := range v {
-		if (k != "limit" && k != "cursor") || len(vs) > 1 {
-			return httpx.BadRequest(fmt.Sprintf("query parameter %q: this route takes limit and cursor, once each", k))
-		}
-	}
-	limit, err := httpx.Limit(v, DefaultLimit, MaxLimit)
-	if err != nil {
-		return err
-	}
-	var after uuid.UUID
-	if s, ok := v["cursor"]; ok {
-		b, err := base64.RawURLEncoding.DecodeString(s[0])
-		if err != nil || len(b) != 16 {
-			return httpx.BadRequest(`query parameter "cursor" is not a cursor this route made`)
-		}
-		after = uuid.UUID(b)
 	}
 	e, err := a.cache.Get(r.Context(), tid)
 	if err != nil {
@@ -199,9 +181,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 		Next  *string           `json:"next_cursor"`
 	}{Items: items}
 	if more {
-		last := items[len(items)-1].ID
-		s := base64.RawURLEncoding.EncodeToString(last[:])
-		out.Next = &s
+		out.Next = httpx.IDCursor(items[len(items)-1].ID)
 	}
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteJSON(w, http.StatusOK, out)

@@ -1,12 +1,15 @@
 package httpx
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // Query returns the request's query parameters, or a 400 problem saying
@@ -43,4 +46,37 @@ func Limit(v url.Values, def, most int) (int, error) {
 		return 0, BadRequest(fmt.Sprintf(`query parameter "limit" must be an integer from 1 to %d`, most))
 	}
 	return n, nil
+}
+
+// IDPage reads the page asked of a list keyed by UUIDv7 ids (a task's
+// history, its comments): limit (def when absent, at most most) and
+// cursor, the only parameters, each once; after is uuid.Nil for the first
+// page.
+func IDPage(r *http.Request, def, most int) (limit int, after uuid.UUID, err error) {
+	v, err := Query(r)
+	if err != nil {
+		return 0, uuid.Nil, err
+	}
+	for k, vs := range v {
+		if (k != "limit" && k != "cursor") || len(vs) > 1 {
+			return 0, uuid.Nil, BadRequest(fmt.Sprintf("query parameter %q: this route takes limit and cursor, once each", k))
+		}
+	}
+	if limit, err = Limit(v, def, most); err != nil {
+		return 0, uuid.Nil, err
+	}
+	if s, ok := v["cursor"]; ok {
+		b, err := base64.RawURLEncoding.DecodeString(s[0])
+		if err != nil || len(b) != 16 {
+			return 0, uuid.Nil, BadRequest(`query parameter "cursor" is not a cursor this route made; use the next_cursor of a previous page`)
+		}
+		after = uuid.UUID(b)
+	}
+	return limit, after, nil
+}
+
+// IDCursor is the next_cursor of an IDPage list whose page ended at last.
+func IDCursor(last uuid.UUID) *string {
+	s := base64.RawURLEncoding.EncodeToString(last[:])
+	return &s
 }

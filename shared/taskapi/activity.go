@@ -1,7 +1,6 @@
 package taskapi
 
 import (
-	"encoding/base64"
 	"net/http"
 
 	"github.com/google/uuid"
@@ -49,29 +48,9 @@ func (a *API) activity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	v, err := httpx.Query(r)
+	limit, after, err := httpx.IDPage(r, DefaultLimit, MaxLimit)
 	if err != nil {
 		return err
-	}
-	for k, vs := range v {
-		if k != "limit" && k != "cursor" {
-			return badParam(k, "is not a parameter of this route (limit, cursor)")
-		}
-		if len(vs) > 1 {
-			return badParam(k, "is given more than once")
-		}
-	}
-	limit, err := httpx.Limit(v, DefaultLimit, MaxLimit)
-	if err != nil {
-		return err
-	}
-	var after uuid.UUID
-	if s, ok := v["cursor"]; ok {
-		b, err := base64.RawURLEncoding.DecodeString(s[0])
-		if err != nil || len(b) != 16 {
-			return activity.ErrBadCursor
-		}
-		after = uuid.UUID(b)
 	}
 	if err := a.seeTask(r, tid); err != nil {
 		return err
@@ -85,9 +64,7 @@ func (a *API) activity(w http.ResponseWriter, r *http.Request) error {
 		Next  *string          `json:"next_cursor"`
 	}{Items: items}
 	if more {
-		last := items[len(items)-1].ID
-		s := base64.RawURLEncoding.EncodeToString(last[:])
-		out.Next = &s
+		out.Next = httpx.IDCursor(items[len(items)-1].ID)
 	}
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteJSON(w, http.StatusOK, out)

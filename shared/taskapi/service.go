@@ -3,10 +3,12 @@ package taskapi
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/project"
@@ -78,7 +80,7 @@ func Wire(ctx context.Context, b *function.Base, cfg Config, lim *ratelimit.Limi
 		return nil, err
 	}
 	rel := Relations{DB: b.DB, Store: store, Cache: c, Roles: roles}
-	for _, r := range []func(*auth.Gate, Relations) (httpx.Route, error){CreateRelationRoute, ListRelationsRoute, DeleteRelationRoute} {
+	for _, r := range []RelationRoute{CreateRelationRoute, ListRelationsRoute, DeleteRelationRoute} {
 		route, err := r(gate, rel)
 		if err != nil {
 			return nil, err
@@ -86,4 +88,54 @@ func Wire(ctx context.Context, b *function.Base, cfg Config, lim *ratelimit.Limi
 		routes = append(routes, route)
 	}
 	return &Service{Base: b, Store: store, Cache: c, Roles: roles, Routes: routes}, nil
+}
+
+// RelationRoute is one relation route's constructor.
+type RelationRoute func(*auth.Gate, Relations) (httpx.Route, error)
+
+// ServeRelation is the whole of a relation function: its configuration
+// from the environment, its route wired on a new Base with the task cache
+// (who may relate or see a task) and the database, served until ctx ends.
+// The three functions differ only in the route.
+func ServeRelation(ctx context.Context, name string, route RelationRoute) error {
+	var cfg struct {
+		function.Config
+		Auth      auth.Config
+		RateLimit ratelimit.Config
+		Cache     cache.Config
+		Projects  project.ResolverConfig
+	}
+	if err := config.Load(&cfg); err != nil {
+		return err
+	}
+	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	lim, err := ratelimit.Open(b, cfg.RateLimit)
+	if err != nil {
+		return err
+	}
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
+	if err != nil {
+		return err
+	}
+	store, err := task.NewStore(b.DB)
+	if err != nil {
+		return err
+	}
+	c, err := cache.Open(ctx, b, cfg.Cache, store)
+	if err != nil {
+		return err
+	}
+	roles, err := project.OpenResolver(b.DB, cfg.Projects)
+	if err != nil {
+		return err
+	}
+	r, err := route(gate, Relations{DB: b.DB, Store: store, Cache: c, Roles: roles})
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, r)
 }
