@@ -136,13 +136,15 @@ func New(db *pg.DB, cfg Retention, taskCache *cache.Cache) (*Cleaner, error) {
 // invalidate the whole cache once Redis answers (see cache.Write).
 func (c *Cleaner) deleteTasks(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	cw := c.cache.BeginWrite(ctx)
-	ids, err := c.tasks.DeleteFinishedBefore(ctx, cutoff, batch)
+	ids, parents, err := c.tasks.DeleteFinishedBefore(ctx, cutoff, batch)
 	// The rows are gone once the statement returns, even if the budget
-	// ends now: their tombstones must still be written.
+	// ends now: their tombstones must still be written, and the parents
+	// that counted them refreshed.
 	wctx := context.WithoutCancel(ctx)
 	for _, id := range ids {
 		cw.Deleted(wctx, id)
 	}
+	cw.StoredMany(wctx, parents)
 	return int64(len(ids)), err
 }
 

@@ -386,3 +386,47 @@ func TestRetentionDropsCachedTasks(t *testing.T) {
 		})
 	}
 }
+
+// TestRetentionRecountsParents: a subtask the cleanup deletes leaves its
+// parent's counts, in the database and in the cache another process reads.
+func TestRetentionRecountsParents(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	ccfg := cachetest.Config(t, cachetest.StartServer(t).URL())
+	cleaner := newCleaner(t, db, retention, ccfg)
+	reader := openCache(t, db, ccfg)
+	parent, old, fresh := uuid.New(), uuid.New(), uuid.New()
+	for _, s := range []string{
+		`INSERT INTO tasks (id, title, status, priority, owner_id, subtasks_total, subtasks_done) VALUES ('` + parent.String() + `', 'parent', 'todo', 'low', 'alice', 2, 2)`,
+		`INSERT INTO tasks (id, title, status, priority, owner_id, updated_at) VALUES
+		 ('` + old.String() + `', 'old', 'done', 'low', 'alice', now() - interval '400 days'),
+		 ('` + fresh.String() + `', 'fresh', 'done', 'low', 'alice', now())`,
+		`INSERT INTO task_relations (task_id, kind, other_id, created_by) VALUES
+		 ('` + old.String() + `', 'subtask_of', '` + parent.String() + `', 'alice'),
+		 ('` + fresh.String() + `', 'subtask_of', '` + parent.String() + `', 'alice')`,
+	} {
+		if _, err := db.Primary.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := reader.Get(ctx, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cleaner.Run(ctx, time.Now()); err != nil || res.Tasks != 1 {
+		t.Fatalf("run: %+v, %v; want the old subtask deleted", res, err)
+	}
+	var got task.Subtasks
+	var version int64
+	if err := db.Primary.QueryRow(ctx, `SELECT subtasks_total, subtasks_done, version FROM tasks WHERE id = $1`, parent).Scan(&got.Total, &got.Done, &version); err != nil {
+		t.Fatal(err)
+	}
+	if got != (task.Subtasks{Total: 1, Done: 1}) || version != before.Version+1 {
+		t.Errorf("parent %+v at version %d, want {1 1} at %d", got, version, before.Version+1)
+	}
+	e, err := reader.Get(ctx, parent)
+	if err != nil || e.Version != version || !strings.Contains(string(e.JSON), `"subtasks":{"total":1,"done":1}`) {
+		t.Errorf("cached parent: version %d %s, %v; want version %d with the new counts", e.Version, e.JSON, err, version)
+	}
+}

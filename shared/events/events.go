@@ -117,9 +117,16 @@ type TaskSnapshot struct {
 	OwnerID     string     `json:"owner_id"`
 	AssigneeID  *string    `json:"assignee_id"`
 	Labels      []string   `json:"labels"`
+	Subtasks    *Subtasks  `json:"subtasks,omitempty"` // absent only in events written before subtasks
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	Version     int64      `json:"version"`
+}
+
+// Subtasks counts a task's subtasks and those of them closed.
+type Subtasks struct {
+	Total int32 `json:"total"`
+	Done  int32 `json:"done"`
 }
 
 // TaskCreatedData is the data of TaskCreated.

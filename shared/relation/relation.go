@@ -18,6 +18,7 @@ import (
 	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 // Kind is how a task relates to another: "A subtask_of B" (B is A's
@@ -87,16 +88,37 @@ func (e *CycleError) Err() error {
 	return errs.New(errs.Conflict, e.Error(), e.detail()).Problem("relation-cycle", "Relation cycle")
 }
 
-// Add relates task to other by kind, writing both tasks' history lines,
+// Store is the relations of the tasks of one task store: a subtask_of
+// relation moves its parent's subtask counts, which the task store keeps.
+type Store struct {
+	db    *pg.DB
+	tasks *task.Store
+}
+
+// NewStore returns the relations over db, whose tasks tasks keeps.
+func NewStore(db *pg.DB, tasks *task.Store) (*Store, error) {
+	if db == nil || db.Primary == nil || db.Replica == nil || tasks == nil {
+		return nil, errors.New("relation: NewStore needs a database and a task store")
+	}
+	return &Store{db: db, tasks: tasks}, nil
+}
+
+// Add relates id to other by kind, writing both tasks' history lines,
 // in one transaction. Relations of an acyclic kind are added one at a
 // time (a transaction lock of the kind), so two that close a cycle
-// together cannot both pass the check.
-func Add(ctx context.Context, db *pg.DB, actor string, task uuid.UUID, kind Kind, other uuid.UUID) (Relation, error) {
-	if task == other {
+// together cannot both pass the check. A subtask_of relation counts id
+// among other's subtasks, bumping other's version; other, as written, is
+// appended to touched.
+func (s *Store) Add(ctx context.Context, actor string, id uuid.UUID, kind Kind, other uuid.UUID, touched task.Touched) (Relation, error) {
+	if id == other {
 		return Relation{}, ErrSelf
 	}
-	var r Relation
-	err := pg.InTx(ctx, db.Primary, func(tx pgx.Tx) error {
+	var (
+		r       Relation
+		parents []task.Task
+	)
+	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		parents = nil
 		if kind.acyclic() {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('task_relations:' || $1))`, string(kind)); err != nil {
 				return fmt.Errorf("relation: lock: %w", err)
@@ -113,10 +135,10 @@ WITH RECURSIVE walk (id, path) AS (
 )
 SELECT path FROM walk WHERE id = $2 LIMIT 1`
 			var p []uuid.UUID
-			err := tx.QueryRow(ctx, path, other.String(), task.String(), string(kind)).Scan(&p)
+			err := tx.QueryRow(ctx, path, other.String(), id.String(), string(kind)).Scan(&p)
 			switch {
 			case err == nil:
-				return (&CycleError{Kind: kind, Path: append([]uuid.UUID{task}, p...)}).Err()
+				return (&CycleError{Kind: kind, Path: append([]uuid.UUID{id}, p...)}).Err()
 			case !errors.Is(err, pgx.ErrNoRows):
 				return fmt.Errorf("relation: cycle check: %w", err)
 			}
@@ -125,7 +147,7 @@ SELECT path FROM walk WHERE id = $2 LIMIT 1`
 INSERT INTO task_relations (task_id, kind, other_id, created_by) VALUES ($1, $2, $3, $4)
 RETURNING task_id, kind, other_id, created_by, created_at`
 		var k string
-		err := tx.QueryRow(ctx, q, task, string(kind), other, actor).Scan(&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt)
+		err := tx.QueryRow(ctx, q, id, string(kind), other, actor).Scan(&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt)
 		r.Kind = Kind(k)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) {
@@ -141,9 +163,28 @@ RETURNING task_id, kind, other_id, created_by, created_at`
 		if err != nil {
 			return fmt.Errorf("relation: add: %w", err)
 		}
-		return history(ctx, tx, actor, activity.RelationAdded, r, false)
+		if err := history(ctx, tx, actor, activity.RelationAdded, r, false); err != nil {
+			return err
+		}
+		if kind == SubtaskOf {
+			parents, err = s.tasks.SubtaskLinked(ctx, tx, actor, id, other)
+		}
+		return err
 	})
-	return r, err
+	if err != nil {
+		return Relation{}, err
+	}
+	s.committed(ctx, parents, touched)
+	return r, nil
+}
+
+// committed publishes the events of the parents a change wrote, and
+// hands them to touched.
+func (s *Store) committed(ctx context.Context, parents []task.Task, touched task.Touched) {
+	s.tasks.Published(ctx, parents)
+	if touched != nil {
+		*touched = append(*touched, parents...)
+	}
 }
 
 // history writes the relation's line into both tasks' histories: field
@@ -169,15 +210,19 @@ func direction(outgoing bool) string {
 	return "incoming"
 }
 
-// Remove deletes the relation task <kind> other, with both history lines.
-func Remove(ctx context.Context, db *pg.DB, actor string, task uuid.UUID, kind Kind, other uuid.UUID) error {
-	return pg.InTx(ctx, db.Primary, func(tx pgx.Tx) error {
+// Remove deletes the relation id <kind> other, with both history lines;
+// for subtask_of, other counts one subtask less and is appended to
+// touched.
+func (s *Store) Remove(ctx context.Context, actor string, id uuid.UUID, kind Kind, other uuid.UUID, touched task.Touched) error {
+	var parents []task.Task
+	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		parents = nil
 		const q = `
 DELETE FROM task_relations WHERE task_id = $1 AND kind = $2 AND other_id = $3
 RETURNING task_id, kind, other_id, created_by, created_at`
 		var r Relation
 		var k string
-		err := tx.QueryRow(ctx, q, task, string(kind), other).Scan(&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt)
+		err := tx.QueryRow(ctx, q, id, string(kind), other).Scan(&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -185,19 +230,30 @@ RETURNING task_id, kind, other_id, created_by, created_at`
 			return fmt.Errorf("relation: remove: %w", err)
 		}
 		r.Kind = Kind(k)
-		return history(ctx, tx, actor, activity.RelationRemoved, r, true)
+		if err := history(ctx, tx, actor, activity.RelationRemoved, r, true); err != nil {
+			return err
+		}
+		if r.Kind == SubtaskOf {
+			parents, err = s.tasks.SubtaskUnlinked(ctx, tx, actor, id, other)
+		}
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	s.committed(ctx, parents, touched)
+	return nil
 }
 
 // Of returns every relation of task, in both directions: those it was
 // added to first, then those naming it, each in creation order.
-func Of(ctx context.Context, db *pg.DB, task uuid.UUID) ([]Relation, error) {
+func (s *Store) Of(ctx context.Context, id uuid.UUID) ([]Relation, error) {
 	const q = `
 SELECT task_id, kind, other_id, created_by, created_at, true AS outgoing FROM task_relations WHERE task_id = $1
 UNION ALL
 SELECT task_id, kind, other_id, created_by, created_at, false FROM task_relations WHERE other_id = $1
 ORDER BY outgoing DESC, created_at, kind, other_id`
-	rows, _ := db.Replica.Query(ctx, q, task)
+	rows, _ := s.db.Replica.Query(ctx, q, id)
 	var out []Relation
 	var r Relation
 	var k string

@@ -13,6 +13,7 @@ import (
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/relation"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -30,14 +31,28 @@ func tasks(t *testing.T, db *pg.DB, n int) []uuid.UUID {
 	return ids
 }
 
+func stores(t *testing.T, db *pg.DB) (*relation.Store, *task.Store) {
+	t.Helper()
+	ts, err := task.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := relation.NewStore(db, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, ts
+}
+
 func TestRules(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := t.Context()
+	rs, _ := stores(t, db)
 	ids := tasks(t, db, 4)
 	a, b, c, d := ids[0], ids[1], ids[2], ids[3]
 	add := func(x uuid.UUID, k relation.Kind, y uuid.UUID) error {
-		_, err := relation.Add(ctx, db, "alice", x, k, y)
+		_, err := rs.Add(ctx, "alice", x, k, y, nil)
 		return err
 	}
 	for _, step := range []struct {
@@ -74,7 +89,7 @@ func TestRules(t *testing.T) {
 			t.Errorf("%s: %q (%v), want %q", step.name, got, step.err, step.want)
 		}
 	}
-	of, err := relation.Of(ctx, db, a)
+	of, err := rs.Of(ctx, a)
 	if err != nil || len(of) != 4 || of[0].TaskID != a || of[len(of)-1].TaskID != c {
 		t.Fatalf("a's relations %+v %v", of, err)
 	}
@@ -85,10 +100,10 @@ func TestRules(t *testing.T) {
 	if err := add(a, relation.SubtaskOf, d); err != nil {
 		t.Fatalf("a new parent after the old one was deleted: %v", err)
 	}
-	if err := relation.Remove(ctx, db, "alice", a, relation.SubtaskOf, d); err != nil {
+	if err := rs.Remove(ctx, "alice", a, relation.SubtaskOf, d, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := relation.Remove(ctx, db, "alice", a, relation.SubtaskOf, d); !errors.Is(err, relation.ErrNotFound) {
+	if err := rs.Remove(ctx, "alice", a, relation.SubtaskOf, d, nil); !errors.Is(err, relation.ErrNotFound) {
 		t.Fatalf("removed twice: %v", err)
 	}
 	var lines int
@@ -103,6 +118,7 @@ func TestNoCycleUnderRaces(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := t.Context()
+	rs, _ := stores(t, db)
 	ids := tasks(t, db, 2)
 	x, y := ids[0], ids[1]
 	const rounds = 1000
@@ -114,7 +130,7 @@ func TestNoCycleUnderRaces(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if _, err := relation.Add(ctx, db, "alice", p[0], relation.Blocks, p[1]); err == nil {
+				if _, err := rs.Add(ctx, "alice", p[0], relation.Blocks, p[1], nil); err == nil {
 					won.Add(1)
 				} else if errs.KindOf(err) != errs.Conflict {
 					t.Errorf("round %d: %v", i, err)
@@ -131,5 +147,145 @@ func TestNoCycleUnderRaces(t *testing.T) {
 	}
 	if n := both.Load(); n != 0 {
 		t.Fatalf("%d of %d rounds ended with both or neither inverse relation", n, rounds)
+	}
+}
+
+// counts reads parent's stored counts and version, and the counts its
+// relations give.
+func counts(t *testing.T, db *pg.DB, parent uuid.UUID) (stored, truth task.Subtasks, version int64) {
+	t.Helper()
+	const q = `
+SELECT p.subtasks_total, p.subtasks_done, p.version,
+       (SELECT count(*) FROM task_relations r WHERE r.other_id = p.id AND r.kind = 'subtask_of'),
+       (SELECT count(*) FROM task_relations r JOIN tasks c ON c.id = r.task_id
+        WHERE r.other_id = p.id AND r.kind = 'subtask_of' AND c.status IN ('done', 'cancelled'))
+FROM tasks p WHERE p.id = $1`
+	if err := db.Primary.QueryRow(t.Context(), q, parent).Scan(&stored.Total, &stored.Done, &version, &truth.Total, &truth.Done); err != nil {
+		t.Fatal(err)
+	}
+	return stored, truth, version
+}
+
+// Each step changes the subtasks of p through the stores' own paths;
+// after it, p's counts, its version and what the write reported touched
+// are checked.
+func TestSubtaskCounts(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := t.Context()
+	rs, ts := stores(t, db)
+	ids := tasks(t, db, 4)
+	p, a, b, c := ids[0], ids[1], ids[2], ids[3]
+	status := func(id uuid.UUID, st task.Status) func(task.Touched) error {
+		return func(to task.Touched) error {
+			_, err := ts.Update(ctx, "alice", id, func(cur task.Task) (task.Task, error) {
+				cur.Status = st
+				return cur, nil
+			}, to)
+			return err
+		}
+	}
+	steps := []struct {
+		name   string
+		do     func(task.Touched) error
+		want   task.Subtasks
+		bumped bool // p's version moved, and p was reported
+	}{
+		{"a becomes a subtask", func(to task.Touched) error { _, err := rs.Add(ctx, "alice", a, relation.SubtaskOf, p, to); return err }, task.Subtasks{Total: 1}, true},
+		{"b, done, becomes one", func(to task.Touched) error {
+			if err := status(b, task.StatusDone)(nil); err != nil {
+				return err
+			}
+			_, err := rs.Add(ctx, "alice", b, relation.SubtaskOf, p, to)
+			return err
+		}, task.Subtasks{Total: 2, Done: 1}, true},
+		{"a blocks p: not a subtask", func(to task.Touched) error { _, err := rs.Add(ctx, "alice", a, relation.Blocks, p, to); return err }, task.Subtasks{Total: 2, Done: 1}, false},
+		{"a done", status(a, task.StatusDone), task.Subtasks{Total: 2, Done: 2}, true},
+		{"a cancelled: still closed", status(a, task.StatusCancelled), task.Subtasks{Total: 2, Done: 2}, false},
+		{"a reopened", status(a, task.StatusTodo), task.Subtasks{Total: 2, Done: 1}, true},
+		{"c, no subtask, done", status(c, task.StatusDone), task.Subtasks{Total: 2, Done: 1}, false},
+		{"a and b in progress, with p, in one bulk change", func(to task.Touched) error {
+			_, err := ts.UpdateMany(ctx, "alice", []uuid.UUID{a, b}, func(cur task.Task) (task.Task, error) {
+				cur.Status = task.StatusInProgress
+				return cur, nil
+			}, to)
+			return err
+		}, task.Subtasks{Total: 2}, true},
+		{"b deleted", func(to task.Touched) error { return ts.Delete(ctx, "alice", b, nil, to) }, task.Subtasks{Total: 1}, true},
+		{"a's relation removed", func(to task.Touched) error { return rs.Remove(ctx, "alice", a, relation.SubtaskOf, p, to) }, task.Subtasks{}, true},
+	}
+	_, _, version := counts(t, db, p)
+	for _, s := range steps {
+		var touched []task.Task
+		if err := s.do(&touched); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		stored, truth, v := counts(t, db, p)
+		if stored != s.want || truth != s.want {
+			t.Errorf("%s: stored %+v, relations give %+v, want %+v", s.name, stored, truth, s.want)
+		}
+		if bumped := v != version; bumped != s.bumped {
+			t.Errorf("%s: p's version %d → %d, want bumped %v", s.name, version, v, s.bumped)
+		}
+		if s.bumped && (len(touched) != 1 || touched[0].ID != p || touched[0].Version != v || touched[0].Subtasks != s.want) {
+			t.Errorf("%s: touched %+v, want p at version %d", s.name, touched, v)
+		}
+		if !s.bumped && len(touched) != 0 {
+			t.Errorf("%s: touched %+v, want none", s.name, touched)
+		}
+		version = v
+	}
+	var evs int
+	const q = `SELECT count(*) FROM outbox WHERE key = $1 AND data->'changed' = '["subtasks"]'`
+	if err := db.Primary.QueryRow(ctx, q, p.String()).Scan(&evs); err != nil || evs != 7 {
+		t.Errorf("p's subtasks events: %d (%v), want one per count change, 7", evs, err)
+	}
+}
+
+// TestSubtaskCountsUnderRaces changes many subtasks of one parent at once —
+// statuses, bulk changes, relations added and removed — and checks the
+// stored counts against the relations after every round.
+func TestSubtaskCountsUnderRaces(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := t.Context()
+	rs, ts := stores(t, db)
+	ids := tasks(t, db, 9)
+	p, kids := ids[0], ids[1:]
+	flip := func(cur task.Task) (task.Task, error) {
+		if cur.Status.Closed() {
+			cur.Status = task.StatusTodo
+		} else {
+			cur.Status = task.StatusDone
+		}
+		return cur, nil
+	}
+	const rounds = 40
+	for round := range rounds {
+		var wg sync.WaitGroup
+		for i, k := range kids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var err error
+				switch (i + round) % 4 {
+				case 0:
+					_, err = rs.Add(ctx, "alice", k, relation.SubtaskOf, p, nil)
+				case 1:
+					err = rs.Remove(ctx, "alice", k, relation.SubtaskOf, p, nil)
+				case 2:
+					_, err = ts.Update(ctx, "alice", k, flip)
+				default:
+					_, err = ts.UpdateMany(ctx, "alice", []uuid.UUID{k, kids[(i+1)%len(kids)]}, flip)
+				}
+				if err != nil && errs.KindOf(err) != errs.Conflict && !errors.Is(err, relation.ErrNotFound) {
+					t.Errorf("round %d, task %d: %v", round, i, err)
+				}
+			}()
+		}
+		wg.Wait()
+		if stored, truth, _ := counts(t, db, p); stored != truth {
+			t.Fatalf("round %d: stored %+v, relations give %+v", round, stored, truth)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,14 +44,21 @@ func (e *BulkError) Error() string {
 // Otherwise each task is written as Update writes one: its history line,
 // its events, its version bumped only if it changed. The tasks are
 // returned in the order given.
-func (s *Store) UpdateMany(ctx context.Context, actor string, ids []uuid.UUID, change func(cur Task) (Task, error)) ([]Task, error) {
+//
+// Subtasks closed or reopened move their parents' counts in the same
+// transaction; a parent among ids is returned at its final version, the
+// others are appended to touched.
+func (s *Store) UpdateMany(ctx context.Context, actor string, ids []uuid.UUID, change func(cur Task) (Task, error), touched ...Touched) ([]Task, error) {
 	if len(ids) == 0 || len(ids) > MaxBulk {
 		return nil, fmt.Errorf("task: bulk: %d tasks, want 1 to %d", len(ids), MaxBulk)
 	}
 	out := make([]Task, len(ids))
-	var wrote []uuid.UUID
+	var (
+		wrote   []uuid.UUID
+		parents []Task // outside ids
+	)
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
-		wrote = wrote[:0]
+		wrote, parents = wrote[:0], nil
 		const lock = `
 SELECT ` + Columns + `
 FROM tasks
@@ -126,7 +134,33 @@ FOR UPDATE`
 		if err := activity.AddMany(ctx, tx, lines); err != nil {
 			return err
 		}
-		return outbox.AddMany(ctx, tx, evs)
+		if err := outbox.AddMany(ctx, tx, evs); err != nil {
+			return err
+		}
+		var closed []uuid.UUID
+		for _, i := range changed {
+			if closing(byID[ids[i]].Status, out[i].Status) != 0 {
+				closed = append(closed, ids[i])
+			}
+		}
+		if len(closed) == 0 {
+			return nil
+		}
+		moved, err := s.moveParents(ctx, tx, actor, closed, func(child uuid.UUID) (int32, int32) {
+			i := slices.Index(ids, child)
+			return 0, closing(byID[child].Status, out[i].Status)
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range moved {
+			if i := slices.Index(ids, p.ID); i >= 0 {
+				out[i] = p
+			} else {
+				parents = append(parents, p)
+			}
+		}
+		return nil
 	})
 	var be *BulkError
 	if errors.As(err, &be) {
@@ -138,6 +172,7 @@ FOR UPDATE`
 	for _, id := range wrote {
 		s.publish(ctx, id)
 	}
+	s.report(ctx, parents, touched)
 	return out, nil
 }
 

@@ -27,6 +27,7 @@ func (t Task) Snapshot() events.TaskSnapshot {
 		OwnerID:     t.OwnerID,
 		AssigneeID:  t.AssigneeID,
 		Labels:      nonNilLabels(t.Labels),
+		Subtasks:    &events.Subtasks{Total: t.Subtasks.Total, Done: t.Subtasks.Done},
 		CreatedAt:   t.CreatedAt,
 		UpdatedAt:   t.UpdatedAt,
 		Version:     t.Version,

@@ -320,12 +320,13 @@ func TestSnapshot(t *testing.T) {
 	now := time.Now().UTC()
 	in := task.Task{
 		ID: uuid.New(), Project: "team", Title: "T", Description: "D", Status: task.StatusBlocked, Priority: task.PriorityHigh,
-		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), CreatedAt: now, UpdatedAt: now, Version: 3,
+		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), Subtasks: task.Subtasks{Total: 3, Done: 1}, CreatedAt: now, UpdatedAt: now, Version: 3,
 	}
 	got := in.Snapshot()
 	want := events.TaskSnapshot{
 		ID: in.ID, Project: "team", Title: "T", Description: "D", Status: "blocked", Priority: "high",
-		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), Labels: []string{}, CreatedAt: now, UpdatedAt: now, Version: 3,
+		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), Labels: []string{}, Subtasks: &events.Subtasks{Total: 3, Done: 1},
+		CreatedAt: now, UpdatedAt: now, Version: 3,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Snapshot (-want +got):\n%s", diff)

@@ -141,6 +141,62 @@ func TestListPlans(t *testing.T) {
 	t.Run("fulltext", func(t *testing.T) { testFullTextPlans(t, db.Replica) })
 	t.Run("skewed", func(t *testing.T) { testSkewedPlans(t, db.Primary) })
 	t.Run("generic", func(t *testing.T) { testGenericPlans(t, db.Replica) })
+	t.Run("parent", func(t *testing.T) { testParentPlans(t, db.Primary) })
+}
+
+// testParentPlans: a parent's subtasks are found from task_relations,
+// whatever the other filters, not by walking a project or status in order
+// and probing each row: a list of 5 subtasks reads about 5 rows of tasks.
+func testParentPlans(t *testing.T, pool *pgxpool.Pool) {
+	ctx := t.Context()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	var parent uuid.UUID
+	const q = `
+WITH p AS (SELECT id FROM tasks ORDER BY created_at LIMIT 1)
+INSERT INTO task_relations (task_id, kind, other_id, created_by)
+SELECT t.id, 'subtask_of', p.id, 'busy'
+FROM p, (SELECT id FROM tasks WHERE owner_id = 'busy' ORDER BY created_at DESC LIMIT 5) t
+RETURNING other_id`
+	rows, _ := tx.Query(ctx, q)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil || len(ids) != 5 {
+		t.Fatalf("relations: %d, %v", len(ids), err)
+	}
+	parent = ids[0]
+	if _, err := tx.Exec(ctx, "ANALYZE task_relations"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		q    ListQuery
+	}{
+		{"admin", ListQuery{}},
+		{"admin, todo", ListQuery{Statuses: []Status{StatusTodo}}},
+		{"busy's scope", ListQuery{Only: ownScope("busy")}},
+		{"busy's scope, oldest first, text", ListQuery{Only: ownScope("busy"), Ascending: true, Query: "deploy"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.q.Parent, tt.q.Limit = &parent, 50
+			sql, args, err := listSQL(tt.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := explainJSON(ctx, t, tx, "ANALYZE, FORMAT JSON", sql, args)
+			var read float64
+			plan.walk(func(n planNode) {
+				if n.RelationName == "tasks" {
+					read += n.ActualRows + n.RemovedByFilter
+				}
+			})
+			if read > 50 {
+				t.Errorf("read %.0f rows of tasks for 5 subtasks:\n%s", read, sql)
+			}
+		})
+	}
 }
 
 var statusIndex = regexp.MustCompile(`^tasks_[a-z_]+_created_at_id_idx$`)

@@ -70,7 +70,7 @@ func (q ExportQuery) where(args []any) (string, []any) {
 		}
 		conds = append(conds, "status = ANY("+arg(st)+")")
 	}
-	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query}.conds(arg)...)
+	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, nil}.conds(arg)...)
 	return strings.Join(conds, "\n  AND "), args
 }
 
@@ -125,7 +125,7 @@ ORDER BY created_at, id` + limit
 		var t Task
 		for rows.Next() {
 			if err := rows.Scan(&t.ID, &t.Project, &t.Title, &t.Description, &t.Status, &t.Priority, &t.DueAt,
-				&t.OwnerID, &t.AssigneeID, &t.Labels, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
+				&t.OwnerID, &t.AssigneeID, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
 				return fmt.Errorf("task: export: %w", err)
 			}
 			if err := each(&t); err != nil {

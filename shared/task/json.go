@@ -47,7 +47,11 @@ func (t *Task) AppendJSON(b []byte) []byte {
 		}
 		b = AppendJSONString(b, l)
 	}
-	b = append(b, `],"created_at":`...)
+	b = append(b, `],"subtasks":{"total":`...)
+	b = strconv.AppendInt(b, int64(t.Subtasks.Total), 10)
+	b = append(b, `,"done":`...)
+	b = strconv.AppendInt(b, int64(t.Subtasks.Done), 10)
+	b = append(b, `},"created_at":`...)
 	b = appendTime(b, t.CreatedAt)
 	b = append(b, `,"updated_at":`...)
 	b = appendTime(b, t.UpdatedAt)

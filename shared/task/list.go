@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -22,9 +23,11 @@ type ListQuery struct {
 	Statuses   []Status // empty: any status
 	OwnerID    string
 	AssigneeID string
-	Label      string     // the task's labels contain it
-	DueBefore  *time.Time // due_at < DueBefore
-	DueAfter   *time.Time // due_at >= DueAfter
+	// Parent keeps the subtasks of this task (subtask_of it).
+	Parent    *uuid.UUID
+	Label     string     // the task's labels contain it
+	DueBefore *time.Time // due_at < DueBefore
+	DueAfter  *time.Time // due_at >= DueAfter
 	// Query is full-text search over title and description, in
 	// websearch syntax ("quoted phrase", -excluded, or).
 	Query string
@@ -128,7 +131,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 // filter value is another matter: with owner_id or label as well, the
 // best plan depends on how common the value is.
 func (q ListQuery) genericPlanSafe() bool {
-	return q.OwnerID == "" && q.AssigneeID == "" && q.Label == "" &&
+	return q.OwnerID == "" && q.AssigneeID == "" && q.Label == "" && q.Parent == nil &&
 		q.DueBefore == nil && q.DueAfter == nil && q.Query == "" && !q.manyProjects()
 }
 
@@ -177,7 +180,7 @@ func listSQL(q ListQuery) (string, []any, error) {
 
 	// Conditions every branch shares; each value is bound once and its
 	// placeholder repeated.
-	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query}.conds(arg)
+	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, q.Parent}.conds(arg)
 	cmp, dir := "<", "DESC"
 	if q.Ascending {
 		cmp, dir = ">", "ASC"
@@ -348,6 +351,7 @@ type filters struct {
 	ownerID, assigneeID, label string
 	dueBefore, dueAfter        *time.Time
 	query                      string
+	parent                     *uuid.UUID
 }
 
 // conds renders f's conditions; arg binds a value and returns its placeholder.
@@ -370,6 +374,12 @@ func (f filters) conds(arg func(any) string) []string {
 	}
 	if f.query != "" {
 		c = append(c, "search @@ websearch_to_tsquery('english', "+arg(f.query)+")")
+	}
+	if f.parent != nil {
+		// A parent's subtasks are few: the planner finds them by
+		// task_relations_other_id_kind_idx and the task by its key, then
+		// sorts them, whatever else the branch fixes.
+		c = append(c, "id IN (SELECT task_id FROM task_relations WHERE other_id = "+arg(f.parent.String())+"::uuid AND kind = 'subtask_of')")
 	}
 	return c
 }

@@ -67,7 +67,7 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 
 // Columns are what ScanRows reads, in its order — keep the two in step.
 // The generated search column is left out.
-const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, created_at, updated_at, version"
+const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, subtasks_total, subtasks_done, created_at, updated_at, version"
 
 // ScanRows returns a function that reads rows of Columns, for
 // pgx.CollectRows and CollectOneRow; it reuses its scan targets from one
@@ -86,7 +86,7 @@ func ScanRows() pgx.RowToFunc[Task] {
 		assignee         pgtype.Text
 	)
 	dest := []any{&id, &t.Project, &t.Title, &t.Description, &status, &priority, &due,
-		&t.OwnerID, &assignee, &t.Labels, &t.CreatedAt, &t.UpdatedAt, &t.Version}
+		&t.OwnerID, &assignee, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &t.CreatedAt, &t.UpdatedAt, &t.Version}
 	return func(row pgx.CollectableRow) (Task, error) {
 		t.Labels = nil // the one target pgx would append to
 		if err := row.Scan(dest...); err != nil {
@@ -188,12 +188,17 @@ WHERE id = $1`
 // Its events, made by actor: task.updated for every change, then
 // task.status_changed and task.assigned when those fields changed; a no-op
 // update has none.
-func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change func(cur Task) (Task, error)) (Task, error) {
+//
+// A subtask closed or reopened moves its parent's counts in the same
+// transaction; the parent, at its new version, is appended to touched.
+func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change func(cur Task) (Task, error), touched ...Touched) (Task, error) {
 	var (
 		updated Task
 		wrote   bool
+		parents []Task
 	)
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		parents = nil
 		cur, err := lockTask(ctx, tx, id, "update")
 		if err != nil {
 			return err
@@ -218,7 +223,13 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		if err := activity.Add(ctx, tx, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
 			return err
 		}
-		return s.addEvents(ctx, tx, id, changeData(actor, cur, updated)...)
+		if err := s.addEvents(ctx, tx, id, changeData(actor, cur, updated)...); err != nil {
+			return err
+		}
+		if d := closing(cur.Status, updated.Status); d != 0 {
+			parents, err = s.moveParents(ctx, tx, actor, []uuid.UUID{id}, func(uuid.UUID) (int32, int32) { return 0, d })
+		}
+		return err
 	})
 	if err != nil {
 		return Task{}, err
@@ -226,7 +237,23 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 	if wrote {
 		s.publish(ctx, id)
 	}
+	s.report(ctx, parents, touched)
 	return updated, nil
+}
+
+// moveParents applies to the parents of children (locked) the deltas
+// delta gives for each child.
+func (s *Store) moveParents(ctx context.Context, tx pgx.Tx, actor string, children []uuid.UUID, delta func(child uuid.UUID) (total, done int32)) ([]Task, error) {
+	of, err := parentsOf(ctx, tx, children)
+	if err != nil || len(of) == 0 {
+		return nil, err
+	}
+	p := progress{}
+	for child, parent := range of {
+		t, d := delta(child)
+		p.add(parent, t, d)
+	}
+	return s.apply(ctx, tx, actor, p)
 }
 
 // writeTask writes next's mutable fields to task id, bumping its version.
@@ -253,9 +280,13 @@ RETURNING ` + Columns
 
 // Delete removes a task if check, given the current row under a row lock,
 // returns nil; check's error is returned as is. A nil check allows it.
-// Its event is task.deleted, made by actor, with the task as it was.
-func (s *Store) Delete(ctx context.Context, actor string, id uuid.UUID, check func(cur Task) error) error {
+// Its event is task.deleted, made by actor, with the task as it was. Its
+// relations go with it: its parent counts one subtask less (and is
+// appended to touched), its subtasks have no parent any more.
+func (s *Store) Delete(ctx context.Context, actor string, id uuid.UUID, check func(cur Task) error, touched ...Touched) error {
+	var parents []Task
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		parents = nil
 		cur, err := lockTask(ctx, tx, id, "delete")
 		if err != nil {
 			return err
@@ -265,18 +296,33 @@ func (s *Store) Delete(ctx context.Context, actor string, id uuid.UUID, check fu
 				return err
 			}
 		}
+		of, err := parentsOf(ctx, tx, []uuid.UUID{id})
+		if err != nil {
+			return err
+		}
 		const q = `
 DELETE FROM tasks
 WHERE id = $1`
 		if _, err := tx.Exec(ctx, q, id); err != nil {
 			return fmt.Errorf("task: delete: %w", err)
 		}
-		return s.addEvents(ctx, tx, id, events.TaskDeletedData{Actor: actor, Task: cur.Snapshot()})
+		if err := s.addEvents(ctx, tx, id, events.TaskDeletedData{Actor: actor, Task: cur.Snapshot()}); err != nil {
+			return err
+		}
+		if parent, ok := of[id]; ok {
+			done := int32(0)
+			if cur.Status.Closed() {
+				done = -1
+			}
+			parents, err = s.apply(ctx, tx, actor, progress{parent: {Total: -1, Done: done}})
+		}
+		return err
 	})
 	if err != nil {
 		return err
 	}
 	s.publish(ctx, id)
+	s.report(ctx, parents, touched)
 	return nil
 }
 

@@ -68,10 +68,23 @@ type Task struct {
 	OwnerID     string     `json:"owner_id" db:"owner_id"`
 	AssigneeID  *string    `json:"assignee_id" db:"assignee_id"`
 	Labels      []string   `json:"labels" db:"labels"`
+	Subtasks    Subtasks   `json:"subtasks"`
 	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at" db:"updated_at"`
 	Version     int64      `json:"version" db:"version"`
 }
+
+// Subtasks counts a task's subtasks (tasks subtask_of it) and those of
+// them that are closed: done or cancelled, needing no more work. The
+// store keeps them; no patch writes them.
+type Subtasks struct {
+	Total int32 `json:"total"`
+	Done  int32 `json:"done"`
+}
+
+// Closed reports whether a task of status s counts as done among its
+// parent's subtasks.
+func (s Status) Closed() bool { return s == StatusDone || s == StatusCancelled }
 
 // Errors the store returns; callers use errors.Is.
 var (

@@ -17,8 +17,8 @@ import (
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
-	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/project"
+	"github.com/taskfn/taskfn/shared/relation"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -34,8 +34,8 @@ type API struct {
 	roles *project.Resolver
 	// hist serves GET /tasks/{id}/activity.
 	hist *activity.Store
-	// db serves the relation routes.
-	db *pg.DB
+	// rels serves the relation routes.
+	rels *relation.Store
 }
 
 func missing(route string) error {
@@ -213,11 +213,15 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cw := a.cache.BeginWrite(r.Context())
-	var t task.Task
+	var (
+		t       task.Task
+		parents []task.Task // whose subtask counts moved
+	)
 	// Access is resolved before the row is locked, so the lock is not held
 	// over it; a refusal writes nothing, so trying again is safe.
 	err = a.decide(r, func(acc project.Access) error {
 		var err error
+		parents = parents[:0]
 		t, err = a.store.Update(r.Context(), acc.ID.Subject, tid, func(cur task.Task) (task.Task, error) {
 			if !task.CanSee(acc, cur) {
 				return cur, task.ErrNotFound
@@ -230,7 +234,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 				return cur, errs.Validation(bad...)
 			}
 			return next, task.CheckChange(acc, cur, next)
-		})
+		}, &parents)
 		return err
 	})
 	if err != nil {
@@ -238,6 +242,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	}
 	// Before the reply: a GET after this PATCH must find the new version.
 	cw.Stored(r.Context(), t)
+	cw.StoredMany(r.Context(), parents)
 	writeTask(w, http.StatusOK, t)
 	return nil
 }
@@ -253,7 +258,9 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cw := a.cache.BeginWrite(r.Context())
+	var parents []task.Task
 	err = a.decide(r, func(acc project.Access) error {
+		parents = parents[:0]
 		return a.store.Delete(r.Context(), acc.ID.Subject, tid, func(cur task.Task) error {
 			if err := task.CheckDelete(acc, cur); err != nil {
 				return err
@@ -262,12 +269,13 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 				return task.ErrVersionMismatch
 			}
 			return nil
-		})
+		}, &parents)
 	})
 	if err != nil {
 		return err
 	}
 	cw.Deleted(r.Context(), tid)
+	cw.StoredMany(r.Context(), parents)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

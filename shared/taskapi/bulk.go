@@ -136,14 +136,15 @@ func (a *API) bulkUpdate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cw := a.cache.BeginWrite(r.Context())
-	tasks, err := a.store.UpdateMany(r.Context(), acc.ID.Subject, req.ids, change(acc))
+	var parents []task.Task // outside ids, whose subtask counts moved
+	tasks, err := a.store.UpdateMany(r.Context(), acc.ID.Subject, req.ids, change(acc), &parents)
 	var be *task.BulkError
 	if errors.As(err, &be) && acc.Cached() && refusedByRoles(be) {
 		// As decide does for one task: a grant made elsewhere counts at once.
 		if acc, err = a.roles.Fresh(r.Context(), acc.ID); err != nil {
 			return err
 		}
-		tasks, err = a.store.UpdateMany(r.Context(), acc.ID.Subject, req.ids, change(acc))
+		tasks, err = a.store.UpdateMany(r.Context(), acc.ID.Subject, req.ids, change(acc), &parents)
 	}
 	if errors.As(err, &be) {
 		return bulkProblem(r, req.ids, be)
@@ -151,7 +152,7 @@ func (a *API) bulkUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	cw.StoredMany(r.Context(), tasks)
+	cw.StoredMany(r.Context(), append(tasks, parents...))
 	page := task.Page{Items: tasks}
 	WritePage(w, &page)
 	return nil

@@ -9,6 +9,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -55,12 +57,19 @@ func parseList(v url.Values) (task.ListQuery, error) {
 	if err := parseDueFilters(v, &q); err != nil {
 		return q, err
 	}
+	if s, ok := v["parent"]; ok {
+		id, err := uuid.Parse(s[0])
+		if err != nil || len(s[0]) != 36 {
+			return q, badParam("parent", "must be a task id")
+		}
+		q.Parent = &id
+	}
 	return q, parsePaging(v, &q)
 }
 
 // listParams are the list route's query parameters.
 var listParams = map[string]bool{
-	"project": true, "status": true, "assignee_id": true, "owner_id": true, "label": true,
+	"project": true, "status": true, "assignee_id": true, "owner_id": true, "label": true, "parent": true,
 	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "cursor": true,
 }
 

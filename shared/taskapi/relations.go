@@ -32,7 +32,11 @@ func (d Relations) api(route string) (*API, error) {
 	if d.DB == nil || d.Store == nil || d.Cache == nil || d.Roles == nil {
 		return nil, missing(route)
 	}
-	return &API{store: d.Store, cache: d.Cache, roles: d.Roles, db: d.DB}, nil
+	rels, err := relation.NewStore(d.DB, d.Store)
+	if err != nil {
+		return nil, err
+	}
+	return &API{store: d.Store, cache: d.Cache, roles: d.Roles, rels: rels}, nil
 }
 
 // CreateRelationRoute is POST /tasks/{id}/relations, the create-relation function.
@@ -122,13 +126,17 @@ func (a *API) createRelation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rel, err := relation.Add(r.Context(), a.db, acc.ID.Subject, tid, kind, other)
+	cw := a.cache.BeginWrite(r.Context())
+	var parents []task.Task
+	rel, err := a.rels.Add(r.Context(), acc.ID.Subject, tid, kind, other, &parents)
 	if err != nil {
 		if errs.KindOf(err) == errs.NotFound {
 			return errNoOther // deleted meanwhile
 		}
 		return err
 	}
+	// Before the reply: the parent's next GET shows its new count.
+	cw.StoredMany(r.Context(), parents)
 	var o task.Task
 	if err := json.Unmarshal(oe.JSON, &o); err != nil {
 		return fmt.Errorf("taskapi: cached task %s: %w", other, err)
@@ -161,7 +169,7 @@ func (a *API) listRelations(w http.ResponseWriter, r *http.Request) error {
 	if err := a.seeTask(r, tid); err != nil {
 		return err
 	}
-	rels, err := relation.Of(r.Context(), a.db, tid)
+	rels, err := a.rels.Of(r.Context(), tid)
 	if err != nil {
 		return err
 	}
@@ -219,9 +227,12 @@ func (a *API) deleteRelation(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := relation.Remove(r.Context(), a.db, acc.ID.Subject, tid, kind, other); err != nil {
+	cw := a.cache.BeginWrite(r.Context())
+	var parents []task.Task
+	if err := a.rels.Remove(r.Context(), acc.ID.Subject, tid, kind, other, &parents); err != nil {
 		return err
 	}
+	cw.StoredMany(r.Context(), parents)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

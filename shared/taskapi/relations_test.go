@@ -3,6 +3,8 @@ package taskapi
 import (
 	"strings"
 	"testing"
+
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 // TestRelationRoutes: through the routes, who may relate, the rules, and a
@@ -85,5 +87,69 @@ func TestRelationRoutes(t *testing.T) {
 	}
 	if r := e.do(req{method: "DELETE", path: rel(child.ID.String()) + "/subtask_of/" + parent.ID.String(), as: carol}); r.status != 404 {
 		t.Errorf("remove again: %d", r.status)
+	}
+}
+
+// TestSubtasks: through the routes, a parent's counts follow its subtasks
+// (the cached GET included, with a new ETag each time), and ?parent=
+// lists the subtasks the caller may see.
+func TestSubtasks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	parent := e.create(carol, map[string]any{"title": "parent"})
+	a := e.create(carol, map[string]any{"title": "a"})
+	b := e.create(carol, map[string]any{"title": "b", "status": "done"})
+	hidden := e.create(dave, map[string]any{"title": "dave's"})
+	other := e.create(carol, map[string]any{"title": "not a subtask"})
+	pid := parent.ID.String()
+	etag := ""
+	steps := []struct {
+		name, as, method, path string
+		body                   any
+		status                 int
+		want                   task.Subtasks
+	}{
+		{"a becomes a subtask", carol, "POST", "/tasks/" + a.ID.String() + "/relations", map[string]any{"kind": "subtask_of", "task_id": pid}, 201, task.Subtasks{Total: 1}},
+		{"b, done, too", carol, "POST", "/tasks/" + b.ID.String() + "/relations", map[string]any{"kind": "subtask_of", "task_id": pid}, 201, task.Subtasks{Total: 2, Done: 1}},
+		{"dave's, which carol cannot see, by an admin", alice, "POST", "/tasks/" + hidden.ID.String() + "/relations", map[string]any{"kind": "subtask_of", "task_id": pid}, 201, task.Subtasks{Total: 3, Done: 1}},
+		{"a done", carol, "PATCH", "/tasks/" + a.ID.String(), map[string]any{"status": "done"}, 200, task.Subtasks{Total: 3, Done: 2}},
+		{"a and b reopened in bulk", carol, "PATCH", "/tasks", map[string]any{"ids": []string{a.ID.String(), b.ID.String()}, "patch": map[string]any{"status": "todo"}}, 200, task.Subtasks{Total: 3}},
+		{"dave's deleted", dave, "DELETE", "/tasks/" + hidden.ID.String(), nil, 204, task.Subtasks{Total: 2}},
+	}
+	for _, s := range steps {
+		r := e.do(req{method: s.method, path: s.path, as: s.as, body: s.body})
+		if r.status != s.status {
+			t.Fatalf("%s: %d %s", s.name, r.status, r.body)
+		}
+		g := e.do(req{method: "GET", path: "/tasks/" + pid, as: carol})
+		got := g.task(t)
+		if got.Subtasks != s.want {
+			t.Errorf("%s: parent shows %+v, want %+v", s.name, got.Subtasks, s.want)
+		}
+		if tag := g.header.Get("ETag"); tag == etag {
+			t.Errorf("%s: the parent's ETag stayed %s", s.name, tag)
+		} else {
+			etag = tag
+		}
+	}
+	if _, r := e.list(carol, "parent=not-an-id"); r.status != 400 {
+		t.Errorf("parent=not-an-id: %d", r.status)
+	}
+	e.do(req{method: "POST", path: "/tasks/" + hidden.ID.String() + "/relations", as: alice, body: map[string]any{"kind": "relates_to", "task_id": other.ID.String()}})
+	for _, c := range []struct {
+		as, query string
+		want      []string
+	}{
+		{carol, "parent=" + pid, []string{"b", "a"}},
+		{carol, "parent=" + pid + "&status=todo&sort=created_at", []string{"a", "b"}},
+		{carol, "parent=" + pid + "&q=b", []string{"b"}},
+		{carol, "parent=" + other.ID.String(), []string{}},
+		{dave, "parent=" + pid, []string{}},
+		{alice, "parent=" + pid + "&limit=1", []string{"b"}},
+	} {
+		p, r := e.list(c.as, c.query)
+		if r.status != 200 || strings.Join(titles(p.Items), ",") != strings.Join(c.want, ",") {
+			t.Errorf("%s ?%s: %d %v, want %v", c.as, c.query, r.status, titles(p.Items), c.want)
+		}
 	}
 }
