@@ -20,13 +20,15 @@ const (
 	CommentCreated    = "dev.taskfn.comment.created.v1"
 	CommentUpdated    = "dev.taskfn.comment.updated.v1"
 	CommentDeleted    = "dev.taskfn.comment.deleted.v1"
+	RelationAdded     = "dev.taskfn.relation.added.v1"
+	RelationRemoved   = "dev.taskfn.relation.removed.v1"
 	ReportRequested   = "dev.taskfn.report.requested.v1"
 	ReportCompleted   = "dev.taskfn.report.completed.v1"
 )
 
 // Types lists every event type taskfn emits.
 var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted,
-	CommentCreated, CommentUpdated, CommentDeleted, ReportRequested, ReportCompleted}
+	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted}
 
 // PingSourceType is the type of the events a Knative PingSource sends on
 // each tick: not taskfn's own, but what triggers relay-outbox.
@@ -195,6 +197,26 @@ type CommentUpdatedData CommentData
 // CommentDeletedData is the data of CommentDeleted.
 type CommentDeletedData CommentData
 
+// RelationData is the data of the relation events: "task_id <kind>
+// other_id", with each task's project so a consumer can tell who may
+// know, and who made the relation when.
+type RelationData struct {
+	Actor        string    `json:"actor"`
+	TaskID       uuid.UUID `json:"task_id"`
+	Kind         string    `json:"kind"`
+	OtherID      uuid.UUID `json:"other_id"`
+	Project      string    `json:"project"`
+	OtherProject string    `json:"other_project"`
+	CreatedBy    string    `json:"created_by"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// RelationAddedData is the data of RelationAdded.
+type RelationAddedData RelationData
+
+// RelationRemovedData is the data of RelationRemoved.
+type RelationRemovedData RelationData
+
 // ReportRequestedData is the data of ReportRequested.
 type ReportRequestedData struct {
 	ReportID    uuid.UUID `json:"report_id"`
@@ -215,6 +237,8 @@ func (TaskDeletedData) EventType() string       { return TaskDeleted }
 func (CommentCreatedData) EventType() string    { return CommentCreated }
 func (CommentUpdatedData) EventType() string    { return CommentUpdated }
 func (CommentDeletedData) EventType() string    { return CommentDeleted }
+func (RelationAddedData) EventType() string     { return RelationAdded }
+func (RelationRemovedData) EventType() string   { return RelationRemoved }
 func (ReportRequestedData) EventType() string   { return ReportRequested }
 func (ReportCompletedData) EventType() string   { return ReportCompleted }
 

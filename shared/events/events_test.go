@@ -60,6 +60,7 @@ func TestEmittedDataValidates(t *testing.T) {
 	full.AssigneeID = ptr("bob")
 	full.Labels = []string{"ops", "backend"}
 	full.Version = 7
+	full.Subtasks = &events.Subtasks{Total: 3, Done: 1}
 	report := uuid.Must(uuid.NewV7())
 	tests := []struct {
 		name string
@@ -77,6 +78,9 @@ func TestEmittedDataValidates(t *testing.T) {
 		{"comment created", events.CommentCreatedData{Actor: "bob", Comment: comment, Task: full}},
 		{"comment edited", events.CommentUpdatedData{Actor: "bob", Comment: edited, Task: eventstest.Snapshot()}},
 		{"comment deleted", events.CommentDeletedData{Actor: "alice", Comment: comment, Task: full}},
+		{"updated subtasks", events.TaskUpdatedData{Actor: "", Changed: []string{"subtasks"}, Task: full}},
+		{"relation added", events.RelationAddedData{Actor: "bob", TaskID: full.ID, Kind: "subtask_of", OtherID: report, Project: "web", OtherProject: "~bob", CreatedBy: "bob", CreatedAt: full.CreatedAt}},
+		{"relation removed", events.RelationRemovedData{Actor: "alice", TaskID: full.ID, Kind: "blocks", OtherID: report, Project: "web", OtherProject: "web", CreatedBy: "bob", CreatedAt: full.CreatedAt}},
 		{"report requested", events.ReportRequestedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob"}},
 		{"report succeeded", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "succeeded", Rows: 12}},
 		{"report failed", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "failed", Error: "timeout"}},

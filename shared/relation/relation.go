@@ -17,6 +17,8 @@ import (
 
 	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/errs"
+	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -166,6 +168,9 @@ RETURNING task_id, kind, other_id, created_by, created_at`
 		if err := history(ctx, tx, actor, activity.RelationAdded, r, false); err != nil {
 			return err
 		}
+		if err := s.event(ctx, tx, actor, r, false); err != nil {
+			return err
+		}
 		if kind == SubtaskOf {
 			parents, err = s.tasks.SubtaskLinked(ctx, tx, actor, id, other)
 		}
@@ -174,13 +179,37 @@ RETURNING task_id, kind, other_id, created_by, created_at`
 	if err != nil {
 		return Relation{}, err
 	}
-	s.committed(ctx, parents, touched)
+	s.committed(ctx, r, parents, touched)
 	return r, nil
 }
 
-// committed publishes the events of the parents a change wrote, and
-// hands them to touched.
-func (s *Store) committed(ctx context.Context, parents []task.Task, touched task.Touched) {
+// event adds the relation's event to the outbox, keyed by the task it
+// was added to, on the task events' topic: a consumer sees it in order
+// with that task's other events.
+func (s *Store) event(ctx context.Context, tx pgx.Tx, actor string, r Relation, removed bool) error {
+	const q = `
+SELECT (SELECT project FROM tasks WHERE id = $1), (SELECT project FROM tasks WHERE id = $2)`
+	var p, op string
+	if err := tx.QueryRow(ctx, q, r.TaskID, r.OtherID).Scan(&p, &op); err != nil {
+		return fmt.Errorf("relation: event: %w", err)
+	}
+	d := events.RelationData{Actor: actor, TaskID: r.TaskID, Kind: string(r.Kind), OtherID: r.OtherID,
+		Project: p, OtherProject: op, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt}
+	var data events.Data = events.RelationAddedData(d)
+	if removed {
+		data = events.RelationRemovedData(d)
+	}
+	ev, err := events.NewTaskEvent(s.tasks.Topic(), r.TaskID, data)
+	if err != nil {
+		return err
+	}
+	return outbox.Add(ctx, tx, ev)
+}
+
+// committed publishes the events of the change to relation r and of the
+// parents it wrote, and hands those to touched.
+func (s *Store) committed(ctx context.Context, r Relation, parents []task.Task, touched task.Touched) {
+	s.tasks.PublishKey(ctx, r.TaskID)
 	s.tasks.Published(ctx, parents)
 	if touched != nil {
 		*touched = append(*touched, parents...)
@@ -214,13 +243,15 @@ func direction(outgoing bool) string {
 // for subtask_of, other counts one subtask less and is appended to
 // touched.
 func (s *Store) Remove(ctx context.Context, actor string, id uuid.UUID, kind Kind, other uuid.UUID, touched task.Touched) error {
-	var parents []task.Task
+	var (
+		parents []task.Task
+		r       Relation
+	)
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		parents = nil
 		const q = `
 DELETE FROM task_relations WHERE task_id = $1 AND kind = $2 AND other_id = $3
 RETURNING task_id, kind, other_id, created_by, created_at`
-		var r Relation
 		var k string
 		err := tx.QueryRow(ctx, q, id, string(kind), other).Scan(&r.TaskID, &k, &r.OtherID, &r.CreatedBy, &r.CreatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -233,6 +264,9 @@ RETURNING task_id, kind, other_id, created_by, created_at`
 		if err := history(ctx, tx, actor, activity.RelationRemoved, r, true); err != nil {
 			return err
 		}
+		if err := s.event(ctx, tx, actor, r, true); err != nil {
+			return err
+		}
 		if r.Kind == SubtaskOf {
 			parents, err = s.tasks.SubtaskUnlinked(ctx, tx, actor, id, other)
 		}
@@ -241,7 +275,7 @@ RETURNING task_id, kind, other_id, created_by, created_at`
 	if err != nil {
 		return err
 	}
-	s.committed(ctx, parents, touched)
+	s.committed(ctx, r, parents, touched)
 	return nil
 }
 

@@ -3,11 +3,13 @@ package relation_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -239,6 +241,24 @@ func TestSubtaskCounts(t *testing.T) {
 	const q = `SELECT count(*) FROM outbox WHERE key = $1 AND data->'changed' = '["subtasks"]'`
 	if err := db.Primary.QueryRow(ctx, q, p.String()).Scan(&evs); err != nil || evs != 7 {
 		t.Errorf("p's subtasks events: %d (%v), want one per count change, 7", evs, err)
+	}
+	// Each relation added or removed has its event, keyed by the task it
+	// was added to, naming both projects.
+	const rq = `SELECT type, key, data->>'kind', data->>'project' <> '' AND data->>'other_project' <> '' FROM outbox WHERE type LIKE 'dev.taskfn.relation.%' ORDER BY id`
+	rows, _ := db.Primary.Query(ctx, rq)
+	type line struct {
+		Type, Key, Kind string
+		Projects        bool
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[line])
+	want := []line{
+		{"dev.taskfn.relation.added.v1", a.String(), "subtask_of", true},
+		{"dev.taskfn.relation.added.v1", b.String(), "subtask_of", true},
+		{"dev.taskfn.relation.added.v1", a.String(), "blocks", true},
+		{"dev.taskfn.relation.removed.v1", a.String(), "subtask_of", true},
+	}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("relation events %+v (%v), want %+v", got, err, want)
 	}
 }
 

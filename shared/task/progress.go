@@ -155,3 +155,11 @@ FOR SHARE`
 // Published publishes the events of parents a relation change wrote, after
 // its commit.
 func (s *Store) Published(ctx context.Context, parents []Task) { s.report(ctx, parents, nil) }
+
+// PublishKey publishes, after its commit, the events another package's
+// write added under task id's key (best effort, as for the store's own).
+func (s *Store) PublishKey(ctx context.Context, id uuid.UUID) { s.publish(ctx, id) }
+
+// Topic is where the store's task events go; events keyed by a task
+// belong there too, in order with its own.
+func (s *Store) Topic() string { return s.topic }
