@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,9 +138,10 @@ func (s *Store) publish(ctx context.Context, taskID uuid.UUID) {
 }
 
 // Create adds a comment by author to task (as the caller saw it, for the
-// event), with its history line and event. A task deleted meanwhile is
-// ErrTaskGone.
-func (s *Store) Create(ctx context.Context, author string, task events.TaskSnapshot, body string) (Comment, error) {
+// event), with its history line and event, which names mentioned (the
+// subjects its mentions notify; the row remembers them). A task deleted
+// meanwhile is ErrTaskGone.
+func (s *Store) Create(ctx context.Context, author string, task events.TaskSnapshot, body string, mentioned []string) (Comment, error) {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return Comment{}, fmt.Errorf("comment: %w", err)
@@ -147,9 +149,9 @@ func (s *Store) Create(ctx context.Context, author string, task events.TaskSnaps
 	var c Comment
 	err = pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		const q = `
-INSERT INTO comments (id, task_id, author, body) VALUES ($1, $2, $3, $4)
+INSERT INTO comments (id, task_id, author, body, mentioned) VALUES ($1, $2, $3, $4, $5)
 RETURNING ` + columns
-		rows, _ := tx.Query(ctx, q, id, task.ID, author, body)
+		rows, _ := tx.Query(ctx, q, id, task.ID, author, body, nonNil(mentioned))
 		var err error
 		if c, err = collectOne(rows, "create"); err != nil {
 			var pe *pgconn.PgError
@@ -161,13 +163,21 @@ RETURNING ` + columns
 		if err := activity.Add(ctx, tx, task.ID, author, activity.CommentAdded, commentChange(nil, &c)); err != nil {
 			return err
 		}
-		return s.event(ctx, tx, task.ID, events.CommentCreatedData{Actor: author, Comment: c.Snapshot(), Task: task})
+		return s.event(ctx, tx, task.ID, events.CommentCreatedData{Actor: author, Comment: c.Snapshot(), Task: task, Mentioned: mentioned})
 	})
 	if err != nil {
 		return Comment{}, err
 	}
 	s.publish(ctx, task.ID)
 	return c, nil
+}
+
+// nonNil: pgx sends a nil slice as NULL, and mentioned is NOT NULL.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // ErrTaskGone: the task was deleted while the comment was being added.
@@ -216,9 +226,15 @@ LIMIT $3`
 
 // Update sets the body of comment id under a row lock if check, given the
 // current row, allows it; the same body writes nothing. Its event carries
-// task, the comment's task as the caller saw it.
-func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, task events.TaskSnapshot, body string, check func(cur Comment) error) (Comment, error) {
-	var c Comment
+// task, the comment's task as the caller saw it, and those of mentioned
+// (the subjects the new body's mentions reach) the comment has not
+// notified before, whom the row then remembers too: a mention notifies
+// once per comment, however often an edit removes and restores it.
+func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, task events.TaskSnapshot, body string, mentioned []string, check func(cur Comment) error) (Comment, error) {
+	var (
+		c     Comment
+		fresh []string
+	)
 	wrote := false
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		cur, err := lock(ctx, tx, id)
@@ -232,16 +248,33 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, task eve
 			c = cur
 			return nil
 		}
+		// Those of mentioned not yet told, from the row under its lock,
+		// so two edits cannot both tell the same person.
+		var told []string
+		if err := tx.QueryRow(ctx, `SELECT mentioned FROM comments WHERE id = $1`, id).Scan(&told); err != nil {
+			return fmt.Errorf("comment: update: %w", err)
+		}
+		fresh = nil
+		for _, m := range mentioned {
+			if !slices.Contains(told, m) {
+				fresh = append(fresh, m)
+			}
+		}
 		const q = `
-UPDATE comments SET body = $2, edited_at = now(), updated_at = now(), version = version + 1
+UPDATE comments
+SET body = $2,
+    mentioned = mentioned || $3::text[],
+    edited_at = now(),
+    updated_at = now(),
+    version = version + 1
 WHERE id = $1
 RETURNING ` + columns
-		rows, _ := tx.Query(ctx, q, id, body)
+		rows, _ := tx.Query(ctx, q, id, body, nonNil(fresh))
 		if c, err = collectOne(rows, "update"); err != nil {
 			return err
 		}
 		wrote = true
-		return s.event(ctx, tx, cur.TaskID, events.CommentUpdatedData{Actor: actor, Comment: c.Snapshot(), Task: task})
+		return s.event(ctx, tx, cur.TaskID, events.CommentUpdatedData{Actor: actor, Comment: c.Snapshot(), Task: task, Mentioned: fresh})
 	})
 	if err != nil {
 		return Comment{}, err

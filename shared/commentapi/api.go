@@ -30,39 +30,49 @@ const (
 )
 
 // API holds what the comment handlers run on: the comments, the task
-// cache (the task's project and assignee decide access) and the roles.
+// cache (the task's project and assignee decide access), the roles and,
+// for the writes, the mentions.
 type API struct {
-	store *comment.Store
-	cache *cache.Cache
-	roles *project.Resolver
+	store    *comment.Store
+	cache    *cache.Cache
+	roles    *project.Resolver
+	mentions *Mentions
+}
+
+// Deps is what the routes are built on.
+type Deps struct {
+	Store    *comment.Store
+	Cache    *cache.Cache
+	Roles    *project.Resolver
+	Mentions *Mentions // create and update only
 }
 
 // Constructor is one route's constructor.
-type Constructor func(*auth.Gate, *comment.Store, *cache.Cache, *project.Resolver) (httpx.Route, error)
+type Constructor func(*auth.Gate, Deps) (httpx.Route, error)
 
-func route(name, method, path string, h func(*API) httpx.HandlerFunc) Constructor {
-	return func(g *auth.Gate, s *comment.Store, c *cache.Cache, roles *project.Resolver) (httpx.Route, error) {
-		if g == nil || s == nil || c == nil || roles == nil {
+func route(name, method, path string, mentions bool, h func(*API) httpx.HandlerFunc) Constructor {
+	return func(g *auth.Gate, d Deps) (httpx.Route, error) {
+		if g == nil || d.Store == nil || d.Cache == nil || d.Roles == nil || mentions && d.Mentions == nil {
 			return httpx.Route{}, fmt.Errorf("commentapi: %s: %w", name, function.ErrMissing)
 		}
-		a := &API{store: s, cache: c, roles: roles}
+		a := &API{store: d.Store, cache: d.Cache, roles: d.Roles, mentions: d.Mentions}
 		return g.Route(name, method, path, h(a)), nil
 	}
 }
 
 // The routes, one per function.
 var (
-	CreateRoute = route("create-comment", http.MethodPost, "/tasks/:id/comments", func(a *API) httpx.HandlerFunc { return a.create })
-	ListRoute   = route("list-comments", http.MethodGet, "/tasks/:id/comments", func(a *API) httpx.HandlerFunc { return a.list })
-	UpdateRoute = route("update-comment", http.MethodPatch, "/comments/:id", func(a *API) httpx.HandlerFunc { return a.update })
-	DeleteRoute = route("delete-comment", http.MethodDelete, "/comments/:id", func(a *API) httpx.HandlerFunc { return a.delete })
+	CreateRoute = route("create-comment", http.MethodPost, "/tasks/:id/comments", true, func(a *API) httpx.HandlerFunc { return a.create })
+	ListRoute   = route("list-comments", http.MethodGet, "/tasks/:id/comments", false, func(a *API) httpx.HandlerFunc { return a.list })
+	UpdateRoute = route("update-comment", http.MethodPatch, "/comments/:id", true, func(a *API) httpx.HandlerFunc { return a.update })
+	DeleteRoute = route("delete-comment", http.MethodDelete, "/comments/:id", false, func(a *API) httpx.HandlerFunc { return a.delete })
 )
 
 // Routes are all four, as the dev runner and the tests mount them.
-func Routes(g *auth.Gate, s *comment.Store, c *cache.Cache, roles *project.Resolver) ([]httpx.Route, error) {
+func Routes(g *auth.Gate, d Deps) ([]httpx.Route, error) {
 	var out []httpx.Route
 	for _, r := range []Constructor{CreateRoute, ListRoute, UpdateRoute, DeleteRoute} {
-		rt, err := r(g, s, c, roles)
+		rt, err := r(g, d)
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +149,11 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	c, err := a.store.Create(r.Context(), acc.ID.Subject, t.snap, body)
+	mentioned, err := a.mentions.Of(r.Context(), body, acc.ID.Subject, t)
+	if err != nil {
+		return err
+	}
+	c, err := a.store.Create(r.Context(), acc.ID.Subject, t.snap, body, mentioned)
 	if err != nil {
 		return err
 	}
@@ -235,7 +249,11 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	updated, err := a.store.Update(r.Context(), acc.ID.Subject, c.ID, t.snap, body, func(cur comment.Comment) error {
+	mentioned, err := a.mentions.Of(r.Context(), body, acc.ID.Subject, t)
+	if err != nil {
+		return err
+	}
+	updated, err := a.store.Update(r.Context(), acc.ID.Subject, c.ID, t.snap, body, mentioned, func(cur comment.Comment) error {
 		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
 			return comment.ErrVersionMismatch
 		}

@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
 	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
@@ -257,5 +260,66 @@ SELECT count(*) FILTER (WHERE type = 'dev.taskfn.comment.created.v1'), count(*) 
 	var left int
 	if err := e.db.Primary.QueryRow(context.Background(), `SELECT count(*) FROM comments WHERE task_id = $1`, tk.ID).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d comments outlived their task (%v)", left, err)
+	}
+}
+
+// TestMentions: through the routes, a comment's @mentions reach the
+// people who may see the task — by API membership, by a group of their
+// latest token, by assignment — and nobody else; each is told once per
+// comment, however the comment is edited.
+func TestMentions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	member := []auth.Role{auth.RoleMember}
+	author := who{sub: fresh("author-"), roles: member}
+	key := fresh("m-")
+	e.must(201, author, "POST", "/projects", map[string]any{"key": key, "name": "M"})
+	viaAPI := who{sub: fresh("api-"), roles: member}
+	later := who{sub: fresh("later-"), roles: member}
+	viaGroup := who{sub: fresh("group-"), roles: member, groups: []string{"/projects/" + key + "/viewer"}}
+	stale := who{sub: fresh("stale-"), roles: member, groups: []string{"/projects/" + key + "/viewer"}}
+	outsider := who{sub: fresh("out-"), roles: member}
+	assignee := who{sub: fresh("assignee-"), roles: member}
+	unseen := fresh("unseen-")
+	for _, p := range []who{viaAPI, later} {
+		e.must(201, author, "PUT", "/projects/"+key+"/members/"+p.sub, map[string]any{"role": "viewer"})
+	}
+	// Each is remembered by a request of theirs; stale's was 8 days ago.
+	for _, p := range []who{viaAPI, later, viaGroup, stale, outsider, assignee} {
+		e.must(200, p, "GET", "/projects", nil)
+	}
+	if _, err := e.db.Primary.Exec(t.Context(), `UPDATE people SET roles_seen_at = now() - interval '8 days' WHERE subject = $1`, stale.sub); err != nil {
+		t.Fatal(err)
+	}
+	tk := decode[struct{ ID string }](t, e.must(201, author, "POST", "/tasks", map[string]any{"title": "talk", "project": key, "assignee_id": assignee.sub}))
+	mentioned := func() [][]string {
+		t.Helper()
+		const q = `SELECT coalesce(data->'mentioned', '[]') FROM outbox WHERE key = $1 AND type LIKE 'dev.taskfn.comment.%' ORDER BY id`
+		rows, _ := e.db.Primary.Query(t.Context(), q, tk.ID)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[[]string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	at := func(ps ...string) string {
+		var b strings.Builder
+		for _, p := range ps {
+			b.WriteString("@" + strings.ToUpper(p) + ", ")
+		}
+		return b.String()
+	}
+	body := at(viaAPI.sub, viaGroup.sub, stale.sub, outsider.sub, assignee.sub, unseen, author.sub) + "`@" + later.sub + "` please look"
+	c := decode[commentJSON](t, e.must(201, author, "POST", "/tasks/"+tk.ID+"/comments", map[string]any{"body": body}))
+	edits := []string{
+		at(viaGroup.sub, later.sub) + "and nobody else", // later is new; viaAPI dropped
+		at(viaAPI.sub, later.sub, outsider.sub),         // viaAPI back: told already
+	}
+	for _, b := range edits {
+		e.must(200, author, "PATCH", "/comments/"+c.ID, map[string]any{"body": b})
+	}
+	want := [][]string{{viaAPI.sub, viaGroup.sub, assignee.sub}, {later.sub}, {}}
+	if d := cmp.Diff(want, mentioned()); d != "" {
+		t.Errorf("mentioned per event (-want +got):\n%s", d)
 	}
 }

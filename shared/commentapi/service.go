@@ -27,6 +27,7 @@ type Config struct {
 	Cache     cache.Config
 	Projects  project.ResolverConfig
 	Kafka     kafka.Config
+	Mentions  MentionConfig
 }
 
 // Wire wires the four routes on b, limited by lim, on the task cache c
@@ -40,7 +41,11 @@ func Wire(b *function.Base, cfg Config, lim *ratelimit.Limiter, c *cache.Cache, 
 	if err != nil {
 		return nil, err
 	}
-	return Routes(gate, store, c, roles)
+	m, err := NewMentions(b.DB.Primary, roles, cfg.Mentions)
+	if err != nil {
+		return nil, err
+	}
+	return Routes(gate, Deps{Store: store, Cache: c, Roles: roles, Mentions: m})
 }
 
 // Serve is the whole of a comment function: its configuration from the
@@ -84,7 +89,11 @@ func Serve(ctx context.Context, name string, route Constructor) error {
 	if err != nil {
 		return err
 	}
-	r, err := route(gate, store, c, roles)
+	m, err := NewMentions(b.DB.Primary, roles, cfg.Mentions)
+	if err != nil {
+		return err
+	}
+	r, err := route(gate, Deps{Store: store, Cache: c, Roles: roles, Mentions: m})
 	if err != nil {
 		return err
 	}

@@ -186,6 +186,10 @@ type CommentData struct {
 	Actor   string          `json:"actor"`
 	Comment CommentSnapshot `json:"comment"`
 	Task    TaskSnapshot    `json:"task"`
+	// Mentioned are the subjects the comment's @mentions name for the
+	// first time (created: all of them; updated: those the edit added),
+	// each of whom may see the task: notify tells each once.
+	Mentioned []string `json:"mentioned,omitempty"`
 }
 
 // CommentCreatedData is the data of CommentCreated.

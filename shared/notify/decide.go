@@ -29,6 +29,7 @@ const (
 	KindAssigned        Kind = "task.assigned"
 	KindReportCompleted Kind = "report.completed"
 	KindCommented       Kind = "comment.created"
+	KindMentioned       Kind = "comment.mentioned"
 )
 
 // poison marks an event that can never be processed: retrying it cannot
@@ -69,6 +70,8 @@ func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
 		decide = reportCompleted
 	case events.CommentCreated:
 		decide = commented
+	case events.CommentUpdated:
+		decide = mentionedOnEdit
 	default:
 		return nil, nil
 	}
@@ -133,19 +136,53 @@ const excerptRunes = 200
 // commented tells the task's owner and assignee of a new comment.
 func commented(data []byte) ([]Notice, error) {
 	var d events.CommentCreatedData
-	if err := decodeTask(data, &d, &d.Task); err != nil {
+	detail, err := commentDetail(data, (*events.CommentData)(&d))
+	if err != nil {
+		return nil, err
+	}
+	// The people mentioned hear of it as a mention, once; the owner and
+	// the assignee otherwise as a comment.
+	out := taskNotices(KindMentioned, d.Actor, d.Task, detail, d.Mentioned...)
+	for _, n := range taskNotices(KindCommented, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)) {
+		if !slices.Contains(d.Mentioned, n.Recipient) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// mentionedOnEdit tells the people an edit newly mentions; an edit tells
+// nobody else.
+func mentionedOnEdit(data []byte) ([]Notice, error) {
+	var d events.CommentUpdatedData
+	detail, err := commentDetail(data, (*events.CommentData)(&d))
+	if err != nil {
+		return nil, err
+	}
+	return taskNotices(KindMentioned, d.Actor, d.Task, detail, d.Mentioned...), nil
+}
+
+// commentDetail decodes a comment event's data into d and returns the
+// detail its notices show: the comment's id and an excerpt.
+func commentDetail(data []byte, d *events.CommentData) (map[string]any, error) {
+	if err := decodeTask(data, d, &d.Task); err != nil {
 		return nil, err
 	}
 	if d.Comment.ID == uuid.Nil || d.Comment.TaskID != d.Task.ID {
 		return nil, poison("the comment needs an id and its task's id")
 	}
+	if len(d.Mentioned) > maxMentioned {
+		return nil, poison("%d mentioned, at most %d", len(d.Mentioned), maxMentioned)
+	}
 	excerpt := []rune(d.Comment.Body)
 	if len(excerpt) > excerptRunes {
 		excerpt = append(excerpt[:excerptRunes-1], '…')
 	}
-	detail := map[string]any{"comment_id": d.Comment.ID.String(), "excerpt": string(excerpt)}
-	return taskNotices(KindCommented, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)), nil
+	return map[string]any{"comment_id": d.Comment.ID.String(), "excerpt": string(excerpt)}, nil
 }
+
+// maxMentioned is what the event schema allows (comment.MaxMentions).
+const maxMentioned = 20
 
 // statusChanged tells the owner and the assignee that the status moved.
 func statusChanged(data []byte) ([]Notice, error) {
@@ -295,6 +332,8 @@ func (n Notice) Summary(name func(subject string) string) string {
 		}
 	case KindCommented:
 		return fmt.Sprintf("%s commented on %s: %s", actor, title, str("excerpt"))
+	case KindMentioned:
+		return fmt.Sprintf("%s mentioned you on %s: %s", actor, title, str("excerpt"))
 	case KindReportCompleted:
 		kind := strings.ReplaceAll(str("report_kind"), "_", " ")
 		if str("status") == "succeeded" {

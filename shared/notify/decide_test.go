@@ -29,6 +29,14 @@ func TestDecide(t *testing.T) {
 	comment := func(actor string, s events.TaskSnapshot, body string) events.Data {
 		return events.CommentCreatedData{Actor: actor, Task: s, Comment: events.CommentSnapshot{ID: uuid.New(), TaskID: s.ID, Author: actor, Body: body}}
 	}
+	mention := func(actor string, s events.TaskSnapshot, body string, mentioned ...string) events.Data {
+		return events.CommentCreatedData{Actor: actor, Task: s, Mentioned: mentioned,
+			Comment: events.CommentSnapshot{ID: uuid.New(), TaskID: s.ID, Author: actor, Body: body}}
+	}
+	edit := func(actor string, s events.TaskSnapshot, body string, mentioned ...string) events.Data {
+		return events.CommentUpdatedData{Actor: actor, Task: s, Mentioned: mentioned,
+			Comment: events.CommentSnapshot{ID: uuid.New(), TaskID: s.ID, Author: actor, Body: body}}
+	}
 	type got struct{ Recipient, Summary string }
 	tests := []struct {
 		name string
@@ -79,6 +87,16 @@ func TestDecide(t *testing.T) {
 			{"alice", "bob commented on “Ship it”: done"},
 		}},
 		{"commented by the owner, unassigned", comment("alice", snap("alice", nil), "note to self"), nil},
+		{"mentions: each named once, the owner as a mention only", mention("carol", snap("alice", ptr("bob")), "@dave @alice look", "dave", "alice"), []got{
+			{"dave", "carol mentioned you on “Ship it”: @dave @alice look"},
+			{"alice", "carol mentioned you on “Ship it”: @dave @alice look"},
+			{"bob", "carol commented on “Ship it”: @dave @alice look"},
+		}},
+		{"a mention of oneself tells nobody", mention("carol", snap("carol", nil), "@carol", "carol"), nil},
+		{"an edit tells only whom it newly mentions", edit("carol", snap("alice", ptr("bob")), "@erin too", "erin"), []got{
+			{"erin", "carol mentioned you on “Ship it”: @erin too"},
+		}},
+		{"an edit without new mentions tells nobody", edit("carol", snap("alice", ptr("bob")), "typo fixed"), nil},
 		{"a long comment is quoted in part", comment("carol", snap("alice", nil), strings.Repeat("é", 300)), []got{
 			{"alice", "carol commented on “Ship it”: " + strings.Repeat("é", 199) + "…"},
 		}},
@@ -118,6 +136,7 @@ func TestDecidePoison(t *testing.T) {
 		{"truncated", events.TaskAssigned, "application/json", `{"task":`},
 		{"wrong types", events.TaskStatusChanged, "application/json", `{"task":{"id":1}}`},
 		{"no owner", events.TaskStatusChanged, "", `{"old_status":"todo","new_status":"done","task":{"id":"` + uuid.NewString() + `"}}`},
+		{"too many mentioned", events.CommentUpdated, "application/json", `{"actor":"a","task":{"id":"0190a4c2-7b1e-7c3d-9e4f-123456789abc","owner_id":"o"},"comment":{"id":"` + uuid.NewString() + `","task_id":"0190a4c2-7b1e-7c3d-9e4f-123456789abc"},"mentioned":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17","18","19","20","21"]}`},
 		{"bad report status", events.ReportCompleted, "application/json", `{"report_id":"` + uuid.NewString() + `","requested_by":"a","status":"meh"}`},
 	}
 	for _, tc := range tests {

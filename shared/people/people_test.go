@@ -3,6 +3,7 @@ package people_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -89,5 +90,60 @@ func TestDirectoryCaches(t *testing.T) {
 	}
 	if got, _ := people.Lookup(ctx, db.Primary, []string{"bob"}); got["bob"].Email != "robert@taskfn.test" {
 		t.Errorf("a changed entry was not written: %v", got)
+	}
+}
+
+// ByUsername finds the identity a person's latest token gave, within the
+// age asked for; a username two subjects carried belongs to the one seen
+// last.
+func TestByUsername(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := context.Background()
+	for _, id := range []auth.Identity{
+		{Subject: "s-alice", Username: "Alice", Email: "alice@taskfn.test", Roles: []auth.Role{auth.RoleMember},
+			ProjectRoles: map[string]auth.ProjectRole{"web": auth.ProjectMember, "ops": auth.ProjectViewer}},
+		{Subject: "s-bob", Username: "bob", Roles: []auth.Role{auth.RoleAdmin}},
+		{Subject: "s-carol-old", Username: "carol", Roles: []auth.Role{auth.RoleMember}},
+		{Subject: "s-carol", Username: "carol", Roles: []auth.Role{auth.RoleManager}},
+	} {
+		if err := people.Remember(ctx, db.Primary, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []string{
+		`UPDATE people SET roles_seen_at = now() - interval '8 days' WHERE subject = 's-bob'`,
+		`UPDATE people SET roles_seen_at = now() - interval '1 day' WHERE subject = 's-carol-old'`,
+	} {
+		if _, err := db.Primary.Exec(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := people.ByUsername(ctx, db.Primary, []string{"alice", "bob", "carol", "nobody"}, 7*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]auth.Identity{
+		"alice": {Subject: "s-alice", Username: "alice", Email: "alice@taskfn.test", Roles: []auth.Role{auth.RoleMember},
+			ProjectRoles: map[string]auth.ProjectRole{"web": auth.ProjectMember, "ops": auth.ProjectViewer}},
+		"carol": {Subject: "s-carol", Username: "carol", Roles: []auth.Role{auth.RoleManager}},
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("by username (-want +got):\n%s", d)
+	}
+	// A request refreshes what the directory knows: bob is back, and
+	// alice's group role is gone.
+	if err := people.Remember(ctx, db.Primary, auth.Identity{Subject: "s-bob", Username: "bob", Roles: []auth.Role{auth.RoleAdmin}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := people.Remember(ctx, db.Primary, auth.Identity{Subject: "s-alice", Username: "alice", Roles: []auth.Role{auth.RoleMember}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = people.ByUsername(ctx, db.Primary, []string{"alice", "bob"}, 7*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["bob"].Subject != "s-bob" || got["alice"].ProjectRoles != nil {
+		t.Errorf("after new requests: %+v", got)
 	}
 }
