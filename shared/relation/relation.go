@@ -210,10 +210,7 @@ SELECT (SELECT project FROM tasks WHERE id = $1), (SELECT project FROM tasks WHE
 // parents it wrote, and hands those to touched.
 func (s *Store) committed(ctx context.Context, r Relation, parents []task.Task, touched task.Touched) {
 	s.tasks.PublishKey(ctx, r.TaskID)
-	s.tasks.Published(ctx, parents)
-	if touched != nil {
-		*touched = append(*touched, parents...)
-	}
+	s.tasks.Published(ctx, parents, touched)
 }
 
 // history writes the relation's line into both tasks' histories: field

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -91,7 +92,7 @@ RETURNING ` + Columns
 		d := p[id]
 		rows, _ := tx.Query(ctx, q, id, d.Total, d.Done)
 		t, err := collectOne(rows, "subtask counts")
-		if err == ErrNotFound {
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -140,7 +141,7 @@ WHERE id = $1
 FOR SHARE`
 	var st string
 	if err := tx.QueryRow(ctx, q, child).Scan(&st); err != nil {
-		if err == pgx.ErrNoRows {
+		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, ErrNotFound
 		}
 		return nil, fmt.Errorf("task: subtask: %w", err)
@@ -153,8 +154,10 @@ FOR SHARE`
 }
 
 // Published publishes the events of parents a relation change wrote, after
-// its commit.
-func (s *Store) Published(ctx context.Context, parents []Task) { s.report(ctx, parents, nil) }
+// its commit, and hands the parents to touched.
+func (s *Store) Published(ctx context.Context, parents []Task, touched Touched) {
+	s.report(ctx, parents, []Touched{touched})
+}
 
 // PublishKey publishes, after its commit, the events another package's
 // write added under task id's key (best effort, as for the store's own).
