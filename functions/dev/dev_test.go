@@ -94,6 +94,22 @@ func TestEventsEndToEnd(t *testing.T) {
 		t.Errorf("the actor was notified: %v", page)
 	}
 
+	// A mention reaches the person named, who shares the web project with
+	// carol through a Keycloak group, as a mention.
+	dave := token(t, base, "dave", "dave", 200)
+	call(t, base, "GET", "/notifications", dave, "", 200) // dave is known by a request
+	call(t, base, "POST", "/projects", carol, `{"key":"web","name":"Web"}`, 201)
+	shared := call(t, base, "POST", "/tasks", carol, `{"title":"Review the page","project":"web"}`, 201)
+	call(t, base, "POST", "/tasks/"+shared["id"].(string)+"/comments", carol, `{"body":"@dave could you look?"}`, 201)
+	mentioned := eventually(t, func() (map[string]any, bool) {
+		page := call(t, base, "GET", "/notifications", dave, "", 200)
+		items, _ := page["items"].([]any)
+		return page, len(items) == 1
+	})
+	if n := mentioned["items"].([]any)[0].(map[string]any); n["kind"] != "comment.mentioned" || n["task_id"] != shared["id"] {
+		t.Errorf("dave's notification %v, want the mention", n)
+	}
+
 	rep := call(t, base, "POST", "/reports", carol, `{"kind":"tasks_export","format":"csv"}`, 202)
 	rid, _ := rep["id"].(string)
 	eventually(t, func() (map[string]any, bool) {

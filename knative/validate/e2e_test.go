@@ -20,6 +20,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/taskfn/taskfn/shared/auth"
@@ -404,6 +405,18 @@ func TestEndToEnd(t *testing.T) {
 		with(carol, "Content-Type", "application/json")), http.StatusConflict); p.Type != "https://taskfn.dev/problems/relation-cycle" {
 		t.Errorf("inverse subtask: %+v", p)
 	}
+	// the parent lists its subtask and counts it, done by the bulk change
+	decode(do(t, http.MethodGet, gw.url+"/tasks?parent="+created.ID, nil, carol), http.StatusOK, &list)
+	if len(list.Items) != 1 || list.Items[0].ID != second.ID {
+		t.Errorf("?parent= listed %+v, want just %s", list.Items, second.ID)
+	}
+	var parent struct {
+		Subtasks struct{ Total, Done int } `json:"subtasks"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusOK, &parent)
+	if parent.Subtasks.Total != 1 || parent.Subtasks.Done != 1 {
+		t.Errorf("parent's subtasks %+v, want 1 of 1 done", parent.Subtasks)
+	}
 	var rels struct {
 		Items []struct{ Kind, Direction string } `json:"items"`
 	}
@@ -496,6 +509,20 @@ func TestEndToEnd(t *testing.T) {
 	decode(do(t, http.MethodGet, gw.url+"/tasks/"+shared.ID, nil, frank), http.StatusOK, nil)
 	readProblem(t, do(t, http.MethodPatch, gw.url+"/tasks/"+shared.ID, strings.NewReader(`{"title":"mine"}`), json(frank)), http.StatusForbidden)
 	readProblem(t, do(t, http.MethodGet, gw.url+"/tasks/"+shared.ID, nil, mallory), http.StatusNotFound)
+	// carol mentions both: the event names frank, who sees the task
+	// through his group, and not mallory, who does not (both are known
+	// by their requests above). No Kafka here: the event waits in the outbox.
+	decode(do(t, http.MethodPost, gw.url+"/tasks/"+shared.ID+"/comments", strings.NewReader(`{"body":"@frank @mallory please review"}`), json(carol)), http.StatusCreated, nil)
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mentioned []string
+	err = conn.QueryRow(t.Context(), `SELECT data->'mentioned' FROM outbox WHERE key = $1 AND type = 'dev.taskfn.comment.created.v1'`, shared.ID).Scan(&mentioned)
+	_ = conn.Close(t.Context())
+	if err != nil || fmt.Sprint(mentioned) != "[frank]" {
+		t.Errorf("the comment's event mentions %v (%v), want [frank]", mentioned, err)
+	}
 	readProblem(t, do(t, http.MethodGet, gw.url+"/projects/e2e-team", nil, mallory), http.StatusNotFound)
 	decode(do(t, http.MethodGet, gw.url+"/tasks?project=e2e-team", nil, mallory), http.StatusOK, &list)
 	if len(list.Items) != 0 {
