@@ -36,6 +36,9 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodDelete, "/tasks/{id}", "delete-task"},
 	// Not get-task: the longer path has its own location.
 	{http.MethodGet, "/tasks/{id}/activity", "list-task-activity"},
+	{http.MethodPost, "/tasks/{id}/restore", "restore-task"},
+	{http.MethodGet, "/trash", "list-trash"},
+	{http.MethodDelete, "/trash/{id}", "purge-task"},
 	{http.MethodGet, "/tasks/{id}/relations", "list-relations"},
 	{http.MethodPost, "/tasks/{id}/relations", "create-relation"},
 	{http.MethodDelete, "/tasks/{id}/relations/{kind}/{other}", "delete-relation"},

@@ -28,6 +28,8 @@ const (
 	CommentRemoved  Kind = "comment_removed"
 	RelationAdded   Kind = "relation_added"
 	RelationRemoved Kind = "relation_removed"
+	Trashed         Kind = "trashed"
+	Restored        Kind = "restored"
 )
 
 // Change is one field's change; values are as the task's JSON shows them,

@@ -331,10 +331,39 @@ func TestReadThrough(t *testing.T) {
 				t.Errorf("a refreshed entry was loaded from the database")
 			}
 		}},
-		{name: "delete leaves a tombstone that reads as not found", check: func(t *testing.T, w *world) {
-			tk := w.create("d")
+		{name: "trash reads as not found, and a restore replaces it", check: func(t *testing.T, w *world) {
+			tk := w.create("t")
+			w.get(tk.ID, 1)
+			late := w.c.BeginWrite(bg) // a writer of the version before, whose refresh comes last
 			cw := w.c.BeginWrite(bg)
-			if err := w.store.Delete(bg, "", tk.ID, nil); err != nil {
+			trashed, err := w.store.Trash(bg, "", tk.ID, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cw.Trashed(bg, tk.ID, trashed.Version)
+			w.get(tk.ID, 0)
+			late.Stored(bg, tk)
+			w.get(tk.ID, 0)
+			cw = w.c.BeginWrite(bg)
+			restored, err := w.store.Restore(bg, "", tk.ID, func(task.Trashed) error { return nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			cw.Stored(bg, restored)
+			if got := w.get(tk.ID, 3); got.Title != "t" {
+				t.Errorf("restored: %+v", got)
+			}
+			if w.replica.Load()+w.primary.Load() != 0 {
+				t.Errorf("loads %d+%d, want every read served by the writes' entries", w.replica.Load(), w.primary.Load())
+			}
+		}},
+		{name: "purge leaves a tombstone that reads as not found", check: func(t *testing.T, w *world) {
+			tk := w.create("d")
+			if _, err := w.store.Trash(bg, "", tk.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+			cw := w.c.BeginWrite(bg)
+			if err := w.store.Purge(bg, "", tk.ID, func(task.Trashed) error { return nil }); err != nil {
 				t.Fatal(err)
 			}
 			cw.Deleted(bg, tk.ID)
@@ -435,12 +464,15 @@ func TestSetRules(t *testing.T) {
 			t.Errorf("title %q", got.Title)
 		}
 	})
-	t.Run("reader's load from before a delete does not outlive the tombstone", func(t *testing.T) {
+	t.Run("reader's load from before a purge does not outlive the tombstone", func(t *testing.T) {
 		tk := w.create("r3")
 		w.rdb.Del(bg, w.key(tk.ID))
 		s := observe(tk.ID)
+		if _, err := w.store.Trash(bg, "", tk.ID, nil); err != nil {
+			t.Fatal(err)
+		}
 		cw := w.c.BeginWrite(bg)
-		if err := w.store.Delete(bg, "", tk.ID, nil); err != nil {
+		if err := w.store.Purge(bg, "", tk.ID, func(task.Trashed) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		cw.Deleted(bg, tk.ID)
@@ -534,11 +566,30 @@ func TestSetRules(t *testing.T) {
 			}
 		})
 	}
-	t.Run("late delete still leaves a tombstone", func(t *testing.T) {
-		tk := w.create("r8")
+	t.Run("late trash poisons", func(t *testing.T) {
+		// A restore's refresh may have been lost meanwhile: a trashed entry
+		// could then hide a live task, so it poisons like any late write.
+		tk := w.create("r7")
 		cw := w.c.BeginWrite(bg)
 		cw.Late()
-		if err := w.store.Delete(bg, "", tk.ID, nil); err != nil {
+		tr, err := w.store.Trash(bg, "", tk.ID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cw.Trashed(bg, tk.ID, tr.Version)
+		if raw, ok := w.entry(tk.ID); !ok || strings.Fields(raw)[1] != "P" {
+			t.Errorf("entry %q, want a poison", raw)
+		}
+		w.get(tk.ID, 0)
+	})
+	t.Run("late purge still leaves a tombstone", func(t *testing.T) {
+		tk := w.create("r8")
+		if _, err := w.store.Trash(bg, "", tk.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+		cw := w.c.BeginWrite(bg)
+		cw.Late()
+		if err := w.store.Purge(bg, "", tk.ID, func(task.Trashed) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
 		cw.Deleted(bg, tk.ID)

@@ -182,9 +182,13 @@ func TestConcurrentReadersWriters(t *testing.T) {
 					continue
 				}
 				cw = w.c.BeginWrite(bg)
-				if err := w.store.Delete(bg, "", id, nil); errors.Is(err, task.ErrNotFound) {
+				if _, err := w.store.Trash(bg, "", id, nil); errors.Is(err, task.ErrNotFound) {
 					continue
 				} else if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := w.store.Purge(bg, "", id, func(task.Trashed) error { return nil }); err != nil {
 					t.Error(err)
 					return
 				}

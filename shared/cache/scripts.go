@@ -22,7 +22,11 @@ const (
 	// primary too, while both run during a rollout.
 	kindTaskV1    = 'T'
 	kindNegative  = 'N' // no such task, as a reader found; version 0
-	kindTombstone = 'X' // deleted; its version is above any live one
+	kindTombstone = 'X' // purged; its version is above any live one
+	// kindTrashed is a task in the trash at its version: it reads as not
+	// found, and the restored task's higher version replaces it. Revisions
+	// before the trash read it as malformed, and so from the primary.
+	kindTrashed = 'D'
 	// kindPoison is left by a writer that cannot prove its value is the
 	// newest (see setScript): it reads as a miss to be loaded from the
 	// primary, and only a value of at least its version may replace it.
@@ -188,7 +192,7 @@ func decode(v string) (e Entry, found bool, err error) {
 	}
 	kind, rest := v[i+1], v[i+3:]
 	switch kind {
-	case kindNegative, kindTombstone:
+	case kindNegative, kindTombstone, kindTrashed:
 		return e, false, nil
 	case kindTask:
 	default:

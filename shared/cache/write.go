@@ -52,7 +52,18 @@ func (w Write) Stored(ctx context.Context, t task.Task) {
 	w.refresh(ctx, t.ID, kindTask, t.Version, &e, w.c.ttl())
 }
 
-// Deleted replaces a deleted task's entry with a tombstone, which reads as
+// Trashed replaces the entry of a task moved to the trash at version with
+// one that reads as not found. Unlike a purge's tombstone it is ranked by
+// version like a task, so a restore (a higher version) replaces it, and a
+// writer that cannot prove it is the newest poisons instead (setScript).
+func (w Write) Trashed(ctx context.Context, id uuid.UUID, version int64) {
+	if w.c == nil {
+		return
+	}
+	w.refresh(ctx, id, kindTrashed, version, nil, w.c.ttl())
+}
+
+// Deleted replaces a purged task's entry with a tombstone, which reads as
 // not found and outranks every version a racing reader or writer holds.
 func (w Write) Deleted(ctx context.Context, id uuid.UUID) {
 	if w.c == nil {

@@ -1,13 +1,18 @@
 // Package cleanup deletes what taskfn no longer needs, in bounded batches:
-// finished tasks past the retention, read notifications and their emails,
+// trashed tasks past the trash's retention, read notifications and their emails,
 // reports, published outbox rows, and processed-event records past the
 // redelivery window. Each batch is one short transaction that skips rows
 // another holds (FOR UPDATE SKIP LOCKED), so two runs at once share the
 // work and neither blocks the API. The SQL stays with each table's
 // package; this one only decides what is old and keeps to a time budget.
 //
-// Deleted tasks leave tombstones in the task cache, as delete-task's do,
-// so GET /tasks/{id} stops serving them at once. Reports whose build was
+// It deletes nothing a user made that nobody asked to delete: finished
+// tasks past their retention are archived (RETENTION_ACTION=archive, the
+// default) or, opted into, moved to the trash (trash), where they stay
+// restorable for TRASH_RETENTION_DAYS. Purged tasks leave tombstones in
+// the task cache, as purge-task's do, so GET /tasks/{id} stops serving
+// them at once; archived and trashed ones are refreshed as their routes
+// refresh them. Reports whose build was
 // lost are failed, so they do not stay unfinished (and count against
 // their requester) forever.
 package cleanup
@@ -28,8 +33,12 @@ import (
 
 // Retention says how long each kind of row is kept, in days.
 type Retention struct {
-	// Tasks done or cancelled, by the time of their last change.
-	TaskDays int `envconfig:"RETENTION_DAYS" default:"90"`
+	// Tasks done or cancelled, by the time of their last change, are
+	// then archived, or with RetentionAction "trash" moved to the trash.
+	TaskDays        int    `envconfig:"RETENTION_DAYS" default:"90"`
+	RetentionAction string `envconfig:"RETENTION_ACTION" default:"archive"`
+	// Trashed tasks, by when they were trashed, are then purged.
+	TrashDays int `envconfig:"TRASH_RETENTION_DAYS" default:"30"`
 	// Read notifications, by when they were read; emails by when they
 	// were queued.
 	NotificationDays int `envconfig:"NOTIFICATION_RETENTION_DAYS" default:"30"`
@@ -58,13 +67,16 @@ func (r Retention) validate() error {
 		name string
 		days int
 	}{
-		{"RETENTION_DAYS", r.TaskDays}, {"NOTIFICATION_RETENTION_DAYS", r.NotificationDays},
+		{"RETENTION_DAYS", r.TaskDays}, {"TRASH_RETENTION_DAYS", r.TrashDays}, {"NOTIFICATION_RETENTION_DAYS", r.NotificationDays},
 		{"REPORT_RETENTION_DAYS", r.ReportDays}, {"OUTBOX_RETENTION_DAYS", r.OutboxDays},
 		{"PROCESSED_EVENT_RETENTION_DAYS", r.ProcessedEventDays},
 	} {
 		if d.days < 1 {
 			errs = append(errs, fmt.Errorf("%s %d must be at least 1", d.name, d.days))
 		}
+	}
+	if r.RetentionAction != "archive" && r.RetentionAction != "trash" {
+		errs = append(errs, fmt.Errorf("RETENTION_ACTION %q must be archive or trash", r.RetentionAction))
 	}
 	if r.ReportAbandonAfter < time.Minute {
 		errs = append(errs, fmt.Errorf("REPORT_ABANDON_AFTER %s must be at least 1m", r.ReportAbandonAfter))
@@ -81,10 +93,14 @@ func (r Retention) validate() error {
 	return nil
 }
 
-// Result counts what one run deleted. Complete is false when the budget
-// ran out with rows left.
+// Result counts what one run did. Complete is false when the budget ran
+// out with rows left.
 type Result struct {
-	Tasks         int64 `json:"tasks"`
+	// ArchivedTasks or TrashedTasks (by RETENTION_ACTION): finished tasks
+	// past RETENTION_DAYS; PurgedTasks: trashed past TRASH_RETENTION_DAYS.
+	ArchivedTasks int64 `json:"archived_tasks"`
+	TrashedTasks  int64 `json:"trashed_tasks"`
+	PurgedTasks   int64 `json:"purged_tasks"`
 	Notifications int64 `json:"notifications"`
 	Emails        int64 `json:"emails"`
 	Reports       int64 `json:"reports"`
@@ -130,21 +146,38 @@ func New(db *pg.DB, cfg Retention, taskCache *cache.Cache) (*Cleaner, error) {
 	return &Cleaner{db: db, tasks: tasks, inbox: inbox, reports: reports, cache: taskCache, cfg: cfg}, nil
 }
 
-// deleteTasks deletes a batch of finished tasks and tombstones each in the
-// cache, exactly as delete-task does: the generation is noted before the
-// delete, and a tombstone that cannot be written makes this process
-// invalidate the whole cache once Redis answers (see cache.Write).
-func (c *Cleaner) deleteTasks(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+// retireTasks archives (or trashes) a batch of finished tasks and
+// refreshes each in the cache, as update-task (or delete-task) does: the
+// generation is noted before the write, and an entry that cannot be
+// written makes this process invalidate the whole cache once Redis
+// answers (see cache.Write).
+func (c *Cleaner) retireTasks(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 	cw := c.cache.BeginWrite(ctx)
-	ids, parents, err := c.tasks.DeleteFinishedBefore(ctx, cutoff, batch)
-	// The rows are gone once the statement returns, even if the budget
-	// ends now: their tombstones must still be written, and the parents
-	// that counted them refreshed.
+	// The rows are written once the statement returns, even if the budget
+	// ends now: their entries must still be refreshed.
+	wctx := context.WithoutCancel(ctx)
+	if c.cfg.RetentionAction == "trash" {
+		trashed, parents, err := c.tasks.TrashFinishedBefore(ctx, cutoff, batch)
+		for _, t := range trashed {
+			cw.Trashed(wctx, t.ID, t.Version)
+		}
+		cw.StoredMany(wctx, parents)
+		return int64(len(trashed)), err
+	}
+	archived, err := c.tasks.ArchiveFinishedBefore(ctx, cutoff, batch)
+	cw.StoredMany(wctx, archived)
+	return int64(len(archived)), err
+}
+
+// purgeTrash purges a batch of tasks trashed before cutoff and tombstones
+// each in the cache, as purge-task does.
+func (c *Cleaner) purgeTrash(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	cw := c.cache.BeginWrite(ctx)
+	ids, err := c.tasks.PurgeTrashedBefore(ctx, cutoff, batch)
 	wctx := context.WithoutCancel(ctx)
 	for _, id := range ids {
 		cw.Deleted(wctx, id)
 	}
-	cw.StoredMany(wctx, parents)
 	return int64(len(ids)), err
 }
 
@@ -158,6 +191,10 @@ func (c *Cleaner) Run(ctx context.Context, now time.Time) (Result, error) {
 	bctx, cancel := context.WithTimeout(ctx, c.cfg.Budget)
 	defer cancel()
 	days := func(n int) time.Time { return now.Add(-time.Duration(n) * 24 * time.Hour) }
+	retired := &res.ArchivedTasks
+	if c.cfg.RetentionAction == "trash" {
+		retired = &res.TrashedTasks
+	}
 	steps := []struct {
 		name   string
 		cutoff time.Time
@@ -172,7 +209,8 @@ func (c *Cleaner) Run(ctx context.Context, now time.Time) (Result, error) {
 		{"outbox", days(c.cfg.OutboxDays), func(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
 			return outbox.PurgePublished(ctx, c.db.Primary, cutoff, batch)
 		}, &res.Outbox},
-		{"tasks", days(c.cfg.TaskDays), c.deleteTasks, &res.Tasks},
+		{"trash", days(c.cfg.TrashDays), c.purgeTrash, &res.PurgedTasks},
+		{"finished tasks", days(c.cfg.TaskDays), c.retireTasks, retired},
 	}
 	for _, s := range steps {
 		for {

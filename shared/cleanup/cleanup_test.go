@@ -35,7 +35,7 @@ var now = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // small batches, so the aged rows take many of them.
 var retention = cleanup.Retention{
-	TaskDays: 90, NotificationDays: 30, ReportDays: 7, OutboxDays: 3, ProcessedEventDays: 8, ReportAbandonAfter: 2 * time.Hour,
+	TaskDays: 90, RetentionAction: "archive", TrashDays: 30, NotificationDays: 30, ReportDays: 7, OutboxDays: 3, ProcessedEventDays: 8, ReportAbandonAfter: 2 * time.Hour,
 	BatchSize: 50, Budget: time.Minute,
 }
 
@@ -47,7 +47,8 @@ const aged = 400
 func seed(t *testing.T, db *pg.DB) {
 	t.Helper()
 	stmts := []string{
-		// Tasks: done or cancelled and untouched for more than 90 days go.
+		// Tasks: done or cancelled and untouched for more than 90 days are
+		// archived; in the trash for more than 30 days, purged.
 		`INSERT INTO tasks (id, title, status, priority, owner_id, created_at, updated_at)
 		 SELECT gen_random_uuid(), 'old ' || g, CASE WHEN g % 2 = 0 THEN 'done' ELSE 'cancelled' END, 'low', 'alice',
 		        $1::timestamptz - interval '200 days', $1::timestamptz - interval '91 days' - g * interval '1 minute'
@@ -56,6 +57,12 @@ func seed(t *testing.T, db *pg.DB) {
 		 (gen_random_uuid(), 'keep done recently', 'done', 'low', 'alice', $1::timestamptz - interval '200 days', $1::timestamptz - interval '89 days'),
 		 (gen_random_uuid(), 'keep old but open', 'todo', 'low', 'alice', $1::timestamptz - interval '900 days', $1::timestamptz - interval '900 days'),
 		 (gen_random_uuid(), 'keep blocked', 'blocked', 'low', 'alice', $1::timestamptz - interval '900 days', $1::timestamptz - interval '400 days')`,
+		`INSERT INTO tasks (id, title, status, priority, owner_id, created_at, updated_at, deleted_at, deleted_by)
+		 SELECT gen_random_uuid(), 'trashed ' || g, 'todo', 'low', 'alice',
+		        $1::timestamptz - interval '2 days', $1::timestamptz - interval '2 days', $1::timestamptz - interval '31 days' - g * interval '1 minute', 'alice'
+		 FROM generate_series(1, $2::int) g`,
+		`INSERT INTO tasks (id, title, status, priority, owner_id, created_at, updated_at, deleted_at, deleted_by) VALUES
+		 (gen_random_uuid(), 'keep trashed recently', 'done', 'low', 'alice', $1::timestamptz - interval '900 days', $1::timestamptz - interval '400 days', $1::timestamptz - interval '29 days', 'alice')`,
 		// Notifications: read more than 30 days ago go; unread stay.
 		`INSERT INTO notifications (id, recipient, event_id, kind, summary, created_at, read_at)
 		 SELECT gen_random_uuid(), 'alice', 'old-' || g, 'task.status_changed', 'old', $1::timestamptz - interval '60 days', $1::timestamptz - interval '31 days'
@@ -106,12 +113,14 @@ func left(t *testing.T, db *pg.DB) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
 	for table, q := range map[string]string{
-		"tasks":            "SELECT title FROM tasks ORDER BY title",
+		"tasks":            "SELECT title FROM tasks WHERE archived_at IS NULL ORDER BY title",
+		"archived":         "SELECT count(*)::text || ' archived, ' || count(*) FILTER (WHERE title LIKE 'old %')::text || ' of them old' FROM tasks WHERE archived_at IS NOT NULL",
+		"task events":      "SELECT type || ' ' || count(*)::text FROM outbox WHERE type LIKE 'dev.taskfn.task.%' GROUP BY type ORDER BY type",
 		"notifications":    "SELECT summary FROM notifications ORDER BY summary",
 		"email_outbox":     "SELECT subject FROM email_outbox ORDER BY subject",
 		"reports":          "SELECT requested_by || ' ' || status FROM reports ORDER BY requested_by",
 		"report_chunks":    "SELECT 'chunk of ' || r.requested_by FROM report_chunks c JOIN reports r ON r.id = c.report_id",
-		"outbox":           "SELECT type FROM outbox ORDER BY type",
+		"outbox":           "SELECT type FROM outbox WHERE type NOT LIKE 'dev.taskfn.task.%' ORDER BY type",
 		"processed_events": "SELECT event_id FROM processed_events",
 	} {
 		rows, err := db.Primary.Query(context.Background(), q)
@@ -133,7 +142,9 @@ func left(t *testing.T, db *pg.DB) map[string][]string {
 }
 
 var wantLeft = map[string][]string{
-	"tasks":            {"keep blocked", "keep done recently", "keep old but open"},
+	"tasks":            {"keep blocked", "keep done recently", "keep old but open", "keep trashed recently"},
+	"archived":         {"400 archived, 400 of them old"},
+	"task events":      {"dev.taskfn.task.purged.v1 400", "dev.taskfn.task.updated.v1 400"},
 	"notifications":    {"keep read recently", "keep unread"},
 	"email_outbox":     {"keep"},
 	"reports":          {"keep succeeded", "keep abandoned failed"},
@@ -141,7 +152,7 @@ var wantLeft = map[string][]string{
 	"processed_events": {"keep"},
 }
 
-var wantDeleted = cleanup.Result{Tasks: aged, Notifications: aged, Emails: aged, Reports: aged, AbandonedReports: 1, Outbox: aged, ProcessedEvents: aged}
+var wantDeleted = cleanup.Result{ArchivedTasks: aged, PurgedTasks: aged, Notifications: aged, Emails: aged, Reports: aged, AbandonedReports: 1, Outbox: aged, ProcessedEvents: aged}
 
 // Cleanup removes exactly the aged rows, one run alone or several at
 // once; together they delete each row once, and a run after them finds
@@ -170,7 +181,9 @@ func TestCleanupRemovesExactlyAgedRows(t *testing.T) {
 				if !r.Complete {
 					t.Errorf("run incomplete: %+v", r)
 				}
-				total.Tasks += r.Tasks
+				total.ArchivedTasks += r.ArchivedTasks
+				total.TrashedTasks += r.TrashedTasks
+				total.PurgedTasks += r.PurgedTasks
 				total.Notifications += r.Notifications
 				total.Emails += r.Emails
 				total.Reports += r.Reports
@@ -252,7 +265,7 @@ func TestTickHandler(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	var got cleanup.Result
-	if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Tasks == 0 || !got.Complete {
+	if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.ArchivedTasks == 0 || !got.Complete {
 		t.Errorf("tick: %d %s", resp.StatusCode, body)
 	}
 }
@@ -268,6 +281,8 @@ func TestRetentionValidation(t *testing.T) {
 	}
 	for _, change := range []func(*cleanup.Retention){
 		func(r *cleanup.Retention) { r.TaskDays = 0 },
+		func(r *cleanup.Retention) { r.TrashDays = 0 },
+		func(r *cleanup.Retention) { r.RetentionAction = "delete" },
 		func(r *cleanup.Retention) { r.ProcessedEventDays = -1 },
 		func(r *cleanup.Retention) { r.BatchSize = 0 },
 		func(r *cleanup.Retention) { r.ReportAbandonAfter = time.Second },
@@ -312,11 +327,11 @@ func newCleaner(t *testing.T, db *pg.DB, cfg cleanup.Retention, ccfg cache.Confi
 }
 
 // Retention deletes are writes the cache must see: a task get-task had
-// cached reads as not found once a cleanup has deleted it, from another
-// process's cache too, and even when Redis stalled through the cleanup
-// (the cleaner then drops the whole generation once Redis answers). Tasks
-// the cleanup keeps stay readable.
-func TestRetentionDropsCachedTasks(t *testing.T) {
+// cached reads as archived, at its new version, once a cleanup has
+// archived it, from another process's cache too, and even when Redis
+// stalled through the cleanup (the cleaner then drops the whole
+// generation once Redis answers). Tasks the cleanup keeps stay as they were.
+func TestRetentionRefreshesCachedTasks(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name  string
@@ -335,16 +350,16 @@ func TestRetentionDropsCachedTasks(t *testing.T) {
 			ctx := context.Background()
 
 			rows, _ := db.Primary.Query(ctx, `SELECT id FROM tasks WHERE title LIKE 'old %' ORDER BY title LIMIT 20`)
-			gone, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-			if err != nil || len(gone) != 20 {
-				t.Fatalf("aged ids: %d, %v", len(gone), err)
+			archived, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+			if err != nil || len(archived) != 20 {
+				t.Fatalf("aged ids: %d, %v", len(archived), err)
 			}
 			var kept uuid.UUID
 			if err := db.Primary.QueryRow(ctx, `SELECT id FROM tasks WHERE title = 'keep done recently'`).Scan(&kept); err != nil {
 				t.Fatal(err)
 			}
 			rdb := cachetest.Client(t, ccfg.RedisURL)
-			for _, id := range append(gone, kept) {
+			for _, id := range append(archived, kept) {
 				if _, err := reader.Get(ctx, id); err != nil {
 					t.Fatalf("caching %s: %v", id, err)
 				}
@@ -360,41 +375,44 @@ func TestRetentionDropsCachedTasks(t *testing.T) {
 				}
 			}
 			res, err := cleaner.Run(ctx, now)
-			if err != nil || res.Tasks != aged || !res.Complete {
-				t.Fatalf("run: %+v, %v; want all %d aged tasks deleted", res, err, aged)
+			if err != nil || res.ArchivedTasks != aged || !res.Complete {
+				t.Fatalf("run: %+v, %v; want all %d aged tasks archived", res, err, aged)
 			}
 			// Read only once Redis answers again: a read during the pause
 			// falls back to the database and would prove nothing.
 			time.Sleep(time.Until(answers) + 50*time.Millisecond)
 
 			deadline := time.Now().Add(5 * time.Second)
-			for _, id := range gone {
+			for _, id := range archived {
 				for {
-					_, err := reader.Get(ctx, id)
-					if errors.Is(err, task.ErrNotFound) {
+					e, err := reader.Get(ctx, id)
+					if err == nil && e.Version == 2 && strings.Contains(string(e.JSON), `"archived":true`) {
 						break
 					}
 					if time.Now().After(deadline) {
-						t.Fatalf("deleted task %s still read from the cache: %v", id, err)
+						t.Fatalf("archived task %s still read from the cache as before: %+v, %v", id, e, err)
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
 			}
-			if e, err := reader.Get(ctx, kept); err != nil || e.Version == 0 {
+			if e, err := reader.Get(ctx, kept); err != nil || e.Version != 1 {
 				t.Errorf("kept task: %+v, %v", e, err)
 			}
 		})
 	}
 }
 
-// TestRetentionRecountsParents: a subtask the cleanup deletes leaves its
-// parent's counts, in the database and in the cache another process reads.
+// TestRetentionRecountsParents: with RETENTION_ACTION=trash, a subtask the
+// cleanup trashes leaves its parent's counts, in the database and in the
+// cache another process reads, and reads as not found itself.
 func TestRetentionRecountsParents(t *testing.T) {
 	t.Parallel()
 	db := pgtest.New(t)
 	ctx := context.Background()
 	ccfg := cachetest.Config(t, cachetest.StartServer(t).URL())
-	cleaner := newCleaner(t, db, retention, ccfg)
+	trashing := retention
+	trashing.RetentionAction = "trash"
+	cleaner := newCleaner(t, db, trashing, ccfg)
 	reader := openCache(t, db, ccfg)
 	parent, old, fresh := uuid.New(), uuid.New(), uuid.New()
 	for _, s := range []string{
@@ -414,8 +432,18 @@ func TestRetentionRecountsParents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res, err := cleaner.Run(ctx, time.Now()); err != nil || res.Tasks != 1 {
-		t.Fatalf("run: %+v, %v; want the old subtask deleted", res, err)
+	if _, err := reader.Get(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := cleaner.Run(ctx, time.Now()); err != nil || res.TrashedTasks != 1 || res.ArchivedTasks != 0 {
+		t.Fatalf("run: %+v, %v; want the old subtask trashed", res, err)
+	}
+	if _, err := reader.Get(ctx, old); !errors.Is(err, task.ErrNotFound) {
+		t.Errorf("the trashed subtask reads %v, want not found", err)
+	}
+	var by string
+	if err := db.Primary.QueryRow(ctx, `SELECT deleted_by FROM tasks WHERE id = $1 AND deleted_at IS NOT NULL`, old).Scan(&by); err != nil || by != "" {
+		t.Errorf("the old subtask is not in the trash, trashed by the system: %q, %v", by, err)
 	}
 	var got task.Subtasks
 	var version int64

@@ -255,8 +255,14 @@ SELECT count(*) FILTER (WHERE type = 'dev.taskfn.comment.created.v1'), count(*) 
 	if err != nil || created != 5 || updated != 1 || deleted != 1 {
 		t.Fatalf("events: %d created, %d updated, %d deleted (%v)", created, updated, deleted, err)
 	}
-	// Purged with the task.
+	// Kept with the task in the trash, purged with it.
 	e.must(204, carol, "DELETE", "/tasks/"+tk.ID, nil)
+	e.must(404, carol, "GET", base, nil)
+	var kept int
+	if err := e.db.Primary.QueryRow(context.Background(), `SELECT count(*) FROM comments WHERE task_id = $1`, tk.ID).Scan(&kept); err != nil || kept != 4 {
+		t.Fatalf("%d comments kept in the trash, want 4 (%v)", kept, err)
+	}
+	e.must(204, carol, "DELETE", "/trash/"+tk.ID, nil)
 	var left int
 	if err := e.db.Primary.QueryRow(context.Background(), `SELECT count(*) FROM comments WHERE task_id = $1`, tk.ID).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d comments outlived their task (%v)", left, err)

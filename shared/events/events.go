@@ -16,7 +16,10 @@ const (
 	TaskUpdated       = "dev.taskfn.task.updated.v1"
 	TaskStatusChanged = "dev.taskfn.task.status_changed.v1"
 	TaskAssigned      = "dev.taskfn.task.assigned.v1"
-	TaskDeleted       = "dev.taskfn.task.deleted.v1"
+	TaskDeleted       = "dev.taskfn.task.deleted.v1" // before the trash; no longer written
+	TaskTrashed       = "dev.taskfn.task.trashed.v1"
+	TaskRestored      = "dev.taskfn.task.restored.v1"
+	TaskPurged        = "dev.taskfn.task.purged.v1"
 	CommentCreated    = "dev.taskfn.comment.created.v1"
 	CommentUpdated    = "dev.taskfn.comment.updated.v1"
 	CommentDeleted    = "dev.taskfn.comment.deleted.v1"
@@ -27,7 +30,7 @@ const (
 )
 
 // Types lists every event type taskfn emits.
-var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted,
+var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, TaskTrashed, TaskRestored, TaskPurged,
 	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted}
 
 // PingSourceType is the type of the events a Knative PingSource sends on
@@ -120,6 +123,8 @@ type TaskSnapshot struct {
 	AssigneeID  *string    `json:"assignee_id"`
 	Labels      []string   `json:"labels"`
 	Subtasks    *Subtasks  `json:"subtasks,omitempty"` // absent only in events written before subtasks
+	Archived    bool       `json:"archived"`           // false in events written before the archive
+	ArchivedAt  *time.Time `json:"archived_at"`
 	CreatedAt   time.Time  `json:"created_at"`
 	UpdatedAt   time.Time  `json:"updated_at"`
 	Version     int64      `json:"version"`
@@ -165,6 +170,29 @@ type TaskAssignedData struct {
 type TaskDeletedData struct {
 	Actor string       `json:"actor"`
 	Task  TaskSnapshot `json:"task"`
+}
+
+// TaskTrashedData is the data of TaskTrashed: the task as it went to the
+// trash, at the version trashing gave it.
+type TaskTrashedData struct {
+	Actor string       `json:"actor"`
+	Task  TaskSnapshot `json:"task"`
+}
+
+// TaskRestoredData is the data of TaskRestored: the task as restored.
+type TaskRestoredData struct {
+	Actor string       `json:"actor"`
+	Task  TaskSnapshot `json:"task"`
+}
+
+// TaskPurgedData is the data of TaskPurged: the task as it was in the
+// trash, and who put it there when; the actor is "" when cleanup purged
+// it after the retention.
+type TaskPurgedData struct {
+	Actor     string       `json:"actor"`
+	DeletedAt time.Time    `json:"deleted_at"`
+	DeletedBy string       `json:"deleted_by"`
+	Task      TaskSnapshot `json:"task"`
 }
 
 // CommentSnapshot is a comment as the API shows it.
@@ -230,7 +258,7 @@ type ReportRequestedData struct {
 
 // TaskFields are the names TaskUpdatedData.Changed may list: the fields a
 // task update can change, named as in the JSON.
-var TaskFields = []string{"project", "title", "description", "status", "priority", "due_at", "assignee_id", "labels"}
+var TaskFields = []string{"project", "title", "description", "status", "priority", "due_at", "assignee_id", "labels", "archived"}
 
 // EventType names each payload's event type.
 func (TaskCreatedData) EventType() string       { return TaskCreated }
@@ -238,6 +266,9 @@ func (TaskUpdatedData) EventType() string       { return TaskUpdated }
 func (TaskStatusChangedData) EventType() string { return TaskStatusChanged }
 func (TaskAssignedData) EventType() string      { return TaskAssigned }
 func (TaskDeletedData) EventType() string       { return TaskDeleted }
+func (TaskTrashedData) EventType() string       { return TaskTrashed }
+func (TaskRestoredData) EventType() string      { return TaskRestored }
+func (TaskPurgedData) EventType() string        { return TaskPurged }
 func (CommentCreatedData) EventType() string    { return CommentCreated }
 func (CommentUpdatedData) EventType() string    { return CommentUpdated }
 func (CommentDeletedData) EventType() string    { return CommentDeleted }

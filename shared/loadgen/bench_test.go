@@ -813,8 +813,10 @@ FROM generate_series(1, $1::int) AS g,
      LATERAL (SELECT abs(hashint4(g)::bigint) AS h, abs(hashint8(g)::bigint) AS h2, abs(hashint4(-g)::bigint) AS h3) AS hashes`
 	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 		// One big load: no need to wait for each WAL flush, and sorting
-		// for the GIN indexes goes faster with more memory.
-		for _, s := range []string{"SET LOCAL synchronous_commit = off", "SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL statement_timeout = 0", "TRUNCATE tasks", projects} {
+		// for the GIN indexes goes faster with more memory. CASCADE: the
+		// tables that refer to tasks (comments, history, relations) are
+		// seeded afresh after it.
+		for _, s := range []string{"SET LOCAL synchronous_commit = off", "SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL statement_timeout = 0", "TRUNCATE tasks CASCADE", projects} {
 			if _, err := tx.Exec(ctx, s); err != nil {
 				return err
 			}

@@ -59,7 +59,7 @@ func RedisHandler(rdb *redis.Client, key func(id string) string, h http.Header) 
 }
 
 // pointSelect is the store's read of one task.
-const pointSelect = "SELECT " + task.Columns + " FROM tasks WHERE id = $1"
+const pointSelect = "SELECT " + task.Columns + " FROM tasks WHERE id = $1 AND deleted_at IS NULL"
 
 // PgxHandler answers with the task read by one pgx point select per
 // request, encoded as the function encodes it.

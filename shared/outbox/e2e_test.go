@@ -43,7 +43,7 @@ func TestStoreWriteReachesKafka(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := store.Delete(ctx, "alice", created.ID, nil); err != nil {
+	if _, err := store.Trash(ctx, "alice", created.ID, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range rows(t, db.Primary) {
@@ -52,7 +52,7 @@ func TestStoreWriteReachesKafka(t *testing.T) {
 		}
 	}
 	recs := consumeAll(t, kafkatest.Brokers(), topic)
-	wantTypes := []string{events.TaskCreated, events.TaskUpdated, events.TaskStatusChanged, events.TaskAssigned, events.TaskDeleted}
+	wantTypes := []string{events.TaskCreated, events.TaskUpdated, events.TaskStatusChanged, events.TaskAssigned, events.TaskTrashed}
 	var gotTypes []string
 	for _, r := range recs {
 		gotTypes = append(gotTypes, r.Headers["ce_type"])

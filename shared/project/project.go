@@ -62,7 +62,7 @@ var (
 		"a project with this key exists; keys are unique and never reused while the project lives").
 		Problem("project-exists", "Project exists")
 	ErrNotEmpty = errs.New(errs.Conflict, "project not empty",
-		"the project still holds tasks; move or delete them first").
+		"the project still holds tasks, archived and trashed ones included (the trash keeps them restorable); move, delete or purge them first").
 		Problem("project-not-empty", "Project not empty")
 	ErrPersonal = errs.New(errs.Conflict, "personal project",
 		"a personal project belongs to its owner alone: it has no members and cannot be deleted").

@@ -158,9 +158,10 @@ func counts(t *testing.T, db *pg.DB, parent uuid.UUID) (stored, truth task.Subta
 	t.Helper()
 	const q = `
 SELECT p.subtasks_total, p.subtasks_done, p.version,
-       (SELECT count(*) FROM task_relations r WHERE r.other_id = p.id AND r.kind = 'subtask_of'),
        (SELECT count(*) FROM task_relations r JOIN tasks c ON c.id = r.task_id
-        WHERE r.other_id = p.id AND r.kind = 'subtask_of' AND c.status IN ('done', 'cancelled'))
+        WHERE r.other_id = p.id AND r.kind = 'subtask_of' AND c.deleted_at IS NULL),
+       (SELECT count(*) FROM task_relations r JOIN tasks c ON c.id = r.task_id
+        WHERE r.other_id = p.id AND r.kind = 'subtask_of' AND c.deleted_at IS NULL AND c.status IN ('done', 'cancelled'))
 FROM tasks p WHERE p.id = $1`
 	if err := db.Primary.QueryRow(t.Context(), q, parent).Scan(&stored.Total, &stored.Done, &version, &truth.Total, &truth.Done); err != nil {
 		t.Fatal(err)
@@ -213,7 +214,15 @@ func TestSubtaskCounts(t *testing.T) {
 			}, to)
 			return err
 		}, task.Subtasks{Total: 2}, true},
-		{"b deleted", func(to task.Touched) error { return ts.Delete(ctx, "alice", b, nil, to) }, task.Subtasks{Total: 1}, true},
+		{"b trashed", func(to task.Touched) error { _, err := ts.Trash(ctx, "alice", b, nil, to); return err }, task.Subtasks{Total: 1}, true},
+		{"b restored", func(to task.Touched) error {
+			_, err := ts.Restore(ctx, "alice", b, func(task.Trashed) error { return nil }, to)
+			return err
+		}, task.Subtasks{Total: 2}, true},
+		{"b trashed again", func(to task.Touched) error { _, err := ts.Trash(ctx, "alice", b, nil, to); return err }, task.Subtasks{Total: 1}, true},
+		{"b purged: counted out already", func(to task.Touched) error {
+			return ts.Purge(ctx, "alice", b, func(task.Trashed) error { return nil })
+		}, task.Subtasks{Total: 1}, false},
 		{"a's relation removed", func(to task.Touched) error { return rs.Remove(ctx, "alice", a, relation.SubtaskOf, p, to) }, task.Subtasks{}, true},
 	}
 	_, _, version := counts(t, db, p)
@@ -239,8 +248,8 @@ func TestSubtaskCounts(t *testing.T) {
 	}
 	var evs int
 	const q = `SELECT count(*) FROM outbox WHERE key = $1 AND data->'changed' = '["subtasks"]'`
-	if err := db.Primary.QueryRow(ctx, q, p.String()).Scan(&evs); err != nil || evs != 7 {
-		t.Errorf("p's subtasks events: %d (%v), want one per count change, 7", evs, err)
+	if err := db.Primary.QueryRow(ctx, q, p.String()).Scan(&evs); err != nil || evs != 9 {
+		t.Errorf("p's subtasks events: %d (%v), want one per count change, 9", evs, err)
 	}
 	// Each relation added or removed has its event, keyed by the task it
 	// was added to, naming both projects.

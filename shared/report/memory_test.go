@@ -142,7 +142,7 @@ SELECT gen_random_uuid(),
        timestamptz '2025-01-01' + g * interval '1 second'
 FROM generate_series(1, $1::int) AS g`
 	ctx := context.Background()
-	if _, err := db.Primary.Exec(ctx, "DROP INDEX tasks_search_idx, tasks_labels_idx"); err != nil {
+	if _, err := db.Primary.Exec(ctx, "DROP INDEX tasks_live_search_idx, tasks_live_labels_idx"); err != nil {
 		t.Fatal(err)
 	}
 	// A million rows outlast the test database's statement timeout on a

@@ -74,7 +74,10 @@ func TestActivity(t *testing.T) {
 		t.Errorf("history:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Purged with the task.
-	if err := s.Delete(ctx, "alice", tk.ID, nil); err != nil {
+	if _, err := s.Trash(ctx, "alice", tk.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Purge(ctx, "alice", tk.ID, func(task.Trashed) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if page, _, err := hist.List(ctx, tk.ID, uuid.Nil, 10); err != nil || len(page) != 0 {

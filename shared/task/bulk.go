@@ -63,6 +63,7 @@ func (s *Store) UpdateMany(ctx context.Context, actor string, ids []uuid.UUID, c
 SELECT ` + Columns + `
 FROM tasks
 WHERE id = ANY($1::uuid[])
+  AND deleted_at IS NULL
 ORDER BY id
 FOR UPDATE`
 		rows, _ := tx.Query(ctx, lock, uuidStrings(ids))
@@ -184,10 +185,11 @@ func writeTasks(ctx context.Context, tx pgx.Tx, changed []int, ids []uuid.UUID, 
 	title, desc, status, prio, labels, proj := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	due := make([]*time.Time, n)
 	assignee := make([]*string, n)
+	archived := make([]bool, n)
 	for j, i := range changed {
 		t := next[i]
 		tid[j], title[j], desc[j], status[j], prio[j], proj[j] = ids[i].String(), t.Title, t.Description, string(t.Status), string(t.Priority), t.Project
-		due[j], assignee[j] = t.DueAt, t.AssigneeID
+		due[j], assignee[j], archived[j] = t.DueAt, t.AssigneeID, t.Archived
 		b, err := json.Marshal(nonNilLabels(t.Labels))
 		if err != nil {
 			return nil, fmt.Errorf("task: bulk: %w", err)
@@ -205,13 +207,14 @@ SET title = n.title,
     assignee_id = n.assignee_id,
     labels = ARRAY(SELECT jsonb_array_elements_text(n.labels::jsonb)),
     project = n.project,
+    archived_at = CASE WHEN n.archived THEN coalesce(t.archived_at, now()) END,
     version = t.version + 1,
     updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
-    AS n(id, title, description, status, priority, due_at, assignee_id, labels, project)
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::boolean[])
+    AS n(id, title, description, status, priority, due_at, assignee_id, labels, project, archived)
 WHERE t.id = n.id
 RETURNING ` + qualifiedColumns
-	rows, _ := tx.Query(ctx, q, tid, title, desc, status, prio, due, assignee, labels, proj)
+	rows, _ := tx.Query(ctx, q, tid, title, desc, status, prio, due, assignee, labels, proj, archived)
 	written, err := pgx.CollectRows(rows, ScanRows())
 	if err != nil {
 		return nil, noProject(fmt.Errorf("task: bulk: %w", err))

@@ -28,6 +28,8 @@ func (t Task) Snapshot() events.TaskSnapshot {
 		AssigneeID:  t.AssigneeID,
 		Labels:      nonNilLabels(t.Labels),
 		Subtasks:    &events.Subtasks{Total: t.Subtasks.Total, Done: t.Subtasks.Done},
+		Archived:    t.Archived,
+		ArchivedAt:  t.ArchivedAt,
 		CreatedAt:   t.CreatedAt,
 		UpdatedAt:   t.UpdatedAt,
 		Version:     t.Version,
@@ -46,6 +48,7 @@ func changedFields(before, after Task) []string {
 		"due_at":      !sameTime(before.DueAt, after.DueAt),
 		"assignee_id": !sameString(before.AssigneeID, after.AssigneeID),
 		"labels":      !slices.Equal(before.Labels, after.Labels), // nil and empty are equal, as in the table
+		"archived":    before.Archived != after.Archived,
 	}
 	var out []string
 	for _, f := range events.TaskFields {
@@ -117,6 +120,8 @@ func fieldJSON(t Task, field string) json.RawMessage {
 		v = t.AssigneeID
 	case "labels":
 		v = nonNilLabels(t.Labels)
+	case "archived":
+		v = t.Archived
 	}
 	b, _ := json.Marshal(v) // strings, times and string slices always marshal
 	return b
@@ -132,7 +137,7 @@ func activityChanges(before *Task, after Task) []activity.Change {
 		for _, f := range events.TaskFields {
 			v := fieldJSON(after, f)
 			switch string(v) {
-			case "null", `""`, "[]":
+			case "null", `""`, "[]", "false":
 				continue
 			}
 			out = append(out, activity.Change{Field: f, Old: null, New: v})

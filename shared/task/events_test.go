@@ -124,6 +124,7 @@ func TestWritesAddEvents(t *testing.T) {
 			op: update(func(t *task.Task) {
 				t.Title, t.Description, t.Status, t.Priority = "All", "new", task.StatusBlocked, task.PriorityUrgent
 				t.DueAt, t.AssigneeID, t.Labels = &due, ptr("carol"), []string{"x"}
+				t.Archived = true
 			}),
 			want: []decoded{
 				{Type: events.TaskUpdated, Actor: "alice", Changed: events.TaskFields[1:] /* all but project */, Version: 2, Title: "All"},
@@ -153,18 +154,47 @@ func TestWritesAddEvents(t *testing.T) {
 			wantErr: errAbort,
 		},
 		{
-			name: "delete",
+			name: "trash",
 			op: func(ctx context.Context, s *task.Store, actor string, id uuid.UUID) error {
-				return s.Delete(ctx, actor, id, nil)
+				_, err := s.Trash(ctx, actor, id, nil)
+				return err
 			},
-			want: []decoded{{Type: events.TaskDeleted, Actor: "alice", Version: 1, Title: "Plan"}},
+			want: []decoded{{Type: events.TaskTrashed, Actor: "alice", Version: 2, Title: "Plan"}},
 		},
 		{
-			name: "aborted delete",
+			name: "aborted trash",
 			op: func(ctx context.Context, s *task.Store, actor string, id uuid.UUID) error {
-				return s.Delete(ctx, actor, id, func(task.Task) error { return errAbort })
+				_, err := s.Trash(ctx, actor, id, func(task.Task) error { return errAbort })
+				return err
 			},
 			wantErr: errAbort,
+		},
+		{
+			name: "trash, restore, trash, purge",
+			op: func(ctx context.Context, s *task.Store, actor string, id uuid.UUID) error {
+				allow := func(task.Trashed) error { return nil }
+				if _, err := s.Trash(ctx, actor, id, nil); err != nil {
+					return err
+				}
+				if _, err := s.Restore(ctx, actor, id, allow); err != nil {
+					return err
+				}
+				if _, err := s.Trash(ctx, actor, id, nil); err != nil {
+					return err
+				}
+				return s.Purge(ctx, actor, id, allow)
+			},
+			want: []decoded{
+				{Type: events.TaskTrashed, Actor: "alice", Version: 2, Title: "Plan"},
+				{Type: events.TaskRestored, Actor: "alice", Version: 3, Title: "Plan"},
+				{Type: events.TaskTrashed, Actor: "alice", Version: 4, Title: "Plan"},
+				{Type: events.TaskPurged, Actor: "alice", Version: 4, Title: "Plan"},
+			},
+		},
+		{
+			name: "archive",
+			op:   update(func(t *task.Task) { t.Archived = true }),
+			want: []decoded{{Type: events.TaskUpdated, Actor: "alice", Version: 2, Title: "Plan", Changed: []string{"archived"}}},
 		},
 	}
 	for _, tt := range tests {
@@ -228,7 +258,7 @@ func TestWriteFailsWithoutItsEvent(t *testing.T) {
 			_, err := s.Update(ctx, "", kept.ID, func(cur task.Task) (task.Task, error) { cur.Title = "Changed"; return cur, nil })
 			return err
 		}},
-		{"delete", func() error { return s.Delete(ctx, "", kept.ID, nil) }},
+		{"trash", func() error { _, err := s.Trash(ctx, "", kept.ID, nil); return err }},
 	}
 	for _, o := range ops {
 		if err := o.op(); err == nil {

@@ -527,10 +527,10 @@ func testFullTextPlans(t *testing.T, pool *pgxpool.Pool) {
 				if n.NodeType == "Seq Scan" && n.RelationName == "tasks" {
 					t.Errorf("Seq Scan on tasks:\n%s", text())
 				}
-				gin = gin || n.IndexName == "tasks_search_idx"
+				gin = gin || n.IndexName == "tasks_live_search_idx"
 			})
 			if tt.wantGIN && !gin {
-				t.Errorf("tasks_search_idx not used:\n%s", text())
+				t.Errorf("tasks_live_search_idx not used:\n%s", text())
 			}
 		})
 	}

@@ -70,7 +70,7 @@ func (q ExportQuery) where(args []any) (string, []any) {
 		}
 		conds = append(conds, "status = ANY("+arg(st)+")")
 	}
-	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, nil}.conds(arg)...)
+	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, nil, liveAndArchived}.conds(arg)...)
 	return strings.Join(conds, "\n  AND "), args
 }
 
@@ -125,9 +125,10 @@ ORDER BY created_at, id` + limit
 		var t Task
 		for rows.Next() {
 			if err := rows.Scan(&t.ID, &t.Project, &t.Title, &t.Description, &t.Status, &t.Priority, &t.DueAt,
-				&t.OwnerID, &t.AssigneeID, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
+				&t.OwnerID, &t.AssigneeID, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &t.ArchivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
 				return fmt.Errorf("task: export: %w", err)
 			}
+			t.Archived = t.ArchivedAt != nil
 			if err := each(&t); err != nil {
 				return err
 			}

@@ -51,7 +51,15 @@ func (t *Task) AppendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, int64(t.Subtasks.Total), 10)
 	b = append(b, `,"done":`...)
 	b = strconv.AppendInt(b, int64(t.Subtasks.Done), 10)
-	b = append(b, `},"created_at":`...)
+	b = append(b, `},"archived":`...)
+	b = strconv.AppendBool(b, t.Archived)
+	b = append(b, `,"archived_at":`...)
+	if t.ArchivedAt == nil {
+		b = append(b, "null"...)
+	} else {
+		b = appendTime(b, *t.ArchivedAt)
+	}
+	b = append(b, `,"created_at":`...)
 	b = appendTime(b, t.CreatedAt)
 	b = append(b, `,"updated_at":`...)
 	b = appendTime(b, t.UpdatedAt)

@@ -24,7 +24,10 @@ type ListQuery struct {
 	OwnerID    string
 	AssigneeID string
 	// Parent keeps the subtasks of this task (subtask_of it).
-	Parent    *uuid.UUID
+	Parent *uuid.UUID
+	// Archived lists the archived tasks instead of the others; trashed
+	// tasks are never listed (see ListTrash).
+	Archived  bool
 	Label     string     // the task's labels contain it
 	DueBefore *time.Time // due_at < DueBefore
 	DueAfter  *time.Time // due_at >= DueAfter
@@ -180,7 +183,11 @@ func listSQL(q ListQuery) (string, []any, error) {
 
 	// Conditions every branch shares; each value is bound once and its
 	// placeholder repeated.
-	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, q.Parent}.conds(arg)
+	archived := liveOnly
+	if q.Archived {
+		archived = archivedOnly
+	}
+	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, q.Parent, archived}.conds(arg)
 	cmp, dir := "<", "DESC"
 	if q.Ascending {
 		cmp, dir = ">", "ASC"
@@ -352,11 +359,30 @@ type filters struct {
 	dueBefore, dueAfter        *time.Time
 	query                      string
 	parent                     *uuid.UUID
+	archived                   archivedFilter
 }
 
-// conds renders f's conditions; arg binds a value and returns its placeholder.
+// archivedFilter says which of the tasks not in the trash a query wants.
+type archivedFilter int
+
+const (
+	liveOnly        archivedFilter = iota // the lists' default
+	archivedOnly                          // GET /tasks?archived=true
+	liveAndArchived                       // exports and reports: archived work is history
+)
+
+// conds renders f's conditions; arg binds a value and returns its
+// placeholder. The trash and archive conditions are literals, first, as
+// the partial indexes of migration 17 state them, so every plan, generic
+// ones too, can use those indexes.
 func (f filters) conds(arg func(any) string) []string {
-	var c []string
+	c := []string{"deleted_at IS NULL"}
+	switch f.archived {
+	case liveOnly:
+		c = append(c, "archived_at IS NULL")
+	case archivedOnly:
+		c = append(c, "archived_at IS NOT NULL")
+	}
 	if f.ownerID != "" {
 		c = append(c, "owner_id = "+arg(f.ownerID))
 	}

@@ -33,11 +33,12 @@ type Patch struct {
 	DueAt       mergepatch.Field[time.Time]
 	AssigneeID  mergepatch.Field[string]
 	Labels      mergepatch.Field[[]string]
+	Archived    mergepatch.Field[bool]
 }
 
 // readOnly fields belong to the server; naming them is a validation error
 // rather than an unknown field, so the client learns why.
-var readOnly = []string{"id", "owner_id", "created_at", "updated_at", "version"}
+var readOnly = []string{"id", "owner_id", "archived_at", "created_at", "updated_at", "version"}
 
 // ParsePatch decodes a JSON object into a Patch. Malformed JSON and unknown
 // fields give an errs.Invalid error; wrong types and read-only fields give
@@ -71,6 +72,8 @@ func ParsePatch(body []byte) (Patch, error) {
 			err = mergepatch.Decode(raw, &p.AssigneeID)
 		case "labels":
 			err = mergepatch.Decode(raw, &p.Labels)
+		case "archived":
+			err = mergepatch.Decode(raw, &p.Archived)
 		default:
 			if slices.Contains(readOnly, k) {
 				bad.Add(k, "is read-only")
@@ -167,6 +170,19 @@ func (p Patch) Apply(cur Task) (Task, []errs.FieldError) {
 		t.Labels = slices.Clone(p.Labels.Value)
 		if t.Labels == nil {
 			t.Labels = []string{}
+		}
+	}
+	if p.Archived.Set {
+		switch {
+		case p.Archived.Null:
+			notNull("archived")
+		case p.Archived.Value && !t.Archived:
+			// The time is the store's to set (now(), as it writes); this
+			// one only stands for it until then.
+			now := time.Now().UTC().Truncate(time.Microsecond)
+			t.Archived, t.ArchivedAt = true, &now
+		case !p.Archived.Value:
+			t.Archived, t.ArchivedAt = false, nil
 		}
 	}
 	if len(bad) > 0 {

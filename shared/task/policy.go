@@ -202,3 +202,47 @@ func sameString(a, b *string) bool {
 	}
 	return *a == *b
 }
+
+// TrashScopeOf is the trash a caller sees: what it trashed and what it
+// may delete (CheckDelete) — for admins everything.
+func TrashScopeOf(a project.Access) TrashScope {
+	if a.Admin() {
+		return TrashScope{All: true}
+	}
+	s := TrashScope{Subject: a.ID.Subject, Maintains: []string{}, Writes: []string{}, OwnAnywhere: a.SeesAll()}
+	for _, k := range a.Visible() {
+		switch r := a.Role(k); {
+		case r >= auth.ProjectMaintainer:
+			s.Maintains = append(s.Maintains, k)
+		case r >= auth.ProjectMember:
+			s.Writes = append(s.Writes, k)
+		}
+	}
+	return s
+}
+
+// CheckRestore decides whether the caller may take t out of the trash:
+// whoever may delete it now. The one who trashed it but may no longer
+// delete it (its project's role is gone) is told so; anyone else finds
+// no such task in the trash.
+func CheckRestore(a project.Access, t Trashed) error {
+	if CheckDelete(a, t.Task) == nil {
+		return nil
+	}
+	if t.DeletedBy == a.ID.Subject && a.ID.Subject != "" {
+		return ErrRestoreRefused
+	}
+	return ErrNotTrashed
+}
+
+// CheckPurge decides whether the caller may delete t from the trash for
+// good: whoever may delete it.
+func CheckPurge(a project.Access, t Trashed) error {
+	if CheckDelete(a, t.Task) == nil {
+		return nil
+	}
+	if t.DeletedBy == a.ID.Subject && a.ID.Subject != "" {
+		return forbidden("only the owner, a maintainer of the project or an admin may purge a task")
+	}
+	return ErrNotTrashed
+}

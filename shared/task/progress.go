@@ -70,8 +70,10 @@ WHERE task_id = ANY($1::uuid[])
 // version, with a task.updated event naming "subtasks" made by actor; a
 // zero delta writes nothing. The increments are applied to the row as
 // it stands when its lock is granted, so concurrent changes add up.
-// It returns the parents as written (a parent deleted meanwhile is left
-// out: its subtasks lost it with it).
+// It returns the parents as written. A parent purged meanwhile is left
+// out (its subtasks lost it with it); one in the trash keeps counting, so
+// it is right when restored, but has no event and is not returned: it
+// reads as gone, and its cache entry must stay so.
 func (s *Store) apply(ctx context.Context, tx pgx.Tx, actor string, p progress) ([]Task, error) {
 	ids := make([]uuid.UUID, 0, len(p))
 	for id, d := range p {
@@ -86,13 +88,22 @@ SET subtasks_total = subtasks_total + $2,
     subtasks_done = subtasks_done + $3,
     version = version + 1
 WHERE id = $1
+  AND deleted_at IS NULL
 RETURNING ` + Columns
+	const trashed = `
+UPDATE tasks
+SET subtasks_total = subtasks_total + $2,
+    subtasks_done = subtasks_done + $3
+WHERE id = $1`
 	out := make([]Task, 0, len(ids))
 	for _, id := range ids {
 		d := p[id]
 		rows, _ := tx.Query(ctx, q, id, d.Total, d.Done)
 		t, err := collectOne(rows, "subtask counts")
 		if errors.Is(err, ErrNotFound) {
+			if _, err := tx.Exec(ctx, trashed, id, d.Total, d.Done); err != nil {
+				return nil, fmt.Errorf("task: subtask counts: %w", err)
+			}
 			continue
 		}
 		if err != nil {
@@ -138,6 +149,7 @@ func (s *Store) subtaskMoved(ctx context.Context, tx pgx.Tx, actor string, child
 SELECT status
 FROM tasks
 WHERE id = $1
+  AND deleted_at IS NULL
 FOR SHARE`
 	var st string
 	if err := tx.QueryRow(ctx, q, child).Scan(&st); err != nil {

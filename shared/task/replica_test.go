@@ -130,7 +130,7 @@ func TestReplicaRouting(t *testing.T) {
 			t.Errorf("replica row after Update: %q", title)
 		}
 
-		err = s.Delete(ctx, "", id, func(cur task.Task) error {
+		_, err = s.Trash(ctx, "", id, func(cur task.Task) error {
 			seen = cur.Title
 			return nil
 		})
@@ -138,13 +138,16 @@ func TestReplicaRouting(t *testing.T) {
 			t.Fatal(err)
 		}
 		if seen != "on primary" {
-			t.Errorf("Delete checked %q, want the primary's row", seen)
+			t.Errorf("Trash checked %q, want the primary's row", seen)
 		}
-		if _, ok := titleIn(t, primary, id); ok {
-			t.Error("Delete left the primary's row")
+		if _, err := s.GetPrimary(ctx, id); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("the primary still serves a trashed task: %v", err)
 		}
-		if _, ok := titleIn(t, replica, id); !ok {
-			t.Error("Delete touched the replica")
+		if _, err := s.GetTrashed(ctx, id); err != nil {
+			t.Errorf("the primary's trash lacks it: %v", err)
+		}
+		if _, err := s.Get(ctx, id); err != nil {
+			t.Errorf("Trash touched the replica: %v", err)
 		}
 		// A task only the replica has is not found by a write.
 		ghost := uuid.Must(uuid.NewV7())
@@ -154,8 +157,8 @@ func TestReplicaRouting(t *testing.T) {
 		if _, err := s.Update(ctx, "", ghost, func(cur task.Task) (task.Task, error) { return cur, nil }); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Update of a task only on the replica: %v, want ErrNotFound", err)
 		}
-		if err := s.Delete(ctx, "", ghost, nil); !errors.Is(err, task.ErrNotFound) {
-			t.Errorf("Delete of a task only on the replica: %v, want ErrNotFound", err)
+		if _, err := s.Trash(ctx, "", ghost, nil); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("Trash of a task only on the replica: %v, want ErrNotFound", err)
 		}
 	})
 }

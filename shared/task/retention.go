@@ -3,82 +3,142 @@ package task
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/taskfn/taskfn/shared/activity"
+	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
-// DeleteFinishedBefore deletes up to batch tasks that are done or cancelled
-// and were last changed before cutoff, and returns the ids it deleted, for
-// the caller to drop from the task cache, and the parents that counted
-// them among their subtasks, at their new versions, to refresh there.
+// ArchiveFinishedBefore archives up to batch live tasks that are done or
+// cancelled and were last changed before cutoff, and returns them as
+// written, for the caller to refresh in the task cache. Each is a change
+// like a PATCH of archived: true by the system (actor ""): a new version,
+// its history line and its task.updated event naming "archived". Nothing
+// is deleted: an archived task leaves the default lists and comes back
+// with archived: false. Its parent still counts it, closed.
+//
 // Rows another transaction holds (an update in flight, a concurrent
 // cleanup's batch) are skipped rather than waited for, so two cleanups
 // running at once share the work and neither blocks the API; a task
 // reopened meanwhile no longer matches once its lock is taken, and stays.
-//
-// It writes no task.deleted events: retention is not a change anyone made,
-// and consumers keep nothing about tasks this old. A parent's new counts
-// are a change of the parent, with its task.updated event.
-func (s *Store) DeleteFinishedBefore(ctx context.Context, cutoff time.Time, batch int) ([]uuid.UUID, []Task, error) {
+func (s *Store) ArchiveFinishedBefore(ctx context.Context, cutoff time.Time, batch int) ([]Task, error) {
+	if batch < 1 {
+		return nil, fmt.Errorf("task: archive: batch %d must be positive", batch)
+	}
+	var out []Task
+	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		// The predicate is tasks_live_finished_updated_at_idx's.
+		q := `
+WITH picked AS (
+  SELECT id
+  FROM tasks
+  WHERE status IN ('done', 'cancelled')
+    AND deleted_at IS NULL
+    AND archived_at IS NULL
+    AND updated_at < $1
+  ORDER BY updated_at
+  LIMIT ` + strconv.Itoa(batch) + `
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks AS t
+SET archived_at = now(),
+    version = t.version + 1,
+    updated_at = now()
+FROM picked
+WHERE t.id = picked.id
+RETURNING ` + qualifiedColumns
+		rows, _ := tx.Query(ctx, q, cutoff)
+		var err error
+		if out, err = pgx.CollectRows(rows, ScanRows()); err != nil {
+			return fmt.Errorf("task: archive: %w", err)
+		}
+		lines := make([]activity.Line, len(out))
+		for i, t := range out {
+			before := t
+			before.Archived, before.ArchivedAt = false, nil
+			lines[i] = activity.Line{TaskID: t.ID, Kind: activity.Updated, Changes: activityChanges(&before, t)}
+			d := events.TaskUpdatedData{Changed: []string{"archived"}, Task: t.Snapshot()}
+			if err := s.addEvents(ctx, tx, t.ID, d); err != nil {
+				return err
+			}
+		}
+		return activity.AddMany(ctx, tx, lines)
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range out {
+		s.publish(ctx, t.ID)
+	}
+	return out, nil
+}
+
+// TrashFinishedBefore is the opt-in alternative (RETENTION_ACTION=trash):
+// up to batch live finished tasks last changed before cutoff go to the
+// trash, trashed by the system, as DELETE /tasks/{id} would put them
+// there, and are purged after the trash's own retention unless someone
+// restores them. It returns them as trashed and the parents whose counts
+// moved, for the caller's cache.
+func (s *Store) TrashFinishedBefore(ctx context.Context, cutoff time.Time, batch int) ([]Trashed, []Task, error) {
 	if batch < 1 {
 		return nil, nil, fmt.Errorf("task: retention: batch %d must be positive", batch)
 	}
 	var (
-		ids     []uuid.UUID
+		out     []Trashed
 		parents []Task
 	)
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
-		ids, parents = nil, nil
-		// Each task's parent is read with the task's lock, before the
-		// delete takes the relation with it.
-		const pick = `
-SELECT t.id, r.other_id
-FROM tasks t
-LEFT JOIN task_relations r ON r.task_id = t.id AND r.kind = 'subtask_of'
-WHERE t.status IN ('done', 'cancelled')
-  AND t.updated_at < $1
-LIMIT $2
-FOR UPDATE OF t SKIP LOCKED`
-		rows, _ := tx.Query(ctx, pick, cutoff, batch)
-		p := progress{}
-		var (
-			id     uuid.UUID
-			parent pgtype.UUID
-		)
-		_, err := pgx.ForEachRow(rows, []any{&id, &parent}, func() error {
-			ids = append(ids, id)
-			if parent.Valid {
-				p.add(parent.Bytes, -1, -1) // every task deleted here is closed
+		q := `
+WITH picked AS (
+  SELECT id
+  FROM tasks
+  WHERE status IN ('done', 'cancelled')
+    AND deleted_at IS NULL
+    AND archived_at IS NULL
+    AND updated_at < $1
+  ORDER BY updated_at
+  LIMIT ` + strconv.Itoa(batch) + `
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE tasks AS t
+SET deleted_at = now(),
+    deleted_by = '',
+    version = t.version + 1
+FROM picked
+WHERE t.id = picked.id
+RETURNING ` + qualifiedColumns + `, t.deleted_at, t.deleted_by`
+		rows, _ := tx.Query(ctx, q, cutoff)
+		var err error
+		if out, err = pgx.CollectRows(rows, scanTrashed()); err != nil {
+			return fmt.Errorf("task: retention: %w", err)
+		}
+		ids := make([]uuid.UUID, len(out))
+		lines := make([]activity.Line, len(out))
+		for i, t := range out {
+			ids[i] = t.ID
+			lines[i] = activity.Line{TaskID: t.ID, Kind: activity.Trashed}
+			if err := s.addEvents(ctx, tx, t.ID, events.TaskTrashedData{Task: t.Snapshot()}); err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != nil || len(ids) == 0 {
-			return wrapRetention(err)
 		}
-		const q = `
-DELETE FROM tasks
-WHERE id = ANY($1::uuid[])`
-		if _, err := tx.Exec(ctx, q, uuidStrings(ids)); err != nil {
-			return wrapRetention(err)
+		if err := activity.AddMany(ctx, tx, lines); err != nil {
+			return err
 		}
-		parents, err = s.apply(ctx, tx, "", p)
+		// Every task trashed here is closed.
+		parents, err = s.moveParents(ctx, tx, "", ids, func(uuid.UUID) (int32, int32) { return -1, -1 })
 		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	s.report(ctx, parents, nil)
-	return ids, parents, nil
-}
-
-func wrapRetention(err error) error {
-	if err != nil {
-		return fmt.Errorf("task: retention: %w", err)
+	for _, t := range out {
+		s.publish(ctx, t.ID)
 	}
-	return nil
+	s.report(ctx, parents, nil)
+	return out, parents, nil
 }

@@ -67,7 +67,7 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 
 // Columns are what ScanRows reads, in its order — keep the two in step.
 // The generated search column is left out.
-const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, subtasks_total, subtasks_done, created_at, updated_at, version"
+const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, subtasks_total, subtasks_done, archived_at, created_at, updated_at, version"
 
 // ScanRows returns a function that reads rows of Columns, for
 // pgx.CollectRows and CollectOneRow; it reuses its scan targets from one
@@ -84,9 +84,10 @@ func ScanRows() pgx.RowToFunc[Task] {
 		status, priority pgtype.DriverBytes // valid until the next row: interned
 		due              pgtype.Timestamptz
 		assignee         pgtype.Text
+		archived         pgtype.Timestamptz
 	)
 	dest := []any{&id, &t.Project, &t.Title, &t.Description, &status, &priority, &due,
-		&t.OwnerID, &assignee, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &t.CreatedAt, &t.UpdatedAt, &t.Version}
+		&t.OwnerID, &assignee, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &archived, &t.CreatedAt, &t.UpdatedAt, &t.Version}
 	return func(row pgx.CollectableRow) (Task, error) {
 		t.Labels = nil // the one target pgx would append to
 		if err := row.Scan(dest...); err != nil {
@@ -102,6 +103,10 @@ func ScanRows() pgx.RowToFunc[Task] {
 		if assignee.Valid {
 			a := assignee.String
 			out.AssigneeID = &a
+		}
+		if archived.Valid {
+			a := archived.Time
+			out.Archived, out.ArchivedAt = true, &a
 		}
 		return out, nil
 	}
@@ -174,7 +179,8 @@ func get(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (Task, error) {
 	const q = `
 SELECT ` + Columns + `
 FROM tasks
-WHERE id = $1`
+WHERE id = $1
+  AND deleted_at IS NULL`
 	rows, _ := pool.Query(ctx, q, id)
 	return collectOne(rows, "get")
 }
@@ -268,62 +274,15 @@ SET title = $2,
     assignee_id = $7,
     labels = $8,
     project = $9,
+    archived_at = CASE WHEN $10 THEN coalesce(archived_at, now()) END,
     version = version + 1,
     updated_at = now()
 WHERE id = $1
 RETURNING ` + Columns
 	rows, _ := tx.Query(ctx, q,
-		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project)
+		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project, next.Archived)
 	updated, err := collectOne(rows, "update")
 	return updated, noProject(err)
-}
-
-// Delete removes a task if check, given the current row under a row lock,
-// returns nil; check's error is returned as is. A nil check allows it.
-// Its event is task.deleted, made by actor, with the task as it was. Its
-// relations go with it: its parent counts one subtask less (and is
-// appended to touched), its subtasks have no parent any more.
-func (s *Store) Delete(ctx context.Context, actor string, id uuid.UUID, check func(cur Task) error, touched ...Touched) error {
-	var parents []Task
-	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
-		parents = nil
-		cur, err := lockTask(ctx, tx, id, "delete")
-		if err != nil {
-			return err
-		}
-		if check != nil {
-			if err := check(cur); err != nil {
-				return err
-			}
-		}
-		of, err := parentsOf(ctx, tx, []uuid.UUID{id})
-		if err != nil {
-			return err
-		}
-		const q = `
-DELETE FROM tasks
-WHERE id = $1`
-		if _, err := tx.Exec(ctx, q, id); err != nil {
-			return fmt.Errorf("task: delete: %w", err)
-		}
-		if err := s.addEvents(ctx, tx, id, events.TaskDeletedData{Actor: actor, Task: cur.Snapshot()}); err != nil {
-			return err
-		}
-		if parent, ok := of[id]; ok {
-			done := int32(0)
-			if cur.Status.Closed() {
-				done = -1
-			}
-			parents, err = s.apply(ctx, tx, actor, progress{parent: {Total: -1, Done: done}})
-		}
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	s.publish(ctx, id)
-	s.report(ctx, parents, touched)
-	return nil
 }
 
 // noProject turns the project foreign key's violation into ErrNoProject:
@@ -342,6 +301,7 @@ func lockTask(ctx context.Context, tx pgx.Tx, id uuid.UUID, op string) (Task, er
 SELECT ` + Columns + `
 FROM tasks
 WHERE id = $1
+  AND deleted_at IS NULL
 FOR UPDATE`
 	rows, _ := tx.Query(ctx, q, id)
 	return collectOne(rows, op)
@@ -390,7 +350,7 @@ func nonNilLabels(l []string) []string {
 
 // GetMany returns the tasks of ids that exist, from the replica, by id.
 func (s *Store) GetMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Task, error) {
-	const q = `SELECT ` + Columns + ` FROM tasks WHERE id = ANY($1::uuid[])`
+	const q = `SELECT ` + Columns + ` FROM tasks WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL`
 	rows, _ := s.db.Replica.Query(ctx, q, uuidStrings(ids))
 	found, err := pgx.CollectRows(rows, ScanRows())
 	if err != nil {

@@ -185,18 +185,26 @@ func TestNotFound(t *testing.T) {
 			})
 			return err
 		}},
-		{"delete", func(ctx context.Context, t *testing.T) error {
-			return s.Delete(ctx, "", missing, func(task.Task) error {
+		{"trash", func(ctx context.Context, t *testing.T) error {
+			_, err := s.Trash(ctx, "", missing, func(task.Task) error {
 				t.Error("check called for a missing task")
 				return nil
 			})
+			return err
+		}},
+		{"restore", func(ctx context.Context, t *testing.T) error {
+			_, err := s.Restore(ctx, "", missing, func(task.Trashed) error {
+				t.Error("check called for a missing task")
+				return nil
+			})
+			return err
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if err := tt.op(t.Context(), t); !errors.Is(err, task.ErrNotFound) {
-				t.Errorf("err = %v, want ErrNotFound", err)
+			if err := tt.op(t.Context(), t); !errors.Is(err, task.ErrNotFound) && !errors.Is(err, task.ErrNotTrashed) {
+				t.Errorf("err = %v, want ErrNotFound (ErrNotTrashed from the trash)", err)
 			}
 		})
 	}
@@ -398,16 +406,16 @@ func TestDelete(t *testing.T) {
 					return tt.check(cur)
 				}
 			}
-			err = s.Delete(ctx, "", created.ID, check)
+			_, err = s.Trash(ctx, "", created.ID, check)
 			if err != tt.wantErr {
 				t.Errorf("err = %v, want %v as is", err, tt.wantErr)
 			}
 			_, err = s.Get(ctx, created.ID)
 			if gone := errors.Is(err, task.ErrNotFound); gone != (tt.wantErr == nil) {
-				t.Errorf("after Delete, Get err = %v", err)
+				t.Errorf("after Trash, Get err = %v", err)
 			}
-			if err := s.Delete(ctx, "", created.ID, nil); tt.wantErr == nil && !errors.Is(err, task.ErrNotFound) {
-				t.Errorf("second Delete err = %v, want ErrNotFound", err)
+			if _, err := s.Trash(ctx, "", created.ID, nil); tt.wantErr == nil && !errors.Is(err, task.ErrNotFound) {
+				t.Errorf("second Trash err = %v, want ErrNotFound", err)
 			}
 		})
 	}

@@ -69,9 +69,14 @@ type Task struct {
 	AssigneeID  *string    `json:"assignee_id" db:"assignee_id"`
 	Labels      []string   `json:"labels" db:"labels"`
 	Subtasks    Subtasks   `json:"subtasks"`
-	CreatedAt   time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at" db:"updated_at"`
-	Version     int64      `json:"version" db:"version"`
+	// Archived tasks leave the default lists (GET /tasks?archived=true
+	// shows them) and are otherwise tasks; a patch of archived sets or
+	// clears ArchivedAt, which the store keeps.
+	Archived   bool       `json:"archived"`
+	ArchivedAt *time.Time `json:"archived_at"`
+	CreatedAt  time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at" db:"updated_at"`
+	Version    int64      `json:"version" db:"version"`
 }
 
 // Subtasks counts a task's subtasks (tasks subtask_of it) and those of

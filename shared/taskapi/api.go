@@ -87,7 +87,7 @@ func DeleteRoute(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project
 	return g.Route("delete-task", http.MethodDelete, "/tasks/:id", a.delete), nil
 }
 
-// Routes are all seven, as the dev runner and the tests mount them.
+// Routes are all ten, as the dev runner and the tests mount them.
 func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Resolver, hist *activity.Store) ([]httpx.Route, error) {
 	var routes []httpx.Route
 	for _, r := range []func() (httpx.Route, error){
@@ -98,6 +98,9 @@ func Routes(g *auth.Gate, store *task.Store, c *cache.Cache, roles *project.Reso
 		func() (httpx.Route, error) { return DeleteRoute(g, store, c, roles) },
 		func() (httpx.Route, error) { return ActivityRoute(g, c, roles, hist) },
 		func() (httpx.Route, error) { return BulkRoute(g, store, c, roles) },
+		func() (httpx.Route, error) { return TrashRoute(g, store, roles) },
+		func() (httpx.Route, error) { return RestoreRoute(g, store, c, roles) },
+		func() (httpx.Route, error) { return PurgeRoute(g, store, c, roles) },
 	} {
 		route, err := r()
 		if err != nil {
@@ -247,7 +250,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// DELETE /tasks/{id}, If-Match honoured.
+// DELETE /tasks/{id}, If-Match honoured: to the trash, from which
+// POST /tasks/{id}/restore brings it back (see trash.go).
 func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	tid, err := taskID(r)
 	if err != nil {
@@ -258,10 +262,14 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	cw := a.cache.BeginWrite(r.Context())
-	var parents []task.Task
+	var (
+		parents []task.Task
+		trashed task.Trashed
+	)
 	err = a.decide(r, func(acc project.Access) error {
 		parents = parents[:0]
-		return a.store.Delete(r.Context(), acc.ID.Subject, tid, func(cur task.Task) error {
+		var err error
+		trashed, err = a.store.Trash(r.Context(), acc.ID.Subject, tid, func(cur task.Task) error {
 			if err := task.CheckDelete(acc, cur); err != nil {
 				return err
 			}
@@ -270,11 +278,12 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 			}
 			return nil
 		}, &parents)
+		return err
 	})
 	if err != nil {
 		return err
 	}
-	cw.Deleted(r.Context(), tid)
+	cw.Trashed(r.Context(), tid, trashed.Version)
 	cw.StoredMany(r.Context(), parents)
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -64,12 +64,21 @@ func parseList(v url.Values) (task.ListQuery, error) {
 		}
 		q.Parent = &id
 	}
+	if s, ok := v["archived"]; ok {
+		switch s[0] {
+		case "true":
+			q.Archived = true
+		case "false":
+		default:
+			return q, badParam("archived", "must be true or false")
+		}
+	}
 	return q, parsePaging(v, &q)
 }
 
 // listParams are the list route's query parameters.
 var listParams = map[string]bool{
-	"project": true, "status": true, "assignee_id": true, "owner_id": true, "label": true, "parent": true,
+	"project": true, "status": true, "assignee_id": true, "owner_id": true, "label": true, "parent": true, "archived": true,
 	"due_before": true, "due_after": true, "q": true, "sort": true, "limit": true, "cursor": true,
 }
 
