@@ -266,11 +266,11 @@ func (s *Store) ListTrash(ctx context.Context, q TrashQuery) ([]Trashed, *Cursor
 	sql := "SELECT " + trashColumns + "\nFROM tasks\nWHERE deleted_at IS NOT NULL"
 	if !q.Scope.All {
 		me := arg(q.Scope.Subject)
-		own := "owner_id = " + me + " AND project = ANY(" + arg(q.Scope.Writes) + ")"
-		if q.Scope.OwnAnywhere {
-			own = "owner_id = " + me
+		own := "owner_id = " + me
+		if !q.Scope.OwnAnywhere {
+			own += " AND project = ANY(" + arg(nonNilKeys(q.Scope.Writes)) + ")"
 		}
-		sql += "\n  AND (deleted_by = " + me + " OR project = ANY(" + arg(q.Scope.Maintains) + ") OR (" + own + "))"
+		sql += "\n  AND (deleted_by = " + me + " OR project = ANY(" + arg(nonNilKeys(q.Scope.Maintains)) + ") OR (" + own + "))"
 	}
 	if q.After != nil {
 		sql += "\n  AND (deleted_at, id) < (" + arg(q.After.CreatedAt) + ", " + arg(q.After.ID) + ")"
