@@ -134,7 +134,7 @@ func TestEndToEndWithRedisAndKafka(t *testing.T) {
 
 	// The events, in order on the task's partition, published right after
 	// commit: the outbox holds none for the relay.
-	want := []string{"dev.taskfn.task.created.v1", "dev.taskfn.task.updated.v1", "dev.taskfn.task.status_changed.v1", "dev.taskfn.task.deleted.v1"}
+	want := []string{"dev.taskfn.task.created.v1", "dev.taskfn.task.updated.v1", "dev.taskfn.task.status_changed.v1", "dev.taskfn.task.trashed.v1"}
 	var types []string
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		types = types[:0]

@@ -466,9 +466,46 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("activity %+v, want comment, relation, status change, creation, newest first", history.Items)
 	}
 
-	// delete, then it is gone
+	// delete: to the trash, out of GET; restored as it was; archived and
+	// back; deleted again, then purged for good
 	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNoContent, nil)
 	readProblem(t, do(t, http.MethodGet, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNotFound)
+	var trash struct {
+		Items []struct {
+			ID        string `json:"id"`
+			DeletedBy string `json:"deleted_by"`
+			Version   int64  `json:"version"`
+		} `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/trash?limit=10", nil, carol), http.StatusOK, &trash)
+	// the most recently trashed first: this one, then the second task
+	if len(trash.Items) != 2 || trash.Items[0].ID != created.ID || trash.Items[1].ID != second.ID || trash.Items[0].DeletedBy != "carol" {
+		t.Fatalf("trash %+v, want the deleted task, then the second", trash.Items)
+	}
+	var restored taskJSON
+	resp = do(t, http.MethodPost, gw.url+"/tasks/"+created.ID+"/restore", nil, with(carol, "If-Match", fmt.Sprintf(`"%d"`, trash.Items[0].Version)))
+	decode(resp, http.StatusOK, &restored)
+	if restored.Title != "Ship the gateway" || restored.Version != trash.Items[0].Version+1 {
+		t.Errorf("restored %+v", restored)
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusOK, nil)
+	decode(do(t, http.MethodPatch, gw.url+"/tasks/"+created.ID, strings.NewReader(`{"archived":true}`),
+		with(carol, "Content-Type", "application/merge-patch+json")), http.StatusOK, nil)
+	decode(do(t, http.MethodGet, gw.url+"/tasks?label=e2e", nil, carol), http.StatusOK, &list)
+	if len(list.Items) != 0 {
+		t.Errorf("an archived task in the default list: %+v", list.Items)
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks?label=e2e&archived=true", nil, carol), http.StatusOK, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("archived list %+v, want the archived task", list.Items)
+	}
+	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+created.ID, nil, carol), http.StatusNoContent, nil)
+	decode(do(t, http.MethodDelete, gw.url+"/trash/"+created.ID, nil, carol), http.StatusNoContent, nil)
+	readProblem(t, do(t, http.MethodPost, gw.url+"/tasks/"+created.ID+"/restore", nil, carol), http.StatusNotFound)
+	decode(do(t, http.MethodGet, gw.url+"/trash", nil, carol), http.StatusOK, &trash)
+	if len(trash.Items) != 1 || trash.Items[0].ID != second.ID {
+		t.Errorf("trash after the purge %+v, want only the second task", trash.Items)
+	}
 
 	// A team shares work through a project: carol creates it, adds dave,
 	// dave files a task there and carol lists it; a Keycloak group makes
@@ -547,6 +584,9 @@ func TestEndToEnd(t *testing.T) {
 	}
 	readProblem(t, do(t, http.MethodDelete, gw.url+"/projects/e2e-team", nil, carol), http.StatusConflict)
 	decode(do(t, http.MethodDelete, gw.url+"/tasks/"+shared.ID, nil, carol), http.StatusNoContent, nil)
+	// the trash keeps the project: its task could not be restored otherwise
+	readProblem(t, do(t, http.MethodDelete, gw.url+"/projects/e2e-team", nil, carol), http.StatusConflict)
+	decode(do(t, http.MethodDelete, gw.url+"/trash/"+shared.ID, nil, carol), http.StatusNoContent, nil)
 	decode(do(t, http.MethodDelete, gw.url+"/projects/e2e-team", nil, carol), http.StatusNoContent, nil)
 	var projects struct {
 		Items []struct{ Key string } `json:"items"`

@@ -142,7 +142,8 @@ func BenchmarkLoad(b *testing.B) {
 	build := exec.CommandContext(ctx, "go", "build", "-o", bin+"/", "./functions/get-task", "./functions/list-tasks", "./functions/create-task",
 		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
 		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity",
-		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments", "./functions/list-relations")
+		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments", "./functions/list-relations",
+		"./functions/list-trash", "./functions/delete-task", "./functions/restore-task")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -200,6 +201,13 @@ func BenchmarkLoad(b *testing.B) {
 	bulkUpdate := startProc(b, logs, "update-tasks", filepath.Join(bin, "update-tasks"), common, "/readyz")
 	comments := startProc(b, logs, "list-comments", filepath.Join(bin, "list-comments"), common, "/readyz")
 	relations := startProc(b, logs, "list-relations", filepath.Join(bin, "list-relations"), common, "/readyz")
+	listTrash := startProc(b, logs, "list-trash", filepath.Join(bin, "list-trash"), common, "/readyz")
+	trashTask := startProc(b, logs, "delete-task", filepath.Join(bin, "delete-task"), common, "/readyz")
+	restore := startProc(b, logs, "restore-task", filepath.Join(bin, "restore-task"), common, "/readyz")
+	trashSeeded, err := seedTrash(ctx, db)
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := seedRelations(ctx, db, hot); err != nil {
 		b.Fatal(err)
 	}
@@ -209,7 +217,8 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	// Each writer changes tasks of its own, so no two wait on one row:
 	// one for the single PATCH, bulkSize for the bulk one.
-	writerTasks, err := writerIDs(ctx, db, cfg.Concurrency*(1+bulkSize))
+	// (and one more each for the trash and restore cycle)
+	writerTasks, err := writerIDs(ctx, db, cfg.Concurrency*(2+bulkSize))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -384,6 +393,23 @@ func BenchmarkLoad(b *testing.B) {
 		return []byte(`{"ids":["` + strings.Join(ids, `","`) + `"],"patch":{"status":"` + st + `"}}`)
 	})
 
+	// The trash and back: each step trashes one of the writer's tasks
+	// (delete-task) and restores it (restore-task), two writes.
+	cycleTasks := writerTasks[cfg.Concurrency*(1+bulkSize):]
+	cycle := make([][2]loadgen.Request, len(writers))
+	for w, token := range writers {
+		cycle[w][0] = must(loadgen.NewRequest(http.MethodDelete, trashTask.url+"/tasks/"+cycleTasks[w], bearer(token), nil))
+		cycle[w][1] = must(loadgen.NewRequest(http.MethodPost, restore.url+"/tasks/"+cycleTasks[w]+"/restore", bearer(token), nil))
+	}
+	trashThenRestore, restoreStep := loadgen.HTTP(client, http.StatusNoContent, func(w int) loadgen.Request { return cycle[w][0] }),
+		loadgen.HTTP(client, http.StatusOK, func(w int) loadgen.Request { return cycle[w][1] })
+	cycleStep := func(ctx context.Context, w int) error {
+		if err := trashThenRestore(ctx, w); err != nil {
+			return err
+		}
+		return restoreStep(ctx, w)
+	}
+
 	scenarios := []struct {
 		name   string
 		server proc
@@ -411,8 +437,10 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET relations", relations, pageStep(relations, hot, members, "/relations"), 0},
 		{"GET comments", comments, pageStep(comments, hot, members, "/comments?limit=50"), 0},
 		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil), 0},
+		{"GET /trash", listTrash, fixed(http.StatusOK, http.MethodGet, listTrash.url+"/trash?limit=50", members, nil), 0},
 		{"PATCH", update, single, 1},
 		{"bulk PATCH of 100", bulkUpdate, bulkStep, 1},
+		{"trash + restore", restore, cycleStep, 1},
 		{"create", create, createStep, 0},
 	}
 	load := loadavg()
@@ -452,6 +480,7 @@ func BenchmarkLoad(b *testing.B) {
 	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
 	rPatchProject, rListMembers, rActivity := *res["PATCH project"], *res["GET members"], *res["GET activity"]
 	rPatch, rBulk, rComments, rRelations := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"], *res["GET relations"]
+	rTrash, rCycle := *res["GET /trash"], *res["trash + restore"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -518,8 +547,10 @@ func BenchmarkLoad(b *testing.B) {
 	add(rActivity, &rPgx)
 	add(rComments, &rPgx)
 	add(rRelations, &rPgx)
+	add(rTrash, &rPgxList)
 	add(rPatch, &rStatic)
 	add(rBulk, &rPatch)
+	add(rCycle, &rPatch)
 	add(rCreate, &rStatic)
 	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
 	listP99 := rList.Latency.Quantile(0.99)
@@ -546,6 +577,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"list, as a member", fmt.Sprintf("a member's list across %d projects", memberProjects)},
 		{"GET activity", fmt.Sprintf("an activity page (50 of %d lines)", activityLines)},
 		{"GET comments", fmt.Sprintf("a page of 50 comments, %d in the table", commentsSeeded)},
+		{"GET /trash", fmt.Sprintf("a page of 50 of the member's trash, %d trashed tasks in the table", trashSeeded)},
 	} {
 		if ran(c.name) {
 			p99 := res[c.name].Latency.Quantile(0.99)
@@ -558,11 +590,17 @@ func BenchmarkLoad(b *testing.B) {
 		r.Check(fmt.Sprintf("a bulk PATCH of %d tasks under 10 × a single PATCH (p50, one client)", bulkSize), bulk < 10*single && rBulk.Errors == 0,
 			fmt.Sprintf("%s against %s: %.1f×", loadgen.Ms(bulk), loadgen.Ms(single), float64(bulk)/float64(single)))
 	}
+	if ran("PATCH", "trash + restore") {
+		// Two writes, each a PATCH's work and its parent's bookkeeping.
+		single, both := rPatch.Latency.Quantile(0.5), rCycle.Latency.Quantile(0.5)
+		r.Check("a trash and a restore under 3 × a single PATCH (p50, one client)", both < 3*single && rCycle.Errors == 0,
+			fmt.Sprintf("%s against %s: %.1f×", loadgen.Ms(both), loadgen.Ms(single), float64(both)/float64(single)))
+	}
 	fmt.Println()
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rPatch, rBulk, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -579,7 +617,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rPatch, rBulk, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -662,6 +700,29 @@ INSERT INTO tasks (id, title, status, priority, owner_id)
 SELECT gen_random_uuid(), 'changed by make bench', 'todo', 'low', $1 FROM generate_series(1, $2::int)
 RETURNING id::text`, writer, n)
 	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// trashSize is how many tasks the bench keeps in the trash, one in ten
+// of them the member's.
+const trashSize = 20_000
+
+// seedTrash puts trashSize tasks in the trash, unless it holds them:
+// tasks of their own (in their owners' personal projects), so no other
+// scenario's rows go. It returns how many trashed tasks there are.
+func seedTrash(ctx context.Context, db *pgxpool.Pool) (int, error) {
+	var have int
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM tasks WHERE deleted_at IS NOT NULL`).Scan(&have); err != nil || have >= trashSize {
+		return have, err
+	}
+	const q = `
+INSERT INTO tasks (id, title, status, priority, owner_id, deleted_at, deleted_by)
+SELECT gen_random_uuid(), 'trashed by make bench', 'todo', 'low', o.owner, now() - g * interval '1 minute', o.owner
+FROM generate_series(1, $1::int) AS g,
+     LATERAL (SELECT CASE WHEN g % 10 = 0 THEN $2 ELSE 'bench-trasher-' || (g % 100) END AS owner) AS o`
+	if _, err := db.Exec(ctx, q, trashSize-have, member); err != nil {
+		return 0, err
+	}
+	return trashSize, nil
 }
 
 // seedRelations relates each hot task to the next three (blocks,
