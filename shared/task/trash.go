@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -253,29 +254,18 @@ type TrashQuery struct {
 	After *Cursor // its CreatedAt is the deleted_at of the last row seen
 }
 
-// ListTrash returns a page of the trash, from the replica.
+// ListTrash returns a page of the trash, from the replica. A scoped
+// caller's page is a UNION of ordered, limited branches, one per part of
+// its scope (what it trashed; each project it maintains, up to
+// maxProjectBranches; its own tasks), each an ordered scan of the part's
+// index (migration 18), so a page reads about a page of rows a branch
+// however small the caller's share of the trash. UNION, not UNION ALL: a
+// task may be in several parts.
 func (s *Store) ListTrash(ctx context.Context, q TrashQuery) ([]Trashed, *Cursor, error) {
 	if q.Limit < 1 || q.Limit > MaxListLimit {
 		return nil, nil, fmt.Errorf("task: trash: limit %d not in 1..%d", q.Limit, MaxListLimit)
 	}
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	sql := "SELECT " + trashColumns + "\nFROM tasks\nWHERE deleted_at IS NOT NULL"
-	if !q.Scope.All {
-		me := arg(q.Scope.Subject)
-		own := "owner_id = " + me
-		if !q.Scope.OwnAnywhere {
-			own += " AND project = ANY(" + arg(nonNilKeys(q.Scope.Writes)) + ")"
-		}
-		sql += "\n  AND (deleted_by = " + me + " OR project = ANY(" + arg(nonNilKeys(q.Scope.Maintains)) + ") OR (" + own + "))"
-	}
-	if q.After != nil {
-		sql += "\n  AND (deleted_at, id) < (" + arg(q.After.CreatedAt) + ", " + arg(q.After.ID) + ")"
-	}
-	sql += "\nORDER BY deleted_at DESC, id DESC\nLIMIT " + strconv.Itoa(q.Limit+1)
+	sql, args := trashSQL(q)
 	rows, _ := s.db.Replica.Query(ctx, sql, args...)
 	items, err := pgx.CollectRows(rows, scanTrashed())
 	if err != nil {
@@ -288,6 +278,45 @@ func (s *Store) ListTrash(ctx context.Context, q TrashQuery) ([]Trashed, *Cursor
 		next = &Cursor{CreatedAt: last.DeletedAt, ID: last.ID}
 	}
 	return items, next, nil
+}
+
+// trashSQL is ListTrash's query and its arguments.
+func trashSQL(q TrashQuery) (string, []any) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var after string
+	if q.After != nil {
+		after = "\n  AND (deleted_at, id) < (" + arg(q.After.CreatedAt) + ", " + arg(q.After.ID) + ")"
+	}
+	tail := "\nORDER BY deleted_at DESC, id DESC\nLIMIT " + strconv.Itoa(q.Limit+1)
+	branch := func(cond string) string {
+		return "SELECT " + trashColumns + "\nFROM tasks\nWHERE deleted_at IS NOT NULL" + cond + after + tail
+	}
+	var sql string
+	if q.Scope.All {
+		sql = branch("")
+	} else {
+		me := arg(q.Scope.Subject)
+		branches := []string{branch("\n  AND deleted_by = " + me)}
+		if len(q.Scope.Maintains) > maxProjectBranches {
+			branches = append(branches, branch("\n  AND project = ANY("+arg(q.Scope.Maintains)+")"))
+		} else {
+			for _, k := range q.Scope.Maintains {
+				branches = append(branches, branch("\n  AND project = "+arg(k)))
+			}
+		}
+		switch {
+		case q.Scope.OwnAnywhere:
+			branches = append(branches, branch("\n  AND owner_id = "+me))
+		case len(q.Scope.Writes) > 0:
+			branches = append(branches, branch("\n  AND owner_id = "+me+"\n  AND project = ANY("+arg(q.Scope.Writes)+")"))
+		}
+		sql = "SELECT " + trashColumns + "\nFROM (\n(" + strings.Join(branches, ")\nUNION\n(") + ")\n) AS t" + tail
+	}
+	return sql, args
 }
 
 // GetTrashed returns the trashed task id from the primary: a caller
