@@ -722,6 +722,11 @@ FROM generate_series(1, $1::int) AS g,
 	if _, err := db.Exec(ctx, q, trashSize-have, member); err != nil {
 		return 0, err
 	}
+	// As autovacuum would soon: without statistics of the new rows the
+	// planner takes every trash index for empty, and any will do.
+	if _, err := db.Exec(ctx, "ANALYZE tasks"); err != nil {
+		return 0, err
+	}
 	return trashSize, nil
 }
 

@@ -227,7 +227,9 @@ func testTrashedPlans(t *testing.T, pool *pgxpool.Pool) {
 			if read > float64(tt.branches*51) {
 				raw := explainJSON(ctx, t, tx, "ANALYZE, FORMAT JSON", sql, args)
 				var idx []string
-				raw.walk(func(n planNode) { idx = append(idx, n.NodeType+" "+n.IndexName+" "+fmt.Sprint(n.ActualRows, "/", n.RemovedByFilter)) })
+				raw.walk(func(n planNode) {
+					idx = append(idx, n.NodeType+" "+n.IndexName+" "+fmt.Sprint(n.ActualRows, "/", n.RemovedByFilter))
+				})
 				t.Errorf("read %.0f rows of tasks for a page of the trash over %d branches:\n%s\n%s", read, tt.branches, sql, strings.Join(idx, "\n"))
 			}
 		})

@@ -33,13 +33,16 @@ type Trashed struct {
 }
 
 // MarshalJSON is the task's JSON with the trash's two members after it.
-func (t Trashed) MarshalJSON() ([]byte, error) {
-	b := t.Task.AppendJSON(make([]byte, 0, 512))
+func (t Trashed) MarshalJSON() ([]byte, error) { return t.AppendJSON(make([]byte, 0, 512)), nil }
+
+// AppendJSON appends t's JSON to b, as Task.AppendJSON does a task's.
+func (t *Trashed) AppendJSON(b []byte) []byte {
+	b = t.Task.AppendJSON(b)
 	b = append(b[:len(b)-1], `,"deleted_at":`...)
 	b = appendTime(b, t.DeletedAt)
 	b = append(b, `,"deleted_by":`...)
 	b = AppendJSONString(b, t.DeletedBy)
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // Errors of the trash.
@@ -266,8 +269,23 @@ func (s *Store) ListTrash(ctx context.Context, q TrashQuery) ([]Trashed, *Cursor
 		return nil, nil, fmt.Errorf("task: trash: limit %d not in 1..%d", q.Limit, MaxListLimit)
 	}
 	sql, args := trashSQL(q)
-	rows, _ := s.db.Replica.Query(ctx, sql, args...)
-	items, err := pgx.CollectRows(rows, scanTrashed())
+	var items []Trashed
+	// Every branch is meant as an ordered scan that stops after a page.
+	// The planner multiplies "trashed" by "of this project (or owner)" as
+	// if independent, so for someone with thousands of trashed tasks in
+	// one project it expects a few dozen, and prefers a bitmap scan that
+	// fetches and sorts them all: 40 ms p99 instead of a few (make bench).
+	// Bitmap scans are turned off for this query alone (SET LOCAL, in its
+	// own read-only transaction).
+	err := pgx.BeginTxFunc(ctx, s.db.Replica, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL enable_bitmapscan = off"); err != nil {
+			return err
+		}
+		rows, _ := tx.Query(ctx, sql, args...)
+		var err error
+		items, err = pgx.CollectRows(rows, scanTrashed())
+		return err
+	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("task: trash: %w", err)
 	}
@@ -293,26 +311,29 @@ func trashSQL(q TrashQuery) (string, []any) {
 	}
 	tail := "\nORDER BY deleted_at DESC, id DESC\nLIMIT " + strconv.Itoa(q.Limit+1)
 	branch := func(cond string) string {
-		return "SELECT " + trashColumns + "\nFROM tasks\nWHERE deleted_at IS NOT NULL" + cond + after + tail
+		return "SELECT " + trashColumns + "\nFROM tasks\nWHERE " + cond + after + tail
 	}
+	const trashed = "deleted_at IS NOT NULL"
 	var sql string
 	if q.Scope.All {
-		sql = branch("")
+		sql = branch(trashed)
 	} else {
 		me := arg(q.Scope.Subject)
-		branches := []string{branch("\n  AND deleted_by = " + me)}
+		// deleted_by is set exactly while the task is trashed (see
+		// migration 18 for why this branch says nothing more).
+		branches := []string{branch("deleted_by = " + me)}
 		if len(q.Scope.Maintains) > maxProjectBranches {
-			branches = append(branches, branch("\n  AND project = ANY("+arg(q.Scope.Maintains)+")"))
+			branches = append(branches, branch(trashed+"\n  AND project = ANY("+arg(q.Scope.Maintains)+")"))
 		} else {
 			for _, k := range q.Scope.Maintains {
-				branches = append(branches, branch("\n  AND project = "+arg(k)))
+				branches = append(branches, branch(trashed+"\n  AND project = "+arg(k)))
 			}
 		}
 		switch {
 		case q.Scope.OwnAnywhere:
-			branches = append(branches, branch("\n  AND owner_id = "+me))
+			branches = append(branches, branch(trashed+"\n  AND owner_id = "+me))
 		case len(q.Scope.Writes) > 0:
-			branches = append(branches, branch("\n  AND owner_id = "+me+"\n  AND project = ANY("+arg(q.Scope.Writes)+")"))
+			branches = append(branches, branch(trashed+"\n  AND owner_id = "+me+"\n  AND project = ANY("+arg(q.Scope.Writes)+")"))
 		}
 		sql = "SELECT " + trashColumns + "\nFROM (\n(" + strings.Join(branches, ")\nUNION\n(") + ")\n) AS t" + tail
 	}
