@@ -32,20 +32,7 @@ func (s *Store) ArchiveFinishedBefore(ctx context.Context, cutoff time.Time, bat
 	}
 	var out []Task
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
-		// The predicate is tasks_live_finished_updated_at_idx's.
-		q := `
-WITH picked AS (
-  SELECT id
-  FROM tasks
-  WHERE status IN ('done', 'cancelled')
-    AND deleted_at IS NULL
-    AND archived_at IS NULL
-    AND updated_at < $1
-  ORDER BY updated_at
-  LIMIT ` + strconv.Itoa(batch) + `
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE tasks AS t
+		q := pickFinished(batch) + `UPDATE tasks AS t
 SET archived_at = now(),
     version = t.version + 1,
     updated_at = now()
@@ -93,19 +80,7 @@ func (s *Store) TrashFinishedBefore(ctx context.Context, cutoff time.Time, batch
 		parents []Task
 	)
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
-		q := `
-WITH picked AS (
-  SELECT id
-  FROM tasks
-  WHERE status IN ('done', 'cancelled')
-    AND deleted_at IS NULL
-    AND archived_at IS NULL
-    AND updated_at < $1
-  ORDER BY updated_at
-  LIMIT ` + strconv.Itoa(batch) + `
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE tasks AS t
+		q := pickFinished(batch) + `UPDATE tasks AS t
 SET deleted_at = now(),
     deleted_by = '',
     version = t.version + 1
@@ -141,4 +116,24 @@ RETURNING ` + qualifiedColumns + `, t.deleted_at, t.deleted_by`
 	}
 	s.report(ctx, parents, nil)
 	return out, parents, nil
+}
+
+// pickFinished is the CTE "picked" both retirements start from: up to
+// batch live finished tasks last changed before $1, oldest first, locked,
+// skipping those another transaction holds. Its predicate is
+// tasks_live_finished_updated_at_idx's.
+func pickFinished(batch int) string {
+	return `
+WITH picked AS (
+  SELECT id
+  FROM tasks
+  WHERE status IN ('done', 'cancelled')
+    AND deleted_at IS NULL
+    AND archived_at IS NULL
+    AND updated_at < $1
+  ORDER BY updated_at
+  LIMIT ` + strconv.Itoa(batch) + `
+  FOR UPDATE SKIP LOCKED
+)
+`
 }
