@@ -340,13 +340,6 @@ func trashSQL(q TrashQuery) (string, []any) {
 	return sql, args
 }
 
-// GetTrashed returns the trashed task id from the primary: a caller
-// acting on it next must see what was just trashed.
-func (s *Store) GetTrashed(ctx context.Context, id uuid.UUID) (Trashed, error) {
-	rows, _ := s.db.Primary.Query(ctx, `SELECT `+trashColumns+` FROM tasks WHERE id = $1 AND deleted_at IS NOT NULL`, id)
-	return collectTrashed(rows, "get trashed")
-}
-
 const trashColumns = Columns + ", deleted_at, deleted_by"
 
 func lockTrashed(ctx context.Context, tx pgx.Tx, id uuid.UUID, op string) (Trashed, error) {
@@ -366,15 +359,16 @@ func collectTrashed(rows pgx.Rows, op string) (Trashed, error) {
 }
 
 // scanTrashed reads rows of trashColumns: ScanRows' columns, then the two
-// of the trash.
+// of the trash. Like ScanRows it reuses its targets: one per query.
 func scanTrashed() pgx.RowToFunc[Trashed] {
+	var (
+		at    pgtype.Timestamptz
+		by    pgtype.Text
+		scan  = ScanRows()
+		extra = []any{&at, &by}
+	)
 	return func(row pgx.CollectableRow) (Trashed, error) {
-		var (
-			at pgtype.Timestamptz
-			by pgtype.Text
-		)
-		scan := ScanRows()
-		t, err := scan(extraColumns{row, []any{&at, &by}})
+		t, err := scan(extraColumns{row, extra})
 		if err != nil {
 			return Trashed{}, err
 		}
