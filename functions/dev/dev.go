@@ -24,6 +24,8 @@ import (
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/projectapi"
 	"github.com/taskfn/taskfn/shared/ratelimit"
+	"github.com/taskfn/taskfn/shared/recur"
+	"github.com/taskfn/taskfn/shared/remind"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
@@ -38,6 +40,7 @@ type devConfig struct {
 	Report  report.Config
 	Cleanup cleanup.Config
 	Relay   outbox.RelayConfig
+	Remind  remind.Config
 
 	Addr string `envconfig:"DEV_ADDR" default:"127.0.0.1:8080"`
 	// ExternalIssuer reads OIDC_ISSUER without the default, to tell whether
@@ -47,6 +50,7 @@ type devConfig struct {
 	KafkaPort       int           `envconfig:"DEV_KAFKA_PORT" default:"0"`
 	RelayInterval   time.Duration `envconfig:"DEV_RELAY_INTERVAL" default:"10s"`
 	CleanupInterval time.Duration `envconfig:"DEV_CLEANUP_INTERVAL" default:"1h"`
+	RemindInterval  time.Duration `envconfig:"DEV_REMIND_INTERVAL" default:"1m"`
 }
 
 // devRealm is the realm the development issuer serves.
@@ -59,6 +63,8 @@ const (
 	reportSink  = "/_dev/build-report"
 	relaySink   = "/_dev/relay-outbox"
 	cleanupSink = "/_dev/cleanup"
+	recurSink   = "/_dev/recur"
+	remindSink  = "/_dev/remind"
 )
 
 // serve runs everything on cfg.Addr, or on ln when a test passes one.
@@ -174,6 +180,14 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	recurs, err := recur.NewSink(tasks.Store)
+	if err != nil {
+		return nil, err
+	}
+	reminders, err := remind.NewHandler(tasks.Store, cfg.Remind)
+	if err != nil {
+		return nil, err
+	}
 	routes := append(slices.Clone(tasks.Routes), projects.Routes...)
 	routes = append(routes, comments...)
 	routes = append(routes, inbox.Routes...)
@@ -182,6 +196,8 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 		at(notifySink, inbox.Sink.Route()),
 		at(reportSink, reports.Sink.Route()),
 		at(cleanupSink, cleaner.Handler.Route()),
+		at(recurSink, recurs.Route()),
+		at(remindSink, reminders.Route()),
 		httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay},
 	), nil
 }
@@ -204,6 +220,7 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 	}{
 		{"notify", kc.TasksTopic, "taskfn-notify", notifySink, time.Minute},
 		{"notify-reports", kc.ReportsTopic, "taskfn-notify-reports", notifySink, time.Minute},
+		{"recur", kc.TasksTopic, "taskfn-recur", recurSink, time.Minute},
 		// The build-report sink answers once the report is stored.
 		{"build-report", kc.ReportsTopic, "taskfn-build-report", reportSink, cfg.Report.Worker.BuildTimeout + time.Minute},
 	} {
@@ -219,7 +236,7 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 	for _, p := range []struct {
 		name, sink string
 		every      time.Duration
-	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}} {
+	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}, {"remind", remindSink, cfg.RemindInterval}} {
 		wg.Go(func() {
 			_ = kafkasource.Ping(ctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
 				Retry: 3, BackoffDelay: 500 * time.Millisecond, Timeout: time.Minute}, ksm, b.Log)

@@ -231,3 +231,63 @@ func waitReady(t testing.TB, base string) {
 	}
 	t.Fatal("dev runner not ready in 20s")
 }
+
+// TestLifecycleEventsEndToEnd: a recurring task with a reminder, through
+// the embedded broker. The remind tick's events reach the owner's inbox
+// through notify (a reminder, then one overdue notice); marking the task
+// done files its next occurrence through the recur sink, once, even when
+// it is reopened and done again.
+func TestLifecycleEventsEndToEnd(t *testing.T) {
+	base := startDev(t, func(c *devConfig) { c.RemindInterval = 200 * time.Millisecond })
+	carol := token(t, base, "carol", "carol", 200)
+	due := time.Now().UTC().Add(4 * time.Second).Truncate(time.Second)
+	created := call(t, base, "POST", "/tasks", carol, `{"title":"Water the plants","due_at":"`+due.Format(time.RFC3339)+
+		`","recurrence":"FREQ=WEEKLY;COUNT=4","recurrence_tz":"Europe/Berlin","reminders":["-PT2S"]}`, 201)
+	id := created["id"].(string)
+
+	kinds := func() []string {
+		page := call(t, base, "GET", "/notifications", carol, "", 200)
+		var out []string
+		for _, it := range page["items"].([]any) {
+			out = append(out, it.(map[string]any)["kind"].(string))
+		}
+		return out
+	}
+	eventually(t, func() (map[string]any, bool) {
+		k := kinds()
+		return map[string]any{"kinds": k}, len(k) == 2 // newest first: overdue, then the reminder
+	})
+	time.Sleep(time.Second) // more ticks: nothing is sent twice
+	if k := kinds(); len(k) != 2 || k[0] != "task.overdue" || k[1] != "task.reminder" {
+		t.Fatalf("notifications %v, want one reminder then one overdue notice", k)
+	}
+
+	series := func() []any {
+		page := call(t, base, "GET", "/tasks?limit=200", carol, "", 200)
+		var out []any
+		for _, it := range page["items"].([]any) {
+			if it.(map[string]any)["series_id"] == id {
+				out = append(out, it)
+			}
+		}
+		return out
+	}
+	call(t, base, "PATCH", "/tasks/"+id, carol, `{"status":"done"}`, 200)
+	next := eventually(t, func() (map[string]any, bool) {
+		s := series()
+		if len(s) != 1 {
+			return map[string]any{"series": s}, false
+		}
+		return s[0].(map[string]any), true
+	})
+	if next["status"] != "todo" || next["due_at"] != due.AddDate(0, 0, 7).Format(time.RFC3339) ||
+		next["recurrence"] != "FREQ=WEEKLY;COUNT=3" || next["title"] != "Water the plants" {
+		t.Errorf("next occurrence %v", next)
+	}
+	call(t, base, "PATCH", "/tasks/"+id, carol, `{"status":"todo"}`, 200)
+	call(t, base, "PATCH", "/tasks/"+id, carol, `{"status":"done"}`, 200)
+	time.Sleep(time.Second) // a second occurrence would have been filed by now
+	if s := series(); len(s) != 1 {
+		t.Fatalf("%d occurrences after done, reopen, done; want 1", len(s))
+	}
+}

@@ -20,6 +20,8 @@ const (
 	TaskTrashed       = "dev.taskfn.task.trashed.v1"
 	TaskRestored      = "dev.taskfn.task.restored.v1"
 	TaskPurged        = "dev.taskfn.task.purged.v1"
+	TaskReminder      = "dev.taskfn.task.reminder.v1"
+	TaskOverdue       = "dev.taskfn.task.overdue.v1"
 	CommentCreated    = "dev.taskfn.comment.created.v1"
 	CommentUpdated    = "dev.taskfn.comment.updated.v1"
 	CommentDeleted    = "dev.taskfn.comment.deleted.v1"
@@ -31,6 +33,7 @@ const (
 
 // Types lists every event type taskfn emits.
 var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, TaskTrashed, TaskRestored, TaskPurged,
+	TaskReminder, TaskOverdue,
 	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted}
 
 // PingSourceType is the type of the events a Knative PingSource sends on
@@ -125,9 +128,29 @@ type TaskSnapshot struct {
 	Subtasks    *Subtasks  `json:"subtasks,omitempty"` // absent only in events written before subtasks
 	Archived    bool       `json:"archived"`           // false in events written before the archive
 	ArchivedAt  *time.Time `json:"archived_at"`
-	CreatedAt   time.Time  `json:"created_at"`
-	UpdatedAt   time.Time  `json:"updated_at"`
-	Version     int64      `json:"version"`
+	// The recurrence fields are absent only in events written before
+	// recurrence.
+	Recurrence   *string    `json:"recurrence"`
+	RecurrenceTZ string     `json:"recurrence_tz"`
+	Reminders    []string   `json:"reminders"`
+	SeriesID     *uuid.UUID `json:"series_id"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	Version      int64      `json:"version"`
+}
+
+// MarshalJSON writes the snapshot with the defaults a task has in the
+// table: a zone ("UTC") and an array of reminders, never "" or null, so
+// consumers and the schema need not tell "none" from "absent".
+func (s TaskSnapshot) MarshalJSON() ([]byte, error) {
+	type plain TaskSnapshot // without this method
+	if s.RecurrenceTZ == "" {
+		s.RecurrenceTZ = "UTC"
+	}
+	if s.Reminders == nil {
+		s.Reminders = []string{}
+	}
+	return json.Marshal(plain(s))
 }
 
 // Subtasks counts a task's subtasks and those of them closed.
@@ -195,6 +218,23 @@ type TaskPurgedData struct {
 	Task      TaskSnapshot `json:"task"`
 }
 
+// TaskReminderData is the data of TaskReminder: one of the task's
+// reminders came due; the actor is always the system ("").
+type TaskReminderData struct {
+	Actor    string       `json:"actor"`
+	Reminder string       `json:"reminder"`  // as in the task's reminders, "-P1D"
+	RemindAt time.Time    `json:"remind_at"` // when it was due to fire
+	Task     TaskSnapshot `json:"task"`
+}
+
+// TaskOverdueData is the data of TaskOverdue: the task's due_at passed
+// while it was open, live and not archived. Sent once per due date.
+type TaskOverdueData struct {
+	Actor string       `json:"actor"`
+	DueAt time.Time    `json:"due_at"`
+	Task  TaskSnapshot `json:"task"`
+}
+
 // CommentSnapshot is a comment as the API shows it.
 type CommentSnapshot struct {
 	ID        uuid.UUID  `json:"id"`
@@ -258,7 +298,8 @@ type ReportRequestedData struct {
 
 // TaskFields are the names TaskUpdatedData.Changed may list: the fields a
 // task update can change, named as in the JSON.
-var TaskFields = []string{"project", "title", "description", "status", "priority", "due_at", "assignee_id", "labels", "archived"}
+var TaskFields = []string{"project", "title", "description", "status", "priority", "due_at", "assignee_id", "labels", "archived",
+	"recurrence", "recurrence_tz", "reminders"}
 
 // EventType names each payload's event type.
 func (TaskCreatedData) EventType() string       { return TaskCreated }
@@ -268,6 +309,8 @@ func (TaskAssignedData) EventType() string      { return TaskAssigned }
 func (TaskDeletedData) EventType() string       { return TaskDeleted }
 func (TaskTrashedData) EventType() string       { return TaskTrashed }
 func (TaskRestoredData) EventType() string      { return TaskRestored }
+func (TaskReminderData) EventType() string      { return TaskReminder }
+func (TaskOverdueData) EventType() string       { return TaskOverdue }
 func (TaskPurgedData) EventType() string        { return TaskPurged }
 func (CommentCreatedData) EventType() string    { return CommentCreated }
 func (CommentUpdatedData) EventType() string    { return CommentUpdated }

@@ -61,6 +61,8 @@ func TestEmittedDataValidates(t *testing.T) {
 	full.Labels = []string{"ops", "backend"}
 	full.Version = 7
 	full.Subtasks = &events.Subtasks{Total: 3, Done: 1}
+	full.Recurrence, full.RecurrenceTZ, full.Reminders = ptr("FREQ=WEEKLY;BYDAY=MO"), "Europe/Berlin", []string{"-P1D", "-PT1H"}
+	full.SeriesID = ptr(uuid.Must(uuid.NewV7()))
 	report := uuid.Must(uuid.NewV7())
 	tests := []struct {
 		name string
@@ -81,6 +83,8 @@ func TestEmittedDataValidates(t *testing.T) {
 		{"updated subtasks", events.TaskUpdatedData{Actor: "", Changed: []string{"subtasks"}, Task: full}},
 		{"relation added", events.RelationAddedData{Actor: "bob", TaskID: full.ID, Kind: "subtask_of", OtherID: report, Project: "web", OtherProject: "~bob", CreatedBy: "bob", CreatedAt: full.CreatedAt}},
 		{"relation removed", events.RelationRemovedData{Actor: "alice", TaskID: full.ID, Kind: "blocks", OtherID: report, Project: "web", OtherProject: "web", CreatedBy: "bob", CreatedAt: full.CreatedAt}},
+		{"reminder", events.TaskReminderData{Reminder: "-P1D", RemindAt: full.DueAt.AddDate(0, 0, -1), Task: full}},
+		{"overdue", events.TaskOverdueData{DueAt: *full.DueAt, Task: full}},
 		{"report requested", events.ReportRequestedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob"}},
 		{"report succeeded", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "succeeded", Rows: 12}},
 		{"report failed", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "failed", Error: "timeout"}},

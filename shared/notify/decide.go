@@ -12,6 +12,7 @@ import (
 	"mime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -30,6 +31,8 @@ const (
 	KindReportCompleted Kind = "report.completed"
 	KindCommented       Kind = "comment.created"
 	KindMentioned       Kind = "comment.mentioned"
+	KindReminder        Kind = "task.reminder"
+	KindOverdue         Kind = "task.overdue"
 )
 
 // poison marks an event that can never be processed: retrying it cannot
@@ -72,6 +75,10 @@ func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
 		decide = commented
 	case events.CommentUpdated:
 		decide = mentionedOnEdit
+	case events.TaskReminder:
+		decide = reminder
+	case events.TaskOverdue:
+		decide = overdue
 	default:
 		return nil, nil
 	}
@@ -230,6 +237,39 @@ func createdAssigned(data []byte) ([]Notice, error) {
 	return taskNotices(KindAssigned, d.Actor, d.Task, detail, d.Task.OwnerID, *d.Task.AssigneeID), nil
 }
 
+// reminder tells the owner and the assignee that the task is due soon.
+func reminder(data []byte) ([]Notice, error) {
+	var d events.TaskReminderData
+	if err := decodeTask(data, &d, &d.Task); err != nil {
+		return nil, err
+	}
+	if d.Task.DueAt == nil || d.Reminder == "" {
+		return nil, poison("a reminder needs the task's due_at and the reminder")
+	}
+	detail := map[string]any{"reminder": d.Reminder, "remind_at": d.RemindAt, "due_at": *d.Task.DueAt, "due_local": localTime(*d.Task.DueAt, d.Task.RecurrenceTZ)}
+	return taskNotices(KindReminder, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)), nil
+}
+
+// overdue tells the owner and the assignee that the due date passed.
+func overdue(data []byte) ([]Notice, error) {
+	var d events.TaskOverdueData
+	if err := decodeTask(data, &d, &d.Task); err != nil {
+		return nil, err
+	}
+	detail := map[string]any{"due_at": d.DueAt, "due_local": localTime(d.DueAt, d.Task.RecurrenceTZ)}
+	return taskNotices(KindOverdue, d.Actor, d.Task, detail, d.Task.OwnerID, deref(d.Task.AssigneeID)), nil
+}
+
+// localTime is t as people read it, in the task's zone (UTC when the
+// zone is absent or unknown here).
+func localTime(t time.Time, tz string) string {
+	loc, err := time.LoadLocation(tz)
+	if err != nil || tz == "" {
+		loc = time.UTC
+	}
+	return t.In(loc).Format("Mon 2 Jan 2006 15:04 MST")
+}
+
 // reportCompleted tells the requester that their report succeeded or failed.
 func reportCompleted(data []byte) ([]Notice, error) {
 	var d events.ReportCompletedData
@@ -334,6 +374,10 @@ func (n Notice) Summary(name func(subject string) string) string {
 		return fmt.Sprintf("%s commented on %s: %s", actor, title, str("excerpt"))
 	case KindMentioned:
 		return fmt.Sprintf("%s mentioned you on %s: %s", actor, title, str("excerpt"))
+	case KindReminder:
+		return fmt.Sprintf("Reminder: %s is due %s", title, str("due_local"))
+	case KindOverdue:
+		return fmt.Sprintf("%s is overdue: it was due %s", title, str("due_local"))
 	case KindReportCompleted:
 		kind := strings.ReplaceAll(str("report_kind"), "_", " ")
 		if str("status") == "succeeded" {

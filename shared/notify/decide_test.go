@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/uuid"
@@ -36,6 +37,12 @@ func TestDecide(t *testing.T) {
 	edit := func(actor string, s events.TaskSnapshot, body string, mentioned ...string) events.Data {
 		return events.CommentUpdatedData{Actor: actor, Task: s, Mentioned: mentioned,
 			Comment: events.CommentSnapshot{ID: uuid.New(), TaskID: s.ID, Author: actor, Body: body}}
+	}
+	due := time.Date(2027, 3, 29, 7, 0, 0, 0, time.UTC) // 09:00 in Berlin, summer time
+	dated := func(owner string, assignee *string, tz string) events.TaskSnapshot {
+		s := snap(owner, assignee)
+		s.DueAt, s.RecurrenceTZ = &due, tz
+		return s
 	}
 	type got struct{ Recipient, Summary string }
 	tests := []struct {
@@ -97,6 +104,16 @@ func TestDecide(t *testing.T) {
 			{"erin", "carol mentioned you on “Ship it”: @erin too"},
 		}},
 		{"an edit without new mentions tells nobody", edit("carol", snap("alice", ptr("bob")), "typo fixed"), nil},
+		{"reminder: owner and assignee, the time in the task's zone", events.TaskReminderData{Reminder: "-P1D", RemindAt: due.AddDate(0, 0, -1), Task: dated("alice", ptr("bob"), "Europe/Berlin")}, []got{
+			{"alice", "Reminder: “Ship it” is due Mon 29 Mar 2027 09:00 CEST"},
+			{"bob", "Reminder: “Ship it” is due Mon 29 Mar 2027 09:00 CEST"},
+		}},
+		{"reminder: owner is the assignee, told once", events.TaskReminderData{Reminder: "-PT1H", RemindAt: due.Add(-time.Hour), Task: dated("alice", ptr("alice"), "UTC")}, []got{
+			{"alice", "Reminder: “Ship it” is due Mon 29 Mar 2027 07:00 UTC"},
+		}},
+		{"overdue", events.TaskOverdueData{DueAt: due, Task: dated("alice", nil, "America/New_York")}, []got{
+			{"alice", "“Ship it” is overdue: it was due Mon 29 Mar 2027 03:00 EDT"},
+		}},
 		{"a long comment is quoted in part", comment("carol", snap("alice", nil), strings.Repeat("é", 300)), []got{
 			{"alice", "carol commented on “Ship it”: " + strings.Repeat("é", 199) + "…"},
 		}},
@@ -137,6 +154,7 @@ func TestDecidePoison(t *testing.T) {
 		{"wrong types", events.TaskStatusChanged, "application/json", `{"task":{"id":1}}`},
 		{"no owner", events.TaskStatusChanged, "", `{"old_status":"todo","new_status":"done","task":{"id":"` + uuid.NewString() + `"}}`},
 		{"too many mentioned", events.CommentUpdated, "application/json", `{"actor":"a","task":{"id":"0190a4c2-7b1e-7c3d-9e4f-123456789abc","owner_id":"o"},"comment":{"id":"` + uuid.NewString() + `","task_id":"0190a4c2-7b1e-7c3d-9e4f-123456789abc"},"mentioned":["1","2","3","4","5","6","7","8","9","10","11","12","13","14","15","16","17","18","19","20","21"]}`},
+		{"reminder without due_at", events.TaskReminder, "application/json", `{"reminder":"-P1D","task":{"id":"` + uuid.NewString() + `","owner_id":"o"}}`},
 		{"bad report status", events.ReportCompleted, "application/json", `{"report_id":"` + uuid.NewString() + `","requested_by":"a","status":"meh"}`},
 	}
 	for _, tc := range tests {

@@ -152,6 +152,8 @@ func parseCSV(t *testing.T, body []byte) []task.Task {
 		if err := json.Unmarshal([]byte(js), &tk); err != nil {
 			t.Fatalf("%v: %s", err, js)
 		}
+		// Not columns of the CSV: these tasks have the defaults.
+		tk.RecurrenceTZ, tk.Reminders = task.DefaultRecurrenceTZ, []string{}
 		out = append(out, tk)
 	}
 	return out

@@ -186,17 +186,24 @@ func writeTasks(ctx context.Context, tx pgx.Tx, changed []int, ids []uuid.UUID, 
 	due := make([]*time.Time, n)
 	assignee := make([]*string, n)
 	archived := make([]bool, n)
+	rule, zone, reminders := make([]*string, n), make([]string, n), make([]string, n)
 	for j, i := range changed {
 		t := next[i]
 		tid[j], title[j], desc[j], status[j], prio[j], proj[j] = ids[i].String(), t.Title, t.Description, string(t.Status), string(t.Priority), t.Project
 		due[j], assignee[j], archived[j] = t.DueAt, t.AssigneeID, t.Archived
+		rule[j], zone[j] = t.Recurrence, zoneArg(t.RecurrenceTZ)
 		b, err := json.Marshal(nonNilLabels(t.Labels))
 		if err != nil {
 			return nil, fmt.Errorf("task: bulk: %w", err)
 		}
 		labels[j] = string(b)
+		if b, err = json.Marshal(nonNilLabels(t.Reminders)); err != nil {
+			return nil, fmt.Errorf("task: bulk: %w", err)
+		}
+		reminders[j] = string(b)
 	}
-	// labels travel as JSON: text[][] cannot hold arrays of different lengths.
+	// labels and reminders travel as JSON: text[][] cannot hold arrays of
+	// different lengths.
 	q := `
 UPDATE tasks AS t
 SET title = n.title,
@@ -208,13 +215,16 @@ SET title = n.title,
     labels = ARRAY(SELECT jsonb_array_elements_text(n.labels::jsonb)),
     project = n.project,
     archived_at = CASE WHEN n.archived THEN coalesce(t.archived_at, now()) END,
+    recurrence = n.recurrence,
+    recurrence_tz = n.recurrence_tz,
+    reminders = ARRAY(SELECT jsonb_array_elements_text(n.reminders::jsonb)),
     version = t.version + 1,
     updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::boolean[])
-    AS n(id, title, description, status, priority, due_at, assignee_id, labels, project, archived)
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::text[], $13::text[])
+    AS n(id, title, description, status, priority, due_at, assignee_id, labels, project, archived, recurrence, recurrence_tz, reminders)
 WHERE t.id = n.id
 RETURNING ` + qualifiedColumns
-	rows, _ := tx.Query(ctx, q, tid, title, desc, status, prio, due, assignee, labels, proj, archived)
+	rows, _ := tx.Query(ctx, q, tid, title, desc, status, prio, due, assignee, labels, proj, archived, rule, zone, reminders)
 	written, err := pgx.CollectRows(rows, ScanRows())
 	if err != nil {
 		return nil, noProject(fmt.Errorf("task: bulk: %w", err))

@@ -17,22 +17,26 @@ import (
 // event, as in the table.
 func (t Task) Snapshot() events.TaskSnapshot {
 	return events.TaskSnapshot{
-		ID:          t.ID,
-		Project:     t.Project,
-		Title:       t.Title,
-		Description: t.Description,
-		Status:      string(t.Status),
-		Priority:    string(t.Priority),
-		DueAt:       t.DueAt,
-		OwnerID:     t.OwnerID,
-		AssigneeID:  t.AssigneeID,
-		Labels:      nonNilLabels(t.Labels),
-		Subtasks:    &events.Subtasks{Total: t.Subtasks.Total, Done: t.Subtasks.Done},
-		Archived:    t.Archived,
-		ArchivedAt:  t.ArchivedAt,
-		CreatedAt:   t.CreatedAt,
-		UpdatedAt:   t.UpdatedAt,
-		Version:     t.Version,
+		ID:           t.ID,
+		Project:      t.Project,
+		Title:        t.Title,
+		Description:  t.Description,
+		Status:       string(t.Status),
+		Priority:     string(t.Priority),
+		DueAt:        t.DueAt,
+		OwnerID:      t.OwnerID,
+		AssigneeID:   t.AssigneeID,
+		Labels:       nonNilLabels(t.Labels),
+		Subtasks:     &events.Subtasks{Total: t.Subtasks.Total, Done: t.Subtasks.Done},
+		Archived:     t.Archived,
+		ArchivedAt:   t.ArchivedAt,
+		Recurrence:   t.Recurrence,
+		RecurrenceTZ: zoneArg(t.RecurrenceTZ),
+		Reminders:    nonNilLabels(t.Reminders),
+		SeriesID:     t.SeriesID,
+		CreatedAt:    t.CreatedAt,
+		UpdatedAt:    t.UpdatedAt,
+		Version:      t.Version,
 	}
 }
 
@@ -40,15 +44,18 @@ func (t Task) Snapshot() events.TaskSnapshot {
 // events.TaskFields, the fields an update changed.
 func changedFields(before, after Task) []string {
 	differs := map[string]bool{
-		"project":     before.Project != after.Project,
-		"title":       before.Title != after.Title,
-		"description": before.Description != after.Description,
-		"status":      before.Status != after.Status,
-		"priority":    before.Priority != after.Priority,
-		"due_at":      !sameTime(before.DueAt, after.DueAt),
-		"assignee_id": !sameString(before.AssigneeID, after.AssigneeID),
-		"labels":      !slices.Equal(before.Labels, after.Labels), // nil and empty are equal, as in the table
-		"archived":    before.Archived != after.Archived,
+		"project":       before.Project != after.Project,
+		"title":         before.Title != after.Title,
+		"description":   before.Description != after.Description,
+		"status":        before.Status != after.Status,
+		"priority":      before.Priority != after.Priority,
+		"due_at":        !sameTime(before.DueAt, after.DueAt),
+		"assignee_id":   !sameString(before.AssigneeID, after.AssigneeID),
+		"labels":        !slices.Equal(before.Labels, after.Labels), // nil and empty are equal, as in the table
+		"archived":      before.Archived != after.Archived,
+		"recurrence":    !sameString(before.Recurrence, after.Recurrence),
+		"recurrence_tz": zoneArg(before.RecurrenceTZ) != zoneArg(after.RecurrenceTZ),
+		"reminders":     !slices.Equal(before.Reminders, after.Reminders),
 	}
 	var out []string
 	for _, f := range events.TaskFields {
@@ -122,6 +129,12 @@ func fieldJSON(t Task, field string) json.RawMessage {
 		v = nonNilLabels(t.Labels)
 	case "archived":
 		v = t.Archived
+	case "recurrence":
+		v = t.Recurrence
+	case "recurrence_tz":
+		v = zoneArg(t.RecurrenceTZ)
+	case "reminders":
+		v = nonNilLabels(t.Reminders)
 	}
 	b, _ := json.Marshal(v) // strings, times and string slices always marshal
 	return b
@@ -137,8 +150,8 @@ func activityChanges(before *Task, after Task) []activity.Change {
 		for _, f := range events.TaskFields {
 			v := fieldJSON(after, f)
 			switch string(v) {
-			case "null", `""`, "[]", "false":
-				continue
+			case "null", `""`, "[]", "false", `"` + DefaultRecurrenceTZ + `"`:
+				continue // the defaults say nothing; a zone alone is UTC's
 			}
 			out = append(out, activity.Change{Field: f, Old: null, New: v})
 		}

@@ -125,6 +125,7 @@ func TestWritesAddEvents(t *testing.T) {
 				t.Title, t.Description, t.Status, t.Priority = "All", "new", task.StatusBlocked, task.PriorityUrgent
 				t.DueAt, t.AssigneeID, t.Labels = &due, ptr("carol"), []string{"x"}
 				t.Archived = true
+				t.Recurrence, t.RecurrenceTZ, t.Reminders = ptr("FREQ=DAILY"), "Europe/Berlin", []string{"-PT1H"}
 			}),
 			want: []decoded{
 				{Type: events.TaskUpdated, Actor: "alice", Changed: events.TaskFields[1:] /* all but project */, Version: 2, Title: "All"},
@@ -356,6 +357,7 @@ func TestSnapshot(t *testing.T) {
 	want := events.TaskSnapshot{
 		ID: in.ID, Project: "team", Title: "T", Description: "D", Status: "blocked", Priority: "high",
 		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), Labels: []string{}, Subtasks: &events.Subtasks{Total: 3, Done: 1},
+		RecurrenceTZ: "UTC", Reminders: []string{},
 		CreatedAt: now, UpdatedAt: now, Version: 3,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

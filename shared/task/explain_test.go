@@ -143,6 +143,52 @@ func TestListPlans(t *testing.T) {
 	t.Run("generic", func(t *testing.T) { testGenericPlans(t, db.Replica) })
 	t.Run("parent", func(t *testing.T) { testParentPlans(t, db.Primary) })
 	t.Run("trashed", func(t *testing.T) { testTrashedPlans(t, db.Primary) })
+	t.Run("remind", func(t *testing.T) { testRemindPlan(t, db.Primary) })
+}
+
+// testRemindPlan: a reminder tick reads what it sends and nothing else.
+// With every open task of the table waiting for a reminder (its due
+// date), the tick's statement, run for real, walks tasks_remind_idx in
+// order and stops at the batch: no Seq Scan, no Sort, no row read and
+// dropped. So its cost is the batch's, with 200,000 tasks as with
+// 1,000,000 (make bench measures that).
+func testRemindPlan(t *testing.T, pool *pgxpool.Pool) {
+	ctx := t.Context()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `UPDATE tasks SET next_remind_at = due_at WHERE due_at IS NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	const batch = 500
+	// A day's worth of due dates is ~1,100 tasks, two thirds of them open.
+	now := time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
+	plan := explainJSON(ctx, t, tx, "ANALYZE, FORMAT JSON", fireRemindersSQL, []any{now, batch})
+	var index, updated bool
+	plan.walk(func(n planNode) {
+		switch {
+		case n.NodeType == "Seq Scan":
+			t.Errorf("tick scans %s sequentially", n.RelationName)
+		case n.NodeType == "Sort" && strings.Contains(strings.Join(n.SortKey, ","), "next_remind_at"):
+			// (The lateral sorting a task's own few reminder times is fine.)
+			t.Errorf("tick sorts the due tasks on %v", n.SortKey)
+		case n.IndexName == "tasks_remind_idx":
+			index = true
+			if n.ActualRows > batch || n.RemovedByFilter > 0 {
+				t.Errorf("tick read %v rows of the index and dropped %v, want at most %d and none", n.ActualRows, n.RemovedByFilter, batch)
+			}
+		case n.NodeType == "ModifyTable":
+			updated = true
+		}
+	})
+	if !index || !updated {
+		t.Errorf("tick plan: index scan %v, update %v; want both", index, updated)
+	}
+	if plan.ActualRows != batch {
+		t.Errorf("tick took %v tasks, want a full batch of %d", plan.ActualRows, batch)
+	}
 }
 
 // testTrashedPlans: with the newest half of the table in the trash (and a

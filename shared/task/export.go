@@ -122,13 +122,12 @@ ORDER BY created_at, id` + limit
 			return fmt.Errorf("task: export: %w", err)
 		}
 		defer rows.Close()
-		var t Task
+		scan := ScanRows()
 		for rows.Next() {
-			if err := rows.Scan(&t.ID, &t.Project, &t.Title, &t.Description, &t.Status, &t.Priority, &t.DueAt,
-				&t.OwnerID, &t.AssigneeID, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &t.ArchivedAt, &t.CreatedAt, &t.UpdatedAt, &t.Version); err != nil {
+			t, err := scan(rows)
+			if err != nil {
 				return fmt.Errorf("task: export: %w", err)
 			}
-			t.Archived = t.ArchivedAt != nil
 			if err := each(&t); err != nil {
 				return err
 			}

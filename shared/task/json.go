@@ -59,6 +59,29 @@ func (t *Task) AppendJSON(b []byte) []byte {
 	} else {
 		b = appendTime(b, *t.ArchivedAt)
 	}
+	b = append(b, `,"recurrence":`...)
+	if t.Recurrence == nil {
+		b = append(b, "null"...)
+	} else {
+		b = AppendJSONString(b, *t.Recurrence)
+	}
+	b = append(b, `,"recurrence_tz":`...)
+	b = AppendJSONString(b, zoneArg(t.RecurrenceTZ))
+	b = append(b, `,"reminders":[`...)
+	for i, r := range t.Reminders {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendJSONString(b, r)
+	}
+	b = append(b, `],"series_id":`...)
+	if t.SeriesID == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = appendUUID(b, *t.SeriesID)
+		b = append(b, '"')
+	}
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, t.CreatedAt)
 	b = append(b, `,"updated_at":`...)

@@ -19,6 +19,12 @@ func referenceJSON(t *testing.T, tk Task) []byte {
 	if tk.Labels == nil {
 		tk.Labels = []string{}
 	}
+	if tk.Reminders == nil {
+		tk.Reminders = []string{}
+	}
+	if tk.RecurrenceTZ == "" {
+		tk.RecurrenceTZ = DefaultRecurrenceTZ
+	}
 	want, err := json.Marshal(reflectTask(tk))
 	if err != nil {
 		t.Fatal(err)
@@ -32,6 +38,8 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	whole := time.Date(2025, 12, 31, 23, 59, 59, 0, time.UTC)
 	assignee := `ann "the <boss>" & co`
 	empty := ""
+	rule := "FREQ=WEEKLY;BYDAY=MO<>&"
+	series := uuid.MustParse("0192f0c4-1d2e-7a3b-8c4d-5e6f70819204")
 	tests := []struct {
 		name string
 		task Task
@@ -44,6 +52,7 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			ID: uuid.MustParse("0192f0c4-1d2e-7a3b-8c4d-5e6f70819203"), Title: "Write the report",
 			Description: "by Friday", Status: StatusInProgress, Priority: PriorityHigh, DueAt: &due,
 			OwnerID: "4f1c9a2e-owner", AssigneeID: &assignee, Labels: []string{"backend", "q3"},
+			Recurrence: &rule, RecurrenceTZ: "Europe/Berlin", Reminders: []string{"-P1D", "-PT1H"}, SeriesID: &series,
 			CreatedAt: whole, UpdatedAt: due, Version: 42,
 		}, false},
 		{"nil labels are []", Task{Title: "x", Labels: nil}, false},

@@ -10,6 +10,7 @@ import (
 	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/mergepatch"
 	"github.com/taskfn/taskfn/shared/project"
+	"github.com/taskfn/taskfn/shared/recurrence"
 	"github.com/taskfn/taskfn/shared/textfield"
 )
 
@@ -34,11 +35,16 @@ type Patch struct {
 	AssigneeID  mergepatch.Field[string]
 	Labels      mergepatch.Field[[]string]
 	Archived    mergepatch.Field[bool]
+	// Recurrence null ends the series; RecurrenceTZ null is UTC again;
+	// Reminders null is none.
+	Recurrence   mergepatch.Field[string]
+	RecurrenceTZ mergepatch.Field[string]
+	Reminders    mergepatch.Field[[]string]
 }
 
 // readOnly fields belong to the server; naming them is a validation error
 // rather than an unknown field, so the client learns why.
-var readOnly = []string{"id", "owner_id", "archived_at", "created_at", "updated_at", "version"}
+var readOnly = []string{"id", "owner_id", "series_id", "archived_at", "created_at", "updated_at", "version"}
 
 // ParsePatch decodes a JSON object into a Patch. Malformed JSON and unknown
 // fields give an errs.Invalid error; wrong types and read-only fields give
@@ -74,6 +80,12 @@ func ParsePatch(body []byte) (Patch, error) {
 			err = mergepatch.Decode(raw, &p.Labels)
 		case "archived":
 			err = mergepatch.Decode(raw, &p.Archived)
+		case "recurrence":
+			err = mergepatch.Decode(raw, &p.Recurrence)
+		case "recurrence_tz":
+			err = mergepatch.Decode(raw, &p.RecurrenceTZ)
+		case "reminders":
+			err = mergepatch.Decode(raw, &p.Reminders)
 		default:
 			if slices.Contains(readOnly, k) {
 				bad.Add(k, "is read-only")
@@ -96,6 +108,9 @@ func Draft(p Patch, owner string) (Task, error) {
 		Status:   StatusTodo,
 		Priority: PriorityMedium,
 		Labels:   []string{},
+		// The defaults a new row gets from the table, too.
+		RecurrenceTZ: DefaultRecurrenceTZ,
+		Reminders:    []string{},
 	}
 	t, bad := p.Apply(t)
 	var f errs.Fields
@@ -118,6 +133,7 @@ func Draft(p Patch, owner string) (Task, error) {
 func (p Patch) Apply(cur Task) (Task, []errs.FieldError) {
 	t := cur
 	t.Labels = slices.Clone(cur.Labels)
+	t.Reminders = slices.Clone(cur.Reminders)
 	var bad []errs.FieldError
 	notNull := func(name string) { bad = append(bad, errs.FieldError{Field: name, Detail: "must not be null"}) }
 	if p.Project.Set {
@@ -185,11 +201,37 @@ func (p Patch) Apply(cur Task) (Task, []errs.FieldError) {
 			t.Archived, t.ArchivedAt = false, nil
 		}
 	}
+	if p.Recurrence.Set {
+		if p.Recurrence.Null {
+			t.Recurrence = nil
+		} else {
+			r := p.Recurrence.Value
+			t.Recurrence = &r
+		}
+	}
+	if p.RecurrenceTZ.Set {
+		t.RecurrenceTZ = p.RecurrenceTZ.Value
+		if p.RecurrenceTZ.Null {
+			t.RecurrenceTZ = DefaultRecurrenceTZ
+		}
+	}
+	if p.Reminders.Set {
+		t.Reminders = make([]string, len(p.Reminders.Value))
+		for i, r := range p.Reminders.Value {
+			t.Reminders[i] = r
+			if norm, problem := ParseReminder(r); problem == "" {
+				t.Reminders[i] = norm
+			}
+		}
+	}
 	if len(bad) > 0 {
 		return t, bad
 	}
 	return t, Validate(t)
 }
+
+// DefaultRecurrenceTZ is the zone of a task that names none.
+const DefaultRecurrenceTZ = "UTC"
 
 // Validate returns the field errors of t's writable fields: at most one a
 // field and one a label, so never more than errs.MaxFieldErrors. Labels
@@ -219,6 +261,22 @@ func Validate(t Task) []errs.FieldError {
 			add("assignee_id", msg)
 		}
 	}
+	if t.Recurrence != nil || t.RecurrenceTZ != DefaultRecurrenceTZ {
+		rule := ""
+		if t.Recurrence != nil {
+			rule = *t.Recurrence
+		}
+		for _, p := range recurrence.Check(rule, t.RecurrenceTZ) {
+			if p.Field == "recurrence" && t.Recurrence == nil {
+				continue // a zone alone is fine: it waits for a rule
+			}
+			add(p.Field, p.Detail)
+		}
+		if t.Recurrence != nil && t.DueAt == nil {
+			add("due_at", "is required with a recurrence, which it anchors")
+		}
+	}
+	bad = append(bad, validateReminders(t)...)
 	if len(t.Labels) > MaxLabels {
 		add("labels", fmt.Sprintf("must hold at most %d labels", MaxLabels))
 		return bad
@@ -232,6 +290,33 @@ func Validate(t Task) []errs.FieldError {
 			add(f, "is a duplicate")
 		}
 		seen[l] = true
+	}
+	return bad
+}
+
+// validateReminders checks t's reminders: at most one error each, and
+// one for too many, then none checked.
+func validateReminders(t Task) []errs.FieldError {
+	switch {
+	case len(t.Reminders) == 0:
+		return nil
+	case len(t.Reminders) > MaxReminders:
+		return []errs.FieldError{{Field: "reminders", Detail: fmt.Sprintf("must hold at most %d reminders", MaxReminders)}}
+	case t.DueAt == nil:
+		return []errs.FieldError{{Field: "reminders", Detail: "need a due_at, before which they fire"}}
+	}
+	var bad []errs.FieldError
+	seen := make(map[string]bool, len(t.Reminders))
+	for i, r := range t.Reminders {
+		f := fmt.Sprintf("reminders[%d]", i)
+		norm, problem := ParseReminder(r)
+		switch {
+		case problem != "":
+			bad = append(bad, errs.FieldError{Field: f, Detail: problem})
+		case seen[norm]:
+			bad = append(bad, errs.FieldError{Field: f, Detail: "is a duplicate"})
+		}
+		seen[norm] = true
 	}
 	return bad
 }

@@ -67,7 +67,7 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 
 // Columns are what ScanRows reads, in its order — keep the two in step.
 // The generated search column is left out.
-const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, subtasks_total, subtasks_done, archived_at, created_at, updated_at, version"
+const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, subtasks_total, subtasks_done, archived_at, recurrence, recurrence_tz, reminders, series_id, created_at, updated_at, version"
 
 // ScanRows returns a function that reads rows of Columns, for
 // pgx.CollectRows and CollectOneRow; it reuses its scan targets from one
@@ -85,11 +85,15 @@ func ScanRows() pgx.RowToFunc[Task] {
 		due              pgtype.Timestamptz
 		assignee         pgtype.Text
 		archived         pgtype.Timestamptz
+		rule             pgtype.Text
+		tz               pgtype.DriverBytes
+		series           pgtype.UUID
 	)
 	dest := []any{&id, &t.Project, &t.Title, &t.Description, &status, &priority, &due,
-		&t.OwnerID, &assignee, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &archived, &t.CreatedAt, &t.UpdatedAt, &t.Version}
+		&t.OwnerID, &assignee, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &archived,
+		&rule, &tz, &t.Reminders, &series, &t.CreatedAt, &t.UpdatedAt, &t.Version}
 	return func(row pgx.CollectableRow) (Task, error) {
-		t.Labels = nil // the one target pgx would append to
+		t.Labels, t.Reminders = nil, nil // the targets pgx would append to
 		if err := row.Scan(dest...); err != nil {
 			return Task{}, err
 		}
@@ -108,9 +112,21 @@ func ScanRows() pgx.RowToFunc[Task] {
 			a := archived.Time
 			out.Archived, out.ArchivedAt = true, &a
 		}
+		if rule.Valid {
+			r := rule.String
+			out.Recurrence = &r
+		}
+		out.RecurrenceTZ = intern(tz, commonZones)
+		if series.Valid {
+			s := uuid.UUID(series.Bytes)
+			out.SeriesID = &s
+		}
 		return out, nil
 	}
 }
+
+// commonZones are interned when scanned: nearly every task has UTC.
+var commonZones = []string{DefaultRecurrenceTZ}
 
 // intern returns the constant equal to b, so no string is allocated per
 // row for a value from a closed set.
@@ -137,8 +153,8 @@ func (s *Store) Create(ctx context.Context, actor string, t Task) (Task, error) 
 		t.ID = id
 	}
 	const q = `
-INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project, recurrence, recurrence_tz, reminders)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 RETURNING ` + Columns
 	var created Task
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
@@ -146,7 +162,8 @@ RETURNING ` + Columns
 			return err
 		}
 		rows, _ := tx.Query(ctx, q,
-			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels), projectArg(t.Project))
+			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels), projectArg(t.Project),
+			t.Recurrence, zoneArg(t.RecurrenceTZ), nonNilLabels(t.Reminders))
 		var err error
 		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
 			return noProject(fmt.Errorf("task: create: %w", err))
@@ -275,12 +292,16 @@ SET title = $2,
     labels = $8,
     project = $9,
     archived_at = CASE WHEN $10 THEN coalesce(archived_at, now()) END,
+    recurrence = $11,
+    recurrence_tz = $12,
+    reminders = $13,
     version = version + 1,
     updated_at = now()
 WHERE id = $1
 RETURNING ` + Columns
 	rows, _ := tx.Query(ctx, q,
-		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project, next.Archived)
+		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project, next.Archived,
+		next.Recurrence, zoneArg(next.RecurrenceTZ), nonNilLabels(next.Reminders))
 	updated, err := collectOne(rows, "update")
 	return updated, noProject(err)
 }
@@ -339,8 +360,17 @@ func projectArg(key string) *string {
 	return &key
 }
 
+// zoneArg is a task's zone as stored: "" (a Task built in code, not by
+// Draft) is the default.
+func zoneArg(tz string) string {
+	if tz == "" {
+		return DefaultRecurrenceTZ
+	}
+	return tz
+}
+
 // nonNilLabels turns nil into an empty slice: pgx sends nil as NULL, and
-// labels is NOT NULL.
+// labels and reminders are NOT NULL.
 func nonNilLabels(l []string) []string {
 	if l == nil {
 		return []string{}

@@ -62,18 +62,22 @@ func TestCreateAndGet(t *testing.T) {
 		{
 			name: "minimal, nil labels stored empty",
 			in:   draft("alice", "Minimal"),
-			want: task.Task{Title: "Minimal", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: "alice", Labels: []string{}, Version: 1},
+			want: task.Task{Title: "Minimal", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: "alice", Labels: []string{},
+				RecurrenceTZ: "UTC", Reminders: []string{}, Version: 1},
 		},
 		{
 			name: "every field, due time at microseconds",
 			in: task.Task{
 				Title: "Full", Description: "All of it", Status: task.StatusBlocked, Priority: task.PriorityUrgent,
 				DueAt: &due, OwnerID: "alice", AssigneeID: ptr("bob"), Labels: []string{"ops", "backend"},
+				Recurrence: ptr("FREQ=MONTHLY;BYMONTHDAY=-1"), RecurrenceTZ: "America/New_York", Reminders: []string{"-P1D", "-PT15M"},
 			},
 			want: task.Task{
 				Title: "Full", Description: "All of it", Status: task.StatusBlocked, Priority: task.PriorityUrgent,
 				DueAt: ptr(due.Truncate(time.Microsecond)), OwnerID: "alice", AssigneeID: ptr("bob"),
-				Labels: []string{"ops", "backend"}, Version: 1,
+				Labels:     []string{"ops", "backend"},
+				Recurrence: ptr("FREQ=MONTHLY;BYMONTHDAY=-1"), RecurrenceTZ: "America/New_York", Reminders: []string{"-P1D", "-PT15M"},
+				Version: 1,
 			},
 		},
 		{
@@ -83,7 +87,8 @@ func TestCreateAndGet(t *testing.T) {
 				d.ID, d.Version, d.CreatedAt = chosen, 42, time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 				return d
 			}(),
-			want: task.Task{ID: chosen, Title: "Chosen id", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: "carol", Labels: []string{}, Version: 1},
+			want: task.Task{ID: chosen, Title: "Chosen id", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: "carol", Labels: []string{},
+				RecurrenceTZ: "UTC", Reminders: []string{}, Version: 1},
 		},
 	}
 	for _, tt := range tests {
@@ -273,7 +278,7 @@ func TestUpdate(t *testing.T) {
 			bumped: true,
 			check: func(t *testing.T, got task.Task) {
 				want := task.Task{Project: "~alice", Title: "Original", Description: "now with text", Status: task.StatusDone,
-					Priority: task.PriorityLow, OwnerID: "alice", Labels: []string{}}
+					Priority: task.PriorityLow, OwnerID: "alice", Labels: []string{}, RecurrenceTZ: "UTC", Reminders: []string{}}
 				if diff := cmp.Diff(want, got, ignoreStamps, cmpopts.IgnoreFields(task.Task{}, "ID", "Version")); diff != "" {
 					t.Errorf("(-want +got):\n%s", diff)
 				}

@@ -74,9 +74,20 @@ type Task struct {
 	// clears ArchivedAt, which the store keeps.
 	Archived   bool       `json:"archived"`
 	ArchivedAt *time.Time `json:"archived_at"`
-	CreatedAt  time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt  time.Time  `json:"updated_at" db:"updated_at"`
-	Version    int64      `json:"version" db:"version"`
+	// Recurrence is an RFC 5545 RRULE anchored on DueAt in RecurrenceTZ
+	// (an IANA zone, "UTC" unless set): when the task is done, the recur
+	// function files the next occurrence (docs/lifecycle.md).
+	Recurrence   *string `json:"recurrence"`
+	RecurrenceTZ string  `json:"recurrence_tz"`
+	// Reminders are ISO 8601 durations before DueAt ("-P1D", "-PT1H"),
+	// normalized; the remind function sends each once.
+	Reminders []string `json:"reminders"`
+	// SeriesID is the first task of the series this one recurs in; nil for
+	// a task that is no later occurrence of one. The store keeps it.
+	SeriesID  *uuid.UUID `json:"series_id"`
+	CreatedAt time.Time  `json:"created_at" db:"created_at"`
+	UpdatedAt time.Time  `json:"updated_at" db:"updated_at"`
+	Version   int64      `json:"version" db:"version"`
 }
 
 // Subtasks counts a task's subtasks (tasks subtask_of it) and those of

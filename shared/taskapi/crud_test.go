@@ -25,11 +25,13 @@ func TestCreate(t *testing.T) {
 		status int
 		slug   string   // problem type slug on failure
 		fields []string // invalid fields named in a 422
+		detail string   // in the first field's detail, when set
 		check  func(t *testing.T, got task.Task)
 	}{
 		{name: "minimal gets defaults", body: map[string]any{"title": "Write docs"}, as: carol, status: 201,
 			check: func(t *testing.T, got task.Task) {
-				want := task.Task{Project: "~" + carol, Title: "Write docs", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: carol, Labels: []string{}, Version: 1}
+				want := task.Task{Project: "~" + carol, Title: "Write docs", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: carol, Labels: []string{},
+					RecurrenceTZ: "UTC", Reminders: []string{}, Version: 1}
 				got.ID, got.CreatedAt, got.UpdatedAt = [16]byte{}, time.Time{}, time.Time{}
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("task (-want +got):\n%s", d)
@@ -45,6 +47,24 @@ func TestCreate(t *testing.T) {
 					t.Errorf("stored %+v", got)
 				}
 			}},
+		{name: "weekly with reminders", as: carol, status: 201,
+			body: map[string]any{"title": "Standup notes", "due_at": "2027-03-22T08:00:00Z", "recurrence": "FREQ=WEEKLY;BYDAY=MO",
+				"recurrence_tz": "Europe/Berlin", "reminders": []string{"-p1dt0h", "-PT15M"}},
+			check: func(t *testing.T, got task.Task) {
+				if got.Recurrence == nil || *got.Recurrence != "FREQ=WEEKLY;BYDAY=MO" || got.RecurrenceTZ != "Europe/Berlin" ||
+					!cmp.Equal(got.Reminders, []string{"-P1D", "-PT15M"}) || got.SeriesID != nil {
+					t.Errorf("stored %+v", got)
+				}
+			}},
+		{name: "bad rule part", body: map[string]any{"title": "x", "due_at": due, "recurrence": "FREQ=WEEKLY;BYDAY=XX"}, as: carol, status: 422, slug: "validation",
+			fields: []string{"recurrence"}, detail: `part "BYDAY=XX"`},
+		{name: "minutely", body: map[string]any{"title": "x", "due_at": due, "recurrence": "FREQ=MINUTELY"}, as: carol, status: 422, slug: "validation",
+			fields: []string{"recurrence"}, detail: "HOURLY or longer"},
+		{name: "recurrence without due_at", body: map[string]any{"title": "x", "recurrence": "FREQ=DAILY"}, as: carol, status: 422, slug: "validation", fields: []string{"due_at"}},
+		{name: "unknown zone", body: map[string]any{"title": "x", "due_at": due, "recurrence": "FREQ=DAILY", "recurrence_tz": "Europe/Atlantis"}, as: carol, status: 422, slug: "validation", fields: []string{"recurrence_tz"}},
+		{name: "positive reminder", body: map[string]any{"title": "x", "due_at": due, "reminders": []string{"P1D"}}, as: carol, status: 422, slug: "validation", fields: []string{"reminders[0]"}, detail: "negative"},
+		{name: "reminders without due_at", body: map[string]any{"title": "x", "reminders": []string{"-P1D"}}, as: carol, status: 422, slug: "validation", fields: []string{"reminders"}},
+		{name: "series_id is the server's", body: map[string]any{"title": "x", "series_id": "0192f0c4-1d2e-7a3b-8c4d-5e6f70819203"}, as: carol, status: 422, slug: "validation", fields: []string{"series_id"}},
 		{name: "malformed json", body: `{"title": "x"`, as: carol, status: 400, slug: "bad-request"},
 		{name: "not an object", body: `["title"]`, as: carol, status: 400, slug: "bad-request"},
 		{name: "two documents", body: `{"title":"a"} {"title":"b"}`, as: carol, status: 400, slug: "bad-request"},
@@ -86,6 +106,9 @@ func TestCreate(t *testing.T) {
 				}
 				if !cmp.Equal(fields, tc.fields) {
 					t.Errorf("invalid fields %v, want %v", fields, tc.fields)
+				}
+				if tc.detail != "" && (len(p.Errors) == 0 || !strings.Contains(p.Errors[0].Detail, tc.detail)) {
+					t.Errorf("errors %+v, want the first to say %q", p.Errors, tc.detail)
 				}
 				// These cases run one after another (no t.Parallel) so the count is exact.
 				if after := e.rows(); after != before {
