@@ -229,7 +229,10 @@ func TestEndToEnd(t *testing.T) {
 			fns = append(fns, r.fn)
 		}
 	}
-	bins := buildFunctions(t, append(slices.Clone(fns), "migrate"))
+	// The lifecycle's sinks are not routed: the test POSTs their events
+	// itself, as their KafkaSource and PingSource would.
+	sinks := []string{"recur", "remind"}
+	bins := buildFunctions(t, append(slices.Concat(fns, sinks), "migrate"))
 	dbURL := pgtest.NewEmpty(t)
 	iss := authtest.NewIssuer(t)
 	env := clusterEnv(t, map[string]string{
@@ -271,6 +274,10 @@ func TestEndToEnd(t *testing.T) {
 		t.Logf("cold start %-12s %6.1f ms (process start to /readyz 200)", fn, float64(cold.Microseconds())/1000)
 	}
 	gw := startGateway(t, upstreams)
+	for _, fn := range sinks {
+		p, _ := startFunction(t, fn, bins[fn], env)
+		procs[fn] = p
+	}
 
 	carol := http.Header{"Authorization": {"Bearer " + iss.Token(t, "carol", auth.RoleMember)}}
 	with := func(h http.Header, kv ...string) http.Header {
@@ -596,6 +603,53 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("carol's projects %+v, want her personal one", projects.Items)
 	}
 
+	// A weekly task through the gateway; a bad rule is a 422 naming its
+	// part. Done, its status change (from the outbox: no Kafka here) goes
+	// to the real recur binary twice, as a redelivering KafkaSource would:
+	// one next occurrence, a week on.
+	readProblem(t, do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Weekly","due_at":"2027-03-22T08:00:00Z","recurrence":"FREQ=WEEKLY;BYDAY=XX"}`), json(carol)), http.StatusUnprocessableEntity)
+	var weekly taskJSON
+	decode(do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Weekly","due_at":"2027-03-22T08:00:00Z","recurrence":"FREQ=WEEKLY;BYDAY=MO","recurrence_tz":"Europe/Berlin"}`), json(carol)), http.StatusCreated, &weekly)
+	decode(do(t, http.MethodPatch, gw.url+"/tasks/"+weekly.ID, strings.NewReader(`{"status":"done"}`), json(carol)), http.StatusOK, nil)
+	changed := outboxEvent(t, dbURL, weekly.ID, "dev.taskfn.task.status_changed.v1")
+	for range 2 {
+		postEvent(t, procs["recur"].addr, "dev.taskfn.task.status_changed.v1", changed)
+	}
+	var series struct {
+		Items []struct {
+			ID       string `json:"id"`
+			DueAt    string `json:"due_at"`
+			SeriesID string `json:"series_id"`
+		} `json:"items"`
+	}
+	decode(do(t, http.MethodGet, gw.url+"/tasks", nil, carol), http.StatusOK, &series)
+	var occurrences []string
+	for _, it := range series.Items {
+		if it.SeriesID == weekly.ID {
+			occurrences = append(occurrences, it.DueAt)
+		}
+	}
+	// 09:00 in Berlin both weeks: CET, then CEST after 2027-03-28.
+	if fmt.Sprint(occurrences) != "[2027-03-29T07:00:00Z]" {
+		t.Errorf("occurrences after two deliveries %v, want the one on 2027-03-29T07:00:00Z", occurrences)
+	}
+
+	// A task due a moment ago: two ticks to the real remind binary leave
+	// one overdue notice (and its reminder, now stale, unsent).
+	due := time.Now().UTC().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
+	var reminded taskJSON
+	decode(do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Soon","due_at":"`+due.Format(time.RFC3339Nano)+`","reminders":["-PT1S"]}`), json(carol)), http.StatusCreated, &reminded)
+	time.Sleep(time.Until(due) + 100*time.Millisecond)
+	for range 2 {
+		postEvent(t, procs["remind"].addr, "dev.knative.sources.ping", []byte(`{}`))
+	}
+	if n := outboxCount(t, dbURL, reminded.ID, "dev.taskfn.task.overdue.v1"); n != 1 {
+		t.Errorf("%d overdue notices after two ticks, want 1", n)
+	}
+	if n := outboxCount(t, dbURL, reminded.ID, "dev.taskfn.task.reminder.v1"); n != 0 {
+		t.Errorf("%d stale reminders sent with the overdue notice, want none", n)
+	}
+
 	// The gateway's own answers.
 	readProblem(t, do(t, http.MethodGet, gw.url+"/boards", nil, carol), http.StatusNotFound)
 	resp = do(t, http.MethodPost, gw.url+"/projects/x/members", nil, carol)
@@ -709,5 +763,58 @@ func checkAccessLog(t *testing.T, out string) {
 	}
 	if !sawCreate || !saw413 {
 		t.Errorf("access log lacks the create (%v) or the 413 (%v) line:\n%s", sawCreate, saw413, out)
+	}
+}
+
+// outboxEvent is the data of the event of type typ about key.
+func outboxEvent(t *testing.T, dbURL, key, typ string) []byte {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(t.Context()) }()
+	var data []byte
+	if err := conn.QueryRow(t.Context(), `SELECT data FROM outbox WHERE key = $1 AND type = $2 ORDER BY id DESC LIMIT 1`, key, typ).Scan(&data); err != nil {
+		t.Fatalf("outbox event %s of %s: %v", typ, key, err)
+	}
+	return data
+}
+
+func outboxCount(t *testing.T, dbURL, key, typ string) int {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(t.Context()) }()
+	var n int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) FROM outbox WHERE key = $1 AND type = $2`, key, typ).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// postEvent POSTs a binary-mode CloudEvent to a sink at addr, as a
+// KafkaSource or PingSource does, and expects a 2xx.
+func postEvent(t *testing.T, addr, typ string, data []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", fmt.Sprintf("e2e-%d", time.Now().UnixNano()))
+	req.Header.Set("Ce-Type", typ)
+	req.Header.Set("Ce-Source", "/e2e")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("%s to %s: %d %s", typ, addr, resp.StatusCode, body)
 	}
 }
