@@ -67,7 +67,8 @@ FUZZ_TARGETS := \
   ./shared/notify:FuzzDecide \
   ./shared/events:FuzzSinkHandler \
   ./shared/auth:FuzzRequire \
-  ./shared/cache:FuzzDecode
+  ./shared/cache:FuzzDecode \
+  ./shared/recurrence:FuzzCheck
 .PHONY: fuzz
 fuzz:
 	@failed=""; log=$$(mktemp); trap 'rm -f $$log' EXIT; \

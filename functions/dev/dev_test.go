@@ -234,11 +234,15 @@ func waitReady(t testing.TB, base string) {
 
 // TestLifecycleEventsEndToEnd: a recurring task with a reminder, through
 // the embedded broker. The remind tick's events reach the owner's inbox
-// through notify (a reminder, then one overdue notice); marking the task
+// and mailbox through notify (a reminder, then one overdue notice); marking the task
 // done files its next occurrence through the recur sink, once, even when
 // it is reopened and done again.
 func TestLifecycleEventsEndToEnd(t *testing.T) {
-	base := startDev(t, func(c *devConfig) { c.RemindInterval = 200 * time.Millisecond })
+	mail := smtptest.Start(t)
+	base := startDev(t, func(c *devConfig) {
+		c.RemindInterval = 200 * time.Millisecond
+		c.Notify.SMTP.Addr, c.Notify.SMTP.TLS = mail.Addr, "none"
+	})
 	carol := token(t, base, "carol", "carol", 200)
 	due := time.Now().UTC().Add(4 * time.Second).Truncate(time.Second)
 	created := call(t, base, "POST", "/tasks", carol, `{"title":"Water the plants","due_at":"`+due.Format(time.RFC3339)+
@@ -260,6 +264,11 @@ func TestLifecycleEventsEndToEnd(t *testing.T) {
 	time.Sleep(time.Second) // more ticks: nothing is sent twice
 	if k := kinds(); len(k) != 2 || k[0] != "task.overdue" || k[1] != "task.reminder" {
 		t.Fatalf("notifications %v, want one reminder then one overdue notice", k)
+	}
+	// And by email, once each.
+	eventually(t, func() (map[string]any, bool) { return nil, len(mail.Messages()) >= 2 })
+	if msgs := mail.Messages(); len(msgs) != 2 || !strings.Contains(msgs[0].Subject+msgs[1].Subject, "Reminder: ") {
+		t.Errorf("emails: %d, want the reminder and the overdue notice", len(msgs))
 	}
 
 	series := func() []any {

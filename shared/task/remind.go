@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -10,8 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 )
+
+// publishAtOnce bounds the publishes in flight after a batch commits.
+const publishAtOnce = 8
 
 // Fired counts what one batch of reminders sent.
 type Fired struct {
@@ -77,20 +82,33 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("task: reminders: %w", err)
 		}
+		batch := make([]events.Event, len(tasks))
 		for i, t := range tasks {
-			if err := s.addEvents(ctx, tx, t.ID, evs[i]); err != nil {
+			ev, err := events.NewTaskEvent(s.topic, t.ID, evs[i])
+			if err != nil {
 				return err
 			}
+			batch[i] = ev
 			ids = append(ids, t.ID)
 		}
-		return nil
+		return outbox.AddMany(ctx, tx, batch) // one statement: a batch is hundreds
 	})
 	if err != nil {
 		return Fired{}, err
 	}
+	// Published a few at a time: one after another, each a round trip to
+	// the database and one to the broker, a batch's last reminders would
+	// wait for all the others.
+	sem := make(chan struct{}, publishAtOnce)
+	var wg sync.WaitGroup
 	for _, id := range ids {
-		s.publish(ctx, id)
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			s.publish(ctx, id)
+		})
 	}
+	wg.Wait()
 	return out, nil
 }
 
