@@ -192,12 +192,12 @@ func writeTasks(ctx context.Context, tx pgx.Tx, changed []int, ids []uuid.UUID, 
 		tid[j], title[j], desc[j], status[j], prio[j], proj[j] = ids[i].String(), t.Title, t.Description, string(t.Status), string(t.Priority), t.Project
 		due[j], assignee[j], archived[j] = t.DueAt, t.AssigneeID, t.Archived
 		rule[j], zone[j] = t.Recurrence, zoneArg(t.RecurrenceTZ)
-		b, err := json.Marshal(nonNilLabels(t.Labels))
+		b, err := json.Marshal(nonNil(t.Labels))
 		if err != nil {
 			return nil, fmt.Errorf("task: bulk: %w", err)
 		}
 		labels[j] = string(b)
-		if b, err = json.Marshal(nonNilLabels(t.Reminders)); err != nil {
+		if b, err = json.Marshal(nonNil(t.Reminders)); err != nil {
 			return nil, fmt.Errorf("task: bulk: %w", err)
 		}
 		reminders[j] = string(b)

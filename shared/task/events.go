@@ -26,13 +26,13 @@ func (t Task) Snapshot() events.TaskSnapshot {
 		DueAt:        t.DueAt,
 		OwnerID:      t.OwnerID,
 		AssigneeID:   t.AssigneeID,
-		Labels:       nonNilLabels(t.Labels),
+		Labels:       nonNil(t.Labels),
 		Subtasks:     &events.Subtasks{Total: t.Subtasks.Total, Done: t.Subtasks.Done},
 		Archived:     t.Archived,
 		ArchivedAt:   t.ArchivedAt,
 		Recurrence:   t.Recurrence,
 		RecurrenceTZ: zoneArg(t.RecurrenceTZ),
-		Reminders:    nonNilLabels(t.Reminders),
+		Reminders:    nonNil(t.Reminders),
 		SeriesID:     t.SeriesID,
 		CreatedAt:    t.CreatedAt,
 		UpdatedAt:    t.UpdatedAt,
@@ -126,7 +126,7 @@ func fieldJSON(t Task, field string) json.RawMessage {
 	case "assignee_id":
 		v = t.AssigneeID
 	case "labels":
-		v = nonNilLabels(t.Labels)
+		v = nonNil(t.Labels)
 	case "archived":
 		v = t.Archived
 	case "recurrence":
@@ -134,7 +134,7 @@ func fieldJSON(t Task, field string) json.RawMessage {
 	case "recurrence_tz":
 		v = zoneArg(t.RecurrenceTZ)
 	case "reminders":
-		v = nonNilLabels(t.Reminders)
+		v = nonNil(t.Reminders)
 	}
 	b, _ := json.Marshal(v) // strings, times and string slices always marshal
 	return b

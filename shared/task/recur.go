@@ -83,7 +83,7 @@ RETURNING ` + Columns
 			series = *cur.SeriesID
 		}
 		rows, _ = tx.Query(ctx, q, newID, cur.Title, cur.Description, cur.Priority, due, cur.OwnerID, cur.AssigneeID,
-			nonNilLabels(cur.Labels), cur.Project, rule, zoneArg(cur.RecurrenceTZ), nonNilLabels(cur.Reminders), series, cur.ID)
+			nonNil(cur.Labels), cur.Project, rule, zoneArg(cur.RecurrenceTZ), nonNil(cur.Reminders), series, cur.ID)
 		next, err = pgx.CollectOneRow(rows, ScanRows())
 		if errors.Is(err, pgx.ErrNoRows) {
 			why = NextExisting

@@ -56,8 +56,7 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 		var (
 			fireAt   pgtype.Timestamptz
 			reminder pgtype.Text
-			evs      []events.Data
-			tasks    []Task
+			batch    []events.Event
 		)
 		scan := ScanRows()
 		for rows.Next() {
@@ -67,29 +66,26 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 				return fmt.Errorf("task: reminders: %w", err)
 			}
 			out.Tasks++
+			var d events.Data
 			switch {
 			case !fireAt.Valid:
 				continue // nothing passed: next_remind_at was ahead of the row
 			case reminder.Valid:
 				out.Reminders++
-				evs = append(evs, events.TaskReminderData{Reminder: reminder.String, RemindAt: fireAt.Time.UTC(), Task: t.Snapshot()})
+				d = events.TaskReminderData{Reminder: reminder.String, RemindAt: fireAt.Time.UTC(), Task: t.Snapshot()}
 			default:
 				out.Overdue++
-				evs = append(evs, events.TaskOverdueData{DueAt: fireAt.Time.UTC(), Task: t.Snapshot()})
+				d = events.TaskOverdueData{DueAt: fireAt.Time.UTC(), Task: t.Snapshot()}
 			}
-			tasks = append(tasks, t)
+			ev, err := events.NewTaskEvent(s.topic, t.ID, d)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			batch, ids = append(batch, ev), append(ids, t.ID)
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("task: reminders: %w", err)
-		}
-		batch := make([]events.Event, len(tasks))
-		for i, t := range tasks {
-			ev, err := events.NewTaskEvent(s.topic, t.ID, evs[i])
-			if err != nil {
-				return err
-			}
-			batch[i] = ev
-			ids = append(ids, t.ID)
 		}
 		return outbox.AddMany(ctx, tx, batch) // one statement: a batch is hundreds
 	})
@@ -116,7 +112,7 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 // FireReminders, and TestListPlans/remind for its plan.
 var fireRemindersSQL = `
 WITH picked AS (
-  SELECT id
+  SELECT id, due_at, reminders, recurrence_tz
   FROM tasks
   WHERE next_remind_at <= $1
     AND deleted_at IS NULL
@@ -128,10 +124,9 @@ WITH picked AS (
 ), fired AS (
   SELECT picked.id, last.fire_at, last.reminder
   FROM picked
-  JOIN tasks ON tasks.id = picked.id
   LEFT JOIN LATERAL (
     SELECT fire_at, reminder
-    FROM task_reminder_times(tasks.due_at, tasks.reminders, tasks.recurrence_tz)
+    FROM task_reminder_times(picked.due_at, picked.reminders, picked.recurrence_tz)
     WHERE fire_at <= $1
     ORDER BY fire_at DESC, reminder NULLS FIRST
     LIMIT 1

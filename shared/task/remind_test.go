@@ -3,6 +3,7 @@ package task_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestFireRemindersSendsEachOnce(t *testing.T) {
 	}
 	for _, st := range steps {
 		fire(t, s, now.Add(st.at))
-		if got := sent(t, db, tk.ID); !equal(got, st.want) {
+		if got := sent(t, db, tk.ID); !slices.Equal(got, st.want) {
 			t.Fatalf("after a tick at +%s: sent %v, want %v", st.at, got, st.want)
 		}
 	}
@@ -93,7 +94,7 @@ func TestFireRemindersSendsEachOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	fire(t, s, now.Add(24*time.Hour+31*time.Minute))
-	if got := sent(t, db, tk.ID); !equal(got, []string{"-PT90M", "-PT1H", "overdue", "-PT90M"}) {
+	if got := sent(t, db, tk.ID); !slices.Equal(got, []string{"-PT90M", "-PT1H", "overdue", "-PT90M"}) {
 		t.Fatalf("after the due date moved: %v", got)
 	}
 }
@@ -107,7 +108,7 @@ func TestFireRemindersLateTickSendsTheLatestOnly(t *testing.T) {
 	// one is the news.
 	fire(t, s, now.Add(150*time.Minute))
 	fire(t, s, now.Add(151*time.Minute))
-	if got := sent(t, db, tk.ID); !equal(got, []string{"-PT1H"}) {
+	if got := sent(t, db, tk.ID); !slices.Equal(got, []string{"-PT1H"}) {
 		t.Fatalf("sent %v, want only -PT1H", got)
 	}
 }
@@ -145,7 +146,7 @@ func TestFireRemindersSkipsClosedArchivedAndTrashed(t *testing.T) {
 	// Reopened in time, the done one is reminded of what is still ahead.
 	setStatus(t, s, done.ID, task.StatusTodo)
 	fire(t, s, now.Add(31*time.Minute))
-	if got := sent(t, db, done.ID); !equal(got, []string{"-PT30M"}) {
+	if got := sent(t, db, done.ID); !slices.Equal(got, []string{"-PT30M"}) {
 		t.Fatalf("reopened: sent %v", got)
 	}
 }
@@ -191,16 +192,4 @@ func TestFireRemindersConcurrentTicks(t *testing.T) {
 	if total != n || events != n {
 		t.Fatalf("ticks counted %d reminders and wrote %d events, want %d each", total, events, n)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -162,8 +162,8 @@ RETURNING ` + Columns
 			return err
 		}
 		rows, _ := tx.Query(ctx, q,
-			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNilLabels(t.Labels), projectArg(t.Project),
-			t.Recurrence, zoneArg(t.RecurrenceTZ), nonNilLabels(t.Reminders))
+			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNil(t.Labels), projectArg(t.Project),
+			t.Recurrence, zoneArg(t.RecurrenceTZ), nonNil(t.Reminders))
 		var err error
 		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
 			return noProject(fmt.Errorf("task: create: %w", err))
@@ -300,8 +300,8 @@ SET title = $2,
 WHERE id = $1
 RETURNING ` + Columns
 	rows, _ := tx.Query(ctx, q,
-		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNilLabels(next.Labels), next.Project, next.Archived,
-		next.Recurrence, zoneArg(next.RecurrenceTZ), nonNilLabels(next.Reminders))
+		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNil(next.Labels), next.Project, next.Archived,
+		next.Recurrence, zoneArg(next.RecurrenceTZ), nonNil(next.Reminders))
 	updated, err := collectOne(rows, "update")
 	return updated, noProject(err)
 }
@@ -369,9 +369,9 @@ func zoneArg(tz string) string {
 	return tz
 }
 
-// nonNilLabels turns nil into an empty slice: pgx sends nil as NULL, and
+// nonNil turns nil into an empty slice: pgx sends nil as NULL, and
 // labels and reminders are NOT NULL.
-func nonNilLabels(l []string) []string {
+func nonNil(l []string) []string {
 	if l == nil {
 		return []string{}
 	}
