@@ -7,6 +7,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/kafka"
@@ -21,6 +22,7 @@ const name = "build-report"
 // report.completed.
 type settings struct {
 	function.Config
+	Sender auth.SenderConfig
 	Worker report.WorkerConfig
 	Kafka  kafka.Config
 }
@@ -49,5 +51,5 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return b.Serve(ctx, sink.Route())
+	return b.ServeSink(ctx, cfg.Sender, sink.Route())
 }

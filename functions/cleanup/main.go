@@ -27,5 +27,5 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer svc.Close()
-	return svc.Serve(ctx, svc.Handler.Route())
+	return svc.ServeSink(ctx, cfg.Sender, svc.Handler.Route())
 }

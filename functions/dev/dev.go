@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/taskfn/taskfn/migrations"
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cleanup"
 	"github.com/taskfn/taskfn/shared/commentapi"
 	"github.com/taskfn/taskfn/shared/devissuer"
@@ -41,6 +42,7 @@ type devConfig struct {
 	Cleanup cleanup.Config
 	Relay   outbox.RelayConfig
 	Remind  remind.Config
+	Sender  auth.SenderConfig
 
 	Addr string `envconfig:"DEV_ADDR" default:"127.0.0.1:8080"`
 	// ExternalIssuer reads OIDC_ISSUER without the default, to tell whether
@@ -55,6 +57,14 @@ type devConfig struct {
 
 // devRealm is the realm the development issuer serves.
 const devRealm = "taskfn"
+
+// eventingPath is where the dev runner serves the issuer of its sources'
+// sender-identity tokens, which stands for the cluster's service-account
+// issuer; devNamespace is the namespace their subjects name.
+const (
+	eventingPath = "/eventing"
+	devNamespace = "dev"
+)
 
 // Where the dev runner mounts the event sinks; in a cluster each is its
 // own Knative Service that only its KafkaSource or PingSource reaches.
@@ -89,6 +99,15 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 		}
 		mux.Handle("/realms/"+devRealm+"/", iss)
 	}
+	// The sinks check sender tokens as in a cluster, so a forged event
+	// POSTed to /_dev/notify is refused here too.
+	cfg.Sender.Issuer, cfg.Sender.Audience = base+eventingPath, ""
+	eventing, err := devissuer.New(cfg.Sender.Issuer, &devissuer.Realm{Realm: "eventing", Enabled: true})
+	if err != nil {
+		return fmt.Errorf("sender issuer: %w", err)
+	}
+	mux.Handle(eventingPath+"/", eventing)
+	senders := devissuer.NewSenderTokens(eventing, devNamespace)
 	// One process, one base: every function shares the task functions'
 	// server, log and database settings (and the log shows those).
 	cfg.Notify.Config, cfg.Report.Config, cfg.Cleanup.Config = cfg.Task.Config, cfg.Task.Config, cfg.Task.Config
@@ -122,7 +141,7 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	mux.Handle("/", b.Handler(routes...))
 	// Deferred after the base and the broker: the sources stop before the
 	// pools and the broker close.
-	stopSources, err := startSources(ctx, b, cfg, base)
+	stopSources, err := startSources(ctx, b, cfg, base, senders)
 	if err != nil {
 		return err
 	}
@@ -192,20 +211,30 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	routes = append(routes, comments...)
 	routes = append(routes, inbox.Routes...)
 	routes = append(routes, reports.Routes...)
-	return append(routes,
-		at(notifySink, inbox.Sink.Route()),
-		at(reportSink, reports.Sink.Route()),
-		at(cleanupSink, cleaner.Handler.Route()),
-		at(recurSink, recurs.Route()),
-		at(remindSink, reminders.Route()),
-		httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay},
-	), nil
+	for _, s := range []struct {
+		name  string
+		route httpx.Route
+	}{
+		{"notify", at(notifySink, inbox.Sink.Route())},
+		{"build-report", at(reportSink, reports.Sink.Route())},
+		{"cleanup", at(cleanupSink, cleaner.Handler.Route())},
+		{"recur", at(recurSink, recurs.Route())},
+		{"remind", at(remindSink, reminders.Route())},
+		{"relay-outbox", httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay}},
+	} {
+		r, err := function.GuardSink(cfg.Sender, s.name, s.route)
+		if err != nil {
+			return nil, err
+		}
+		routes = append(routes, r)
+	}
+	return routes, nil
 }
 
 // startSources runs the KafkaSources and PingSources of a cluster as
 // goroutines, delivering to the sinks under base until ctx ends or stop is
 // called; stop waits for them to return.
-func startSources(ctx context.Context, b *function.Base, cfg devConfig, base string) (func(), error) {
+func startSources(ctx context.Context, b *function.Base, cfg devConfig, base string, senders *devissuer.SenderTokens) (func(), error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	stop := func() {
@@ -215,18 +244,18 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 	kc := cfg.Kafka
 	ksm := kafkasource.NewMetrics(b.Registry)
 	for _, s := range []struct {
-		name, topic, group, sink string
-		timeout                  time.Duration
+		name, topic, group, sink, fn string
+		timeout                      time.Duration
 	}{
-		{"notify", kc.TasksTopic, "taskfn-notify", notifySink, time.Minute},
-		{"notify-reports", kc.ReportsTopic, "taskfn-notify-reports", notifySink, time.Minute},
-		{"recur", kc.TasksTopic, "taskfn-recur", recurSink, time.Minute},
+		{"notify", kc.TasksTopic, "taskfn-notify", notifySink, "notify", time.Minute},
+		{"notify-reports", kc.ReportsTopic, "taskfn-notify-reports", notifySink, "notify", time.Minute},
+		{"recur", kc.TasksTopic, "taskfn-recur", recurSink, "recur", time.Minute},
 		// The build-report sink answers once the report is stored.
-		{"build-report", kc.ReportsTopic, "taskfn-build-report", reportSink, cfg.Report.Worker.BuildTimeout + time.Minute},
+		{"build-report", kc.ReportsTopic, "taskfn-build-report", reportSink, "build-report", cfg.Report.Worker.BuildTimeout + time.Minute},
 	} {
 		src, err := kafkasource.New(kafkasource.Config{Name: s.name, Kafka: kc, Topic: s.topic, Group: s.group,
 			Sink: base + s.sink, DeadLetterTopic: dlq(s.topic), Retry: 5, BackoffDelay: 200 * time.Millisecond,
-			Timeout: s.timeout}, ksm, b.Log)
+			Timeout: s.timeout, Token: senders.For(s.name, "kafkasource", auth.DefaultAudience(s.fn))}, ksm, b.Log)
 		if err != nil {
 			stop()
 			return nil, err
@@ -239,7 +268,8 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}, {"remind", remindSink, cfg.RemindInterval}} {
 		wg.Go(func() {
 			_ = kafkasource.Ping(ctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
-				Retry: 3, BackoffDelay: 500 * time.Millisecond, Timeout: time.Minute}, ksm, b.Log)
+				Retry: 3, BackoffDelay: 500 * time.Millisecond, Timeout: time.Minute,
+				Token: senders.For(p.name, "pingsource", auth.DefaultAudience(p.name))}, ksm, b.Log)
 		})
 	}
 	return stop, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -108,6 +109,23 @@ func TestEventsEndToEnd(t *testing.T) {
 	})
 	if n := mentioned["items"].([]any)[0].(map[string]any); n["kind"] != "comment.mentioned" || n["task_id"] != shared["id"] {
 		t.Errorf("dave's notification %v, want the mention", n)
+	}
+
+	// The issue's reproduction: an event POSTed straight to the notify
+	// sink, without a sender token or with a user's, is refused and puts
+	// nothing in dave's inbox.
+	forged := `{"actor":"mallory","old_assignee_id":null,"new_assignee_id":"` + subject(t, dave) +
+		`","task":{"id":"` + shared["id"].(string) + `","title":"Click here","description":"","status":"todo","priority":"medium",` +
+		`"due_at":null,"owner_id":"` + subject(t, carol) + `","assignee_id":"` + subject(t, dave) + `","labels":[],` +
+		`"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","version":9}}`
+	for _, tok := range []string{"", carol, "not-a-jwt"} {
+		if code := postEvent(t, base+notifySink, tok, "dev.taskfn.task.assigned.v1", forged); code != http.StatusUnauthorized {
+			t.Errorf("forged event with token %.10q: %d, want 401", tok, code)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if page := call(t, base, "GET", "/notifications", dave, "", 200); len(page["items"].([]any)) != 1 {
+		t.Errorf("dave's inbox after the forged events: %v", page["items"])
 	}
 
 	rep := call(t, base, "POST", "/reports", carol, `{"kind":"tasks_export","format":"csv"}`, 202)
@@ -299,4 +317,42 @@ func TestLifecycleEventsEndToEnd(t *testing.T) {
 	if s := series(); len(s) != 1 {
 		t.Fatalf("%d occurrences after done, reopen, done; want 1", len(s))
 	}
+}
+
+// postEvent POSTs a binary-mode CloudEvent to a sink as a forger would,
+// with token as bearer when set, and returns the status.
+func postEvent(t testing.TB, url, token, typ, data string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(data))
+	req.Header.Set("Ce-Specversion", "1.0")
+	req.Header.Set("Ce-Id", "forged-1")
+	req.Header.Set("Ce-Source", "/apis/v1/namespaces/dev/kafkasources/notify")
+	req.Header.Set("Ce-Type", typ)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// subject reads the sub claim of a token the test was given.
+func subject(t testing.TB, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", token)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct {
+		Sub string `json:"sub"`
+	}
+	if err != nil || json.Unmarshal(raw, &c) != nil || c.Sub == "" {
+		t.Fatalf("no subject in %q", token)
+	}
+	return c.Sub
 }

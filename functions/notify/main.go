@@ -9,6 +9,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/lifecycle"
@@ -17,10 +18,11 @@ import (
 
 const name = "notify"
 
-// settings: a sink, so no token verification; SMTP for the emails.
+// settings: a sink, so sender tokens rather than users'; SMTP for the emails.
 type settings struct {
 	function.Config
-	SMTP notify.SMTPConfig
+	Sender auth.SenderConfig
+	SMTP   notify.SMTPConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -43,5 +45,5 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return b.Serve(ctx, sink.Route())
+	return b.ServeSink(ctx, cfg.Sender, sink.Route())
 }

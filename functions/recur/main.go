@@ -8,6 +8,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/kafka"
@@ -23,7 +24,8 @@ const name = "recur"
 // new occurrence's task.created goes out right after commit.
 type settings struct {
 	function.Config
-	Kafka kafka.Config
+	Sender auth.SenderConfig
+	Kafka  kafka.Config
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -50,5 +52,5 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return b.Serve(ctx, sink.Route())
+	return b.ServeSink(ctx, cfg.Sender, sink.Route())
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
@@ -23,8 +24,9 @@ const name = "relay-outbox"
 
 type relayConfig struct {
 	function.Config
-	Kafka kafka.Config
-	Relay outbox.RelayConfig
+	Sender auth.SenderConfig
+	Kafka  kafka.Config
+	Relay  outbox.RelayConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -51,5 +53,5 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return b.Serve(ctx, httpx.Route{Name: name, Method: http.MethodPost, Path: "/", Handler: relay})
+	return b.ServeSink(ctx, cfg.Sender, httpx.Route{Name: name, Method: http.MethodPost, Path: "/", Handler: relay})
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"os"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/kafka"
@@ -23,6 +24,7 @@ const name = "remind"
 // which the events go out right after commit.
 type settings struct {
 	function.Config
+	Sender auth.SenderConfig
 	Kafka  kafka.Config
 	Remind remind.Config
 }
@@ -51,5 +53,5 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return b.Serve(ctx, h.Route())
+	return b.ServeSink(ctx, cfg.Sender, h.Route())
 }

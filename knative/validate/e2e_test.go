@@ -235,11 +235,17 @@ func TestEndToEnd(t *testing.T) {
 	bins := buildFunctions(t, append(slices.Concat(fns, sinks), "migrate"))
 	dbURL := pgtest.NewEmpty(t)
 	iss := authtest.NewIssuer(t)
+	cluster := authtest.NewSenderIssuer(t)
 	env := clusterEnv(t, map[string]string{
-		"DATABASE_URL":      dbURL,
-		"DATABASE_READ_URL": "",
-		"OIDC_ISSUER":       iss.URL(),
-		"OIDC_AUDIENCE":     authtest.Audience,
+		"SINK_OIDC_ISSUER": cluster.URL(),
+		// The ConfigMap's files are projected in a pod; this issuer is
+		// plain HTTP and open (shared/auth tests the CA and token files).
+		"SINK_OIDC_CA_FILE":    "",
+		"SINK_OIDC_TOKEN_FILE": "",
+		"DATABASE_URL":         dbURL,
+		"DATABASE_READ_URL":    "",
+		"OIDC_ISSUER":          iss.URL(),
+		"OIDC_AUDIENCE":        authtest.Audience,
 		// No Kafka here: the writers then keep their events in the outbox
 		// (kafka.Open opens no publisher), which is what they do while Kafka is
 		// down. Redis on a closed port: every cache lookup is an error and
@@ -612,8 +618,12 @@ func TestEndToEnd(t *testing.T) {
 	decode(do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Weekly","due_at":"2027-03-22T08:00:00Z","recurrence":"FREQ=WEEKLY;BYDAY=MO","recurrence_tz":"Europe/Berlin"}`), json(carol)), http.StatusCreated, &weekly)
 	decode(do(t, http.MethodPatch, gw.url+"/tasks/"+weekly.ID, strings.NewReader(`{"status":"done"}`), json(carol)), http.StatusOK, nil)
 	changed := outboxEvent(t, dbURL, weekly.ID, "dev.taskfn.task.status_changed.v1")
+	// Without the recur KafkaSource's token the sink refuses it, and
+	// changes nothing.
+	postEvent(t, procs["recur"].addr, "", "dev.taskfn.task.status_changed.v1", changed, http.StatusUnauthorized)
+	postEvent(t, procs["recur"].addr, cluster.Token(t, "notify", "kafkasource", "taskfn-notify"), "dev.taskfn.task.status_changed.v1", changed, http.StatusUnauthorized)
 	for range 2 {
-		postEvent(t, procs["recur"].addr, "dev.taskfn.task.status_changed.v1", changed)
+		postEvent(t, procs["recur"].addr, cluster.Token(t, "recur", "kafkasource", "taskfn-recur"), "dev.taskfn.task.status_changed.v1", changed, http.StatusOK)
 	}
 	var series struct {
 		Items []struct {
@@ -641,7 +651,7 @@ func TestEndToEnd(t *testing.T) {
 	decode(do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Soon","due_at":"`+due.Format(time.RFC3339Nano)+`","reminders":["-PT1S"]}`), json(carol)), http.StatusCreated, &reminded)
 	time.Sleep(time.Until(due) + 100*time.Millisecond)
 	for range 2 {
-		postEvent(t, procs["remind"].addr, "dev.knative.sources.ping", []byte(`{}`))
+		postEvent(t, procs["remind"].addr, cluster.Token(t, "remind", "pingsource", "taskfn-remind"), "dev.knative.sources.ping", []byte(`{}`), http.StatusOK)
 	}
 	if n := outboxCount(t, dbURL, reminded.ID, "dev.taskfn.task.overdue.v1"); n != 1 {
 		t.Errorf("%d overdue notices after two ticks, want 1", n)
@@ -796,8 +806,9 @@ func outboxCount(t *testing.T, dbURL, key, typ string) int {
 }
 
 // postEvent POSTs a binary-mode CloudEvent to a sink at addr, as a
-// KafkaSource or PingSource does, and expects a 2xx.
-func postEvent(t *testing.T, addr, typ string, data []byte) {
+// KafkaSource or PingSource does with its sender token (none when empty),
+// and expects want (200: any 2xx).
+func postEvent(t *testing.T, addr, token, typ string, data []byte, want int) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+addr+"/", bytes.NewReader(data))
 	if err != nil {
@@ -808,13 +819,16 @@ func postEvent(t *testing.T, addr, typ string, data []byte) {
 	req.Header.Set("Ce-Id", fmt.Sprintf("e2e-%d", time.Now().UnixNano()))
 	req.Header.Set("Ce-Type", typ)
 	req.Header.Set("Ce-Source", "/e2e")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode/100 != 2 {
-		t.Fatalf("%s to %s: %d %s", typ, addr, resp.StatusCode, body)
+	if got := resp.StatusCode; got != want && (want != http.StatusOK || got/100 != 2) {
+		t.Fatalf("%s to %s: %d, want %d: %s", typ, addr, got, want, body)
 	}
 }

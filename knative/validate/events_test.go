@@ -1,7 +1,10 @@
 package validate
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -226,5 +229,71 @@ func TestKafkaTopics(t *testing.T) {
 		if !slices.Contains(want, name) {
 			t.Errorf("KafkaTopic %s: no function or source uses it", name)
 		}
+	}
+}
+
+// Every event delivery is authenticated: each source names its sink's
+// audience (taskfn-<function>, what the function's sender check expects),
+// each sink serves through function.ServeSink, and each sink's pod gets
+// the cluster CA and a token at the paths SINK_OIDC_CA_FILE and
+// SINK_OIDC_TOKEN_FILE name, to fetch the issuer's keys with.
+func TestSinksCheckSenderIdentity(t *testing.T) {
+	cm := configMapData(t, "knative", "taskfn-config")
+	if cm["SINK_OIDC_ISSUER"] == "" || cm["SINK_ALLOWED_SENDERS"] == "" || cm["SINK_OIDC_AUDIENCE"] != "" {
+		t.Errorf("ConfigMap: want SINK_OIDC_ISSUER and SINK_ALLOWED_SENDERS set, SINK_OIDC_AUDIENCE unset (each sink has its own)")
+	}
+	o := loadEventObjects(t)
+	sinks := map[string]bool{}
+	check := func(where string, dest duckv1.Destination) {
+		fn, err := refersToService(o, dest)
+		if err != nil {
+			return // TestEventSources reports it
+		}
+		sinks[fn] = true
+		if want := "taskfn-" + fn; dest.Audience == nil || *dest.Audience != want {
+			t.Errorf("%s: spec.sink.audience %v, want %q", where, dest.Audience, want)
+		}
+	}
+	for _, s := range o.sources {
+		check("KafkaSource "+s.Name, s.Spec.Sink)
+	}
+	for _, p := range o.pings {
+		check("PingSource "+p.Name, p.Spec.Sink)
+	}
+	for fn := range sinks {
+		main, err := os.ReadFile(filepath.Join(root, "functions", fn, "main.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(main, []byte("ServeSink(")) {
+			t.Errorf("functions/%s: an event sink must serve through function.ServeSink", fn)
+		}
+		ps := o.services[fn].Spec.Template.Spec.PodSpec
+		mounted := map[string]string{} // file → volume source kind
+		for _, c := range ps.Containers {
+			for _, m := range c.VolumeMounts {
+				for _, v := range ps.Volumes {
+					if v.Name != m.Name || v.Projected == nil {
+						continue
+					}
+					for _, src := range v.Projected.Sources {
+						switch {
+						case src.ServiceAccountToken != nil:
+							mounted[filepath.Join(m.MountPath, src.ServiceAccountToken.Path)] = "token"
+						case src.ConfigMap != nil && src.ConfigMap.Name == "kube-root-ca.crt":
+							for _, it := range src.ConfigMap.Items {
+								mounted[filepath.Join(m.MountPath, it.Path)] = "ca"
+							}
+						}
+					}
+				}
+			}
+		}
+		if mounted[cm["SINK_OIDC_TOKEN_FILE"]] != "token" || mounted[cm["SINK_OIDC_CA_FILE"]] != "ca" {
+			t.Errorf("Service %s: mounts %v, want the token at SINK_OIDC_TOKEN_FILE and kube-root-ca.crt at SINK_OIDC_CA_FILE", fn, mounted)
+		}
+	}
+	if len(sinks) < 6 {
+		t.Errorf("sender identity checked on %d sinks, want every event sink", len(sinks))
 	}
 }

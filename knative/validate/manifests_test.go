@@ -20,7 +20,10 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	kafkaeventingv1alpha1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/eventing/v1alpha1"
 	kafkav1 "knative.dev/eventing-kafka-broker/control-plane/pkg/apis/sources/v1"
@@ -102,6 +105,8 @@ func newObject(kind string) any {
 		return &appsv1.Deployment{}
 	case "batch/v1/Job":
 		return &batchv1.Job{}
+	case "networking.k8s.io/v1/NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
 	case "policy/v1/PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}
 	case "monitoring.coreos.com/v1/PodMonitor":
@@ -733,5 +738,41 @@ func TestDockerfileMatchesKo(t *testing.T) {
 	dfX := versionFlag.FindStringSubmatch(df)
 	if koX == nil || dfX == nil || koX[1] != dfX[1] {
 		t.Errorf("the version -X differs between ko.yaml (%v) and the Dockerfile (%v)", koX, dfX)
+	}
+}
+
+// Every function pod is behind a NetworkPolicy that limits who reaches it.
+func TestFunctionsBehindNetworkPolicy(t *testing.T) {
+	docs := loadManifests(t, applyDirs...)
+	var policies []*networkingv1.NetworkPolicy
+	for _, d := range docs {
+		if np, ok := d.obj.(*networkingv1.NetworkPolicy); ok {
+			if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) || len(np.Spec.Ingress) == 0 {
+				t.Errorf("%s: want policyTypes [Ingress] with the allowed peers", d)
+			}
+			for _, r := range np.Spec.Ingress {
+				if len(r.From) == 0 {
+					t.Errorf("%s: an ingress rule without from admits every pod", d)
+				}
+			}
+			policies = append(policies, np)
+		}
+	}
+	for _, d := range docs {
+		svc, ok := d.obj.(*servingv1.Service)
+		if !ok {
+			continue
+		}
+		covered := false
+		for _, np := range policies {
+			sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+			if err != nil {
+				t.Fatal(err)
+			}
+			covered = covered || sel.Matches(labels.Set(svc.Spec.Template.Labels))
+		}
+		if !covered {
+			t.Errorf("%s: no NetworkPolicy selects its pods", d)
+		}
 	}
 }

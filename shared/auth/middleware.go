@@ -35,17 +35,7 @@ func (v *Verifier) Require(next http.Handler, roles ...Role) http.Handler {
 		}
 		id, err := v.Verify(r.Context(), raw)
 		if err != nil {
-			log := zerolog.Ctx(r.Context())
-			var te *tokenError
-			if errors.As(err, &te) {
-				log.Debug().Err(err).Msg("auth: token refused")
-				httpx.WriteProblem(w, r, invalidToken(te.desc))
-				return
-			}
-			log.Warn().Err(err).Msg("auth: cannot verify tokens")
-			p := httpx.Unavailable("the identity provider cannot be reached; retry shortly")
-			p.Header = http.Header{"Retry-After": {"1"}}
-			httpx.WriteProblem(w, r, p)
+			refuse(w, r, err, zerolog.DebugLevel, "the identity provider")
 			return
 		}
 		if len(roles) > 0 && !id.HasAny(roles...) {
@@ -92,4 +82,21 @@ func unauthorized(wwwAuthenticate, detail string) *httpx.Problem {
 	p := httpx.NewProblem(http.StatusUnauthorized, "unauthorized", "Unauthorized", detail)
 	p.Header = http.Header{"Www-Authenticate": {wwwAuthenticate}}
 	return p
+}
+
+// refuse answers err from a Verify: 401 naming why a token was refused
+// (logged at level), or 503 with Retry-After while issuer, as the answer
+// names it, cannot be reached.
+func refuse(w http.ResponseWriter, r *http.Request, err error, level zerolog.Level, issuer string) {
+	log := zerolog.Ctx(r.Context())
+	var te *tokenError
+	if errors.As(err, &te) {
+		log.WithLevel(level).Err(err).Msg("auth: token refused")
+		httpx.WriteProblem(w, r, invalidToken(te.desc))
+		return
+	}
+	log.Warn().Err(err).Msg("auth: cannot verify tokens")
+	p := httpx.Unavailable(issuer + " cannot be reached; retry shortly")
+	p.Header = http.Header{"Retry-After": {"1"}}
+	httpx.WriteProblem(w, r, p)
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/function"
@@ -19,6 +20,7 @@ import (
 // Config is the cleanup function's configuration.
 type Config struct {
 	function.Config
+	Sender    auth.SenderConfig
 	Retention Retention
 	// The task cache, shared with the task functions: retention's
 	// deletes tombstone their entries.

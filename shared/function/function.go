@@ -110,6 +110,28 @@ func (b *Base) Serve(ctx context.Context, routes ...httpx.Route) error {
 	return httpx.Serve(ctx, addr, b.Handler(routes...), b.Log, b.server.ShutdownTimeout)
 }
 
+// ServeSink serves route, this function's event sink, behind the
+// sender-identity check of cfg (auth.Senders): only Knative's own sources
+// get an event handled.
+func (b *Base) ServeSink(ctx context.Context, cfg auth.SenderConfig, route httpx.Route) error {
+	r, err := GuardSink(cfg, b.Name, route)
+	if err != nil {
+		return err
+	}
+	return b.Serve(ctx, r)
+}
+
+// GuardSink puts route, the event sink of function name, behind the
+// sender-identity check of cfg; the dev runner guards each of its sinks so.
+func GuardSink(cfg auth.SenderConfig, name string, route httpx.Route) (httpx.Route, error) {
+	s, err := auth.NewSenders(cfg, name)
+	if err != nil {
+		return httpx.Route{}, err
+	}
+	route.Handler = s.Require(route.Handler)
+	return route, nil
+}
+
 // Gate is the gate of this function's authenticated routes: tokens
 // verified per cfg, callers held to limit (a shared/ratelimit hook; nil
 // limits nothing) and holding one of roles, each remembered in the people

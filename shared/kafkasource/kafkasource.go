@@ -50,6 +50,10 @@ type Config struct {
 	Retry           int           // retries after the first attempt
 	BackoffDelay    time.Duration // before the first retry; doubles each time
 	Timeout         time.Duration // per attempt
+	// Token, when set, gives the sender-identity token each delivery
+	// carries as "Authorization: Bearer" (Knative's authentication-oidc:
+	// the sinks refuse deliveries without one).
+	Token func(ctx context.Context) (string, error)
 }
 
 func (c Config) validate() error {
@@ -290,6 +294,13 @@ func (s *Source) post(ctx context.Context, m binding.Message) delivery {
 	if err := cehttp.WriteRequest(ctx, m, req); err != nil {
 		// Not a CloudEvent: no sink can take it.
 		return delivery{result: ResultRejected, err: fmt.Errorf("not a CloudEvent: %w", err)}
+	}
+	if s.cfg.Token != nil {
+		tok, err := s.cfg.Token(ctx)
+		if err != nil {
+			return delivery{result: ResultFailed, err: fmt.Errorf("sender token: %w", err)}
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {

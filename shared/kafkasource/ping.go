@@ -27,6 +27,7 @@ type PingConfig struct {
 	Retry        int
 	BackoffDelay time.Duration
 	Timeout      time.Duration
+	Token        func(ctx context.Context) (string, error) // as Config.Token
 }
 
 // Ping POSTs a dev.knative.sources.ping CloudEvent to the sink every
@@ -37,7 +38,7 @@ func Ping(ctx context.Context, cfg PingConfig, m *Metrics, log zerolog.Logger) e
 		return errors.New("kafkasource: ping needs a name, a sink, metrics, and positive interval, backoff and timeout")
 	}
 	s := &Source{
-		cfg: Config{Name: cfg.Name, Sink: cfg.Sink, Retry: cfg.Retry, BackoffDelay: cfg.BackoffDelay, Timeout: cfg.Timeout},
+		cfg: Config{Name: cfg.Name, Sink: cfg.Sink, Retry: cfg.Retry, BackoffDelay: cfg.BackoffDelay, Timeout: cfg.Timeout, Token: cfg.Token},
 		m:   m, log: log.With().Str("pingsource", cfg.Name).Logger(),
 		client: &http.Client{Timeout: cfg.Timeout},
 	}
