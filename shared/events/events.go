@@ -29,12 +29,14 @@ const (
 	RelationRemoved   = "dev.taskfn.relation.removed.v1"
 	ReportRequested   = "dev.taskfn.report.requested.v1"
 	ReportCompleted   = "dev.taskfn.report.completed.v1"
+	WebhookDisabled   = "dev.taskfn.webhook.disabled.v1"
 )
 
 // Types lists every event type taskfn emits.
 var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, TaskTrashed, TaskRestored, TaskPurged,
 	TaskReminder, TaskOverdue,
-	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted}
+	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted,
+	WebhookDisabled}
 
 // PingSourceType is the type of the events a Knative PingSource sends on
 // each tick: not taskfn's own, but what triggers relay-outbox.
@@ -44,6 +46,9 @@ const PingSourceType = "dev.knative.sources.ping"
 const (
 	SourceTasks   = "/taskfn/tasks"
 	SourceReports = "/taskfn/reports"
+	// SourceWebhooks: events about webhooks themselves, keyed by the
+	// webhook's id, on the tasks topic (which notify reads).
+	SourceWebhooks = "/taskfn/webhooks"
 )
 
 // Default topics (configurable): task events keyed by task id, report
@@ -319,6 +324,7 @@ func (RelationAddedData) EventType() string     { return RelationAdded }
 func (RelationRemovedData) EventType() string   { return RelationRemoved }
 func (ReportRequestedData) EventType() string   { return ReportRequested }
 func (ReportCompletedData) EventType() string   { return ReportCompleted }
+func (WebhookDisabledData) EventType() string   { return WebhookDisabled }
 
 // ReportCompletedData is the data of ReportCompleted.
 type ReportCompletedData struct {
@@ -328,4 +334,16 @@ type ReportCompletedData struct {
 	Status      string    `json:"status"` // succeeded or failed
 	Rows        int64     `json:"rows"`
 	Error       string    `json:"error,omitempty"`
+}
+
+// WebhookDisabledData is the data of WebhookDisabled: a webhook failed
+// too many deliveries in a row and was turned off; its owner is told.
+type WebhookDisabledData struct {
+	WebhookID      uuid.UUID `json:"webhook_id"`
+	Owner          string    `json:"owner"`
+	Project        *string   `json:"project"` // nil: every project
+	URL            string    `json:"url"`
+	Failures       int       `json:"failures"`
+	LastStatusCode *int      `json:"last_status_code"`
+	LastError      string    `json:"last_error"`
 }

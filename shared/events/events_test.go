@@ -88,6 +88,7 @@ func TestEmittedDataValidates(t *testing.T) {
 		{"report requested", events.ReportRequestedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob"}},
 		{"report succeeded", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "succeeded", Rows: 12}},
 		{"report failed", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "failed", Error: "timeout"}},
+		{"webhook disabled", events.WebhookDisabledData{WebhookID: report, Owner: "bob", Project: &full.Project, URL: "https://example.com/hook", Failures: 50, LastError: "connection refused"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
