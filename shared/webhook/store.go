@@ -16,6 +16,7 @@ import (
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/whsign"
 )
 
@@ -111,6 +112,12 @@ func (s *Store) Create(ctx context.Context, w Webhook, o Owner) (Created, error)
 		return Created{}, err
 	}
 	roles, groups := ownerArgs(o)
+	// A personal project exists once its owner first uses it.
+	if w.Project != nil && *w.Project == project.PersonalKey(o.Subject) {
+		if err := project.EnsurePersonalIn(ctx, s.db.Primary, o.Subject); err != nil {
+			return Created{}, err
+		}
+	}
 	const q = `
 INSERT INTO webhooks (id, owner, project, url, types, content_mode, enabled, secret, owner_roles, owner_group_roles)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
