@@ -33,6 +33,7 @@ const (
 	KindMentioned       Kind = "comment.mentioned"
 	KindReminder        Kind = "task.reminder"
 	KindOverdue         Kind = "task.overdue"
+	KindWebhookDisabled Kind = "webhook.disabled"
 )
 
 // poison marks an event that can never be processed: retrying it cannot
@@ -79,6 +80,8 @@ func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
 		decide = reminder
 	case events.TaskOverdue:
 		decide = overdue
+	case events.WebhookDisabled:
+		decide = webhookDisabled
 	default:
 		return nil, nil
 	}
@@ -289,6 +292,21 @@ func reportCompleted(data []byte) ([]Notice, error) {
 	return []Notice{{Recipient: d.RequestedBy, Kind: KindReportCompleted, ReportID: &id, Detail: detail}}, nil
 }
 
+// webhookDisabled tells a webhook's owner that it was turned off after
+// failing too often, and why.
+func webhookDisabled(data []byte) ([]Notice, error) {
+	var d events.WebhookDisabledData
+	if err := decode(data, &d); err != nil {
+		return nil, err
+	}
+	if d.WebhookID == uuid.Nil || d.Owner == "" || len(d.Owner) > task.MaxSubject {
+		return nil, poison("webhook.disabled needs webhook_id and owner (at most %d bytes)", task.MaxSubject)
+	}
+	detail := map[string]any{"webhook_id": d.WebhookID.String(), "url": d.URL, "project": d.Project,
+		"failures": d.Failures, "last_status_code": d.LastStatusCode, "last_error": d.LastError}
+	return []Notice{{Recipient: d.Owner, Kind: KindWebhookDisabled, Detail: detail}}, nil
+}
+
 // decodeTask decodes the data of a task event into d and checks its task
 // snapshot, snap, which points into d.
 func decodeTask(data []byte, d any, snap *events.TaskSnapshot) error {
@@ -378,6 +396,8 @@ func (n Notice) Summary(name func(subject string) string) string {
 		return fmt.Sprintf("Reminder: %s is due %s", title, str("due_local"))
 	case KindOverdue:
 		return fmt.Sprintf("%s is overdue: it was due %s", title, str("due_local"))
+	case KindWebhookDisabled:
+		return fmt.Sprintf("Your webhook to %s was disabled after %d failed deliveries in a row: %s", str("url"), n.Detail["failures"], str("last_error"))
 	case KindReportCompleted:
 		kind := strings.ReplaceAll(str("report_kind"), "_", " ")
 		if str("status") == "succeeded" {

@@ -448,10 +448,11 @@ WHERE id = $1 AND lease_token = $2`
 
 func (s *Store) fail(ctx context.Context, tx pgx.Tx, c Claimed, o Outcome, disableAfter int, f *Finished) error {
 	// o holds the row as it was, under its lock: only the failure that
-	// turns an enabled webhook off tells its owner.
+	// turns an enabled webhook off tells its owner. Attempts still in
+	// flight when it went off count no more.
 	const q = `
 UPDATE webhooks w
-SET consecutive_failures = w.consecutive_failures + 1,
+SET consecutive_failures = w.consecutive_failures + CASE WHEN w.enabled THEN 1 ELSE 0 END,
     enabled = w.enabled AND w.consecutive_failures + 1 < $2,
     disabled_reason = CASE WHEN w.enabled AND w.consecutive_failures + 1 >= $2 THEN $3 ELSE w.disabled_reason END,
     updated_at = CASE WHEN w.enabled AND w.consecutive_failures + 1 >= $2 THEN now() ELSE w.updated_at END,

@@ -47,6 +47,18 @@ type env struct {
 	iss   *authtest.Issuer
 	d     *webhook.Deliverer
 	store *webhook.Store
+	roles *project.Resolver
+}
+
+// strictRun runs a tick under the cluster's policy (no loopback, https
+// only) over the same deliveries.
+func (e *env) strictRun(t testing.TB) (webhook.Result, error) {
+	t.Helper()
+	d, err := webhook.NewDeliverer(e.store, e.roles, testConfig(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.Run(context.Background())
 }
 
 func testConfig(loopback bool) webhook.Config {
@@ -90,7 +102,7 @@ func newEnv(t testing.TB, wc webhook.Config) *env {
 	sr.Path, tr.Path = "/_sink", "/_tick"
 	routes = append(append(routes, svc.Routes...), sr, tr)
 	srv := httpxtest.Serve(t, svc.Handler(routes...))
-	return &env{t: t, db: svc.DB, url: srv.URL, iss: iss, d: d, store: store}
+	return &env{t: t, db: svc.DB, url: srv.URL, iss: iss, d: d, store: store, roles: svc.Roles}
 }
 
 type who struct {
