@@ -1,0 +1,18 @@
+// Command list-webhooks is the Knative function behind GET /webhooks.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/taskfn/taskfn/shared/lifecycle"
+	"github.com/taskfn/taskfn/shared/webhookapi"
+)
+
+const name = "list-webhooks"
+
+func main() {
+	os.Exit(lifecycle.Run(name, func(ctx context.Context) error {
+		return webhookapi.Serve(ctx, name, webhookapi.ListRoute)
+	}))
+}
