@@ -9,16 +9,19 @@ import (
 	"context"
 	"os"
 
-	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/lifecycle"
-	"github.com/taskfn/taskfn/shared/webhook"
 	"github.com/taskfn/taskfn/shared/webhook/deliveryfn"
 )
 
 const name = "deliver-webhooks"
 
-func main() {
-	os.Exit(lifecycle.Run(name, func(ctx context.Context) error {
-		return deliveryfn.Serve(ctx, name, func(w *webhook.Wired) httpx.Route { return w.Sink.Route() })
-	}))
+func main() { os.Exit(lifecycle.Run(name, run)) }
+
+func run(ctx context.Context) error {
+	f, err := deliveryfn.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.ServeSink(ctx, f.Config.Sender, f.Sink.Route())
 }

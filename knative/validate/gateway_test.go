@@ -61,6 +61,14 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodGet, "/projects/{key}/members", "list-project-members"},
 	{http.MethodPut, "/projects/{key}/members/{subject}", "put-project-member"},
 	{http.MethodDelete, "/projects/{key}/members/{subject}", "delete-project-member"},
+	{http.MethodPost, "/webhooks", "create-webhook"},
+	{http.MethodGet, "/webhooks", "list-webhooks"},
+	{http.MethodGet, "/webhooks/{id}", "get-webhook"},
+	{http.MethodPatch, "/webhooks/{id}", "update-webhook"},
+	{http.MethodDelete, "/webhooks/{id}", "delete-webhook"},
+	// Not get-webhook: the longer paths have locations of their own.
+	{http.MethodGet, "/webhooks/{id}/deliveries", "list-webhook-deliveries"},
+	{http.MethodPost, "/webhooks/{id}/deliveries/{delivery}/redeliver", "redeliver-webhook"},
 }
 
 const gatewayTemplate = "knative/gateway/gateway.conf.template"
@@ -376,7 +384,7 @@ func TestGatewayRoutes(t *testing.T) {
 	gw := startGateway(t, upstreams)
 
 	concrete := func(path string) string {
-		return strings.NewReplacer("{id}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a10", "{key}", "web-team", "{subject}", "6f1c2b4e-8d3a-4c5e", "{kind}", "blocks", "{other}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a11").Replace(path)
+		return strings.NewReplacer("{id}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a10", "{key}", "web-team", "{subject}", "6f1c2b4e-8d3a-4c5e", "{kind}", "blocks", "{other}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a11", "{delivery}", "0f8c1f3e-6b51-4b8e-9a51-0c2d4f1e2a12").Replace(path)
 	}
 	for _, r := range routes {
 		uri := concrete(r.path) + "?limit=5&status=todo,done"

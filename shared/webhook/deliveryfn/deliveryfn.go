@@ -1,4 +1,4 @@
-// Package deliveryfn is the whole of the two webhook delivery functions,
+// Package deliveryfn opens the two webhook delivery functions,
 // deliver-webhooks (the KafkaSource's sink) and retry-webhooks (the
 // PingSource's tick), which differ only in the route they serve. Apart
 // from shared/webhook so that the route functions, which use its store,
@@ -12,7 +12,6 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/function"
-	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/project"
@@ -30,29 +29,35 @@ type Config struct {
 	Webhook  webhook.Config
 }
 
-// Serve runs function name, serving the route route picks, behind the
-// sender-identity check, until ctx ends.
-func Serve(ctx context.Context, name string, route func(*webhook.Wired) httpx.Route) error {
+// Fn is a delivery function opened: its base, its configuration and the
+// delivery wired on it. Its main serves one route through
+// Base.ServeSink and closes Base.
+type Fn struct {
+	*function.Base
+	Config Config
+	*webhook.Wired
+}
+
+// Open opens function name from the environment: the base, the Kafka
+// publisher, the roles and the delivery.
+func Open(ctx context.Context, name string) (*Fn, error) {
 	var cfg Config
 	if err := config.Load(&cfg); err != nil {
-		return err
+		return nil, err
 	}
-	b, err := function.Open(ctx, name, cfg.Config, &cfg, os.Stdout)
-	if err != nil {
-		return err
-	}
-	defer b.Close()
-	pub, err := kafka.Open(b, cfg.Kafka, outbox.NewMetrics(b.Registry))
-	if err != nil {
-		return err
-	}
-	roles, err := project.OpenResolver(b.DB, cfg.Projects)
-	if err != nil {
-		return err
-	}
-	w, err := webhook.Wire(b, cfg.Webhook, roles, cfg.Kafka.TasksTopic, pub)
-	if err != nil {
-		return err
-	}
-	return b.ServeSink(ctx, cfg.Sender, route(w))
+	return function.OpenWith(ctx, name, cfg.Config, &cfg, os.Stdout, func(b *function.Base) (*Fn, error) {
+		pub, err := kafka.Open(b, cfg.Kafka, outbox.NewMetrics(b.Registry))
+		if err != nil {
+			return nil, err
+		}
+		roles, err := project.OpenResolver(b.DB, cfg.Projects)
+		if err != nil {
+			return nil, err
+		}
+		w, err := webhook.Wire(b, cfg.Webhook, roles, cfg.Kafka.TasksTopic, pub)
+		if err != nil {
+			return nil, err
+		}
+		return &Fn{Base: b, Config: cfg, Wired: w}, nil
+	})
 }
