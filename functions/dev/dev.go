@@ -30,6 +30,8 @@ import (
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
+	"github.com/taskfn/taskfn/shared/webhook"
+	"github.com/taskfn/taskfn/shared/webhookapi"
 )
 
 // devConfig holds every function's configuration (they read the same
@@ -43,6 +45,7 @@ type devConfig struct {
 	Relay   outbox.RelayConfig
 	Remind  remind.Config
 	Sender  auth.SenderConfig
+	Webhook webhook.Config
 
 	Addr string `envconfig:"DEV_ADDR" default:"127.0.0.1:8080"`
 	// ExternalIssuer reads OIDC_ISSUER without the default, to tell whether
@@ -53,7 +56,15 @@ type devConfig struct {
 	RelayInterval   time.Duration `envconfig:"DEV_RELAY_INTERVAL" default:"10s"`
 	CleanupInterval time.Duration `envconfig:"DEV_CLEANUP_INTERVAL" default:"1h"`
 	RemindInterval  time.Duration `envconfig:"DEV_REMIND_INTERVAL" default:"1m"`
+	// WebhookRetryInterval ticks retry-webhooks; a cluster's PingSource
+	// ticks every minute.
+	WebhookRetryInterval time.Duration `envconfig:"DEV_WEBHOOK_RETRY_INTERVAL" default:"5s"`
 }
+
+// devWebhookKey seals webhook secrets when WEBHOOK_SECRET_KEY is unset:
+// a fixed key, so webhooks made in one run still sign in the next. Never
+// a cluster's (its Secret holds a random one).
+const devWebhookKey = "ZGV2LW9ubHktd2ViaG9vay1rZXktbm90LWEtc2VjcmU="
 
 // devRealm is the realm the development issuer serves.
 const devRealm = "taskfn"
@@ -75,6 +86,9 @@ const (
 	cleanupSink = "/_dev/cleanup"
 	recurSink   = "/_dev/recur"
 	remindSink  = "/_dev/remind"
+	// Webhooks out: the sink of the tasks topic and the retry tick.
+	deliverWebhooksSink = "/_dev/deliver-webhooks"
+	retryWebhooksSink   = "/_dev/retry-webhooks"
 )
 
 // serve runs everything on cfg.Addr, or on ln when a test passes one.
@@ -112,6 +126,12 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	// server, log and database settings (and the log shows those).
 	cfg.Notify.Config, cfg.Report.Config, cfg.Cleanup.Config = cfg.Task.Config, cfg.Task.Config, cfg.Task.Config
 	cfg.Notify.Auth, cfg.Report.Auth = cfg.Task.Auth, cfg.Task.Auth
+	// Webhook receivers on this machine: plain http to loopback, which a
+	// cluster never allows.
+	cfg.Webhook.InsecureLoopback = true
+	if cfg.Webhook.SecretKey == "" {
+		cfg.Webhook.SecretKey = devWebhookKey
+	}
 	if err := pg.EnsureDatabase(ctx, cfg.Task.DB.URL); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -207,7 +227,16 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := webhookapi.Wire(b, webhookapi.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth, Webhook: cfg.Webhook}, lim, tasks.Roles)
+	if err != nil {
+		return nil, err
+	}
+	delivery, err := webhook.Wire(b, cfg.Webhook, tasks.Roles, cfg.Kafka.TasksTopic, pub)
+	if err != nil {
+		return nil, err
+	}
 	routes := append(slices.Clone(tasks.Routes), projects.Routes...)
+	routes = append(routes, hooks...)
 	routes = append(routes, comments...)
 	routes = append(routes, inbox.Routes...)
 	routes = append(routes, reports.Routes...)
@@ -220,6 +249,8 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 		{"cleanup", at(cleanupSink, cleaner.Handler.Route())},
 		{"recur", at(recurSink, recurs.Route())},
 		{"remind", at(remindSink, reminders.Route())},
+		{"deliver-webhooks", at(deliverWebhooksSink, delivery.Sink.Route())},
+		{"retry-webhooks", at(retryWebhooksSink, delivery.Deliverer.TickRoute())},
 		{"relay-outbox", httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay}},
 	} {
 		r, err := function.GuardSink(cfg.Sender, s.name, s.route)
@@ -250,6 +281,7 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 		{"notify", kc.TasksTopic, "taskfn-notify", notifySink, "notify", time.Minute},
 		{"notify-reports", kc.ReportsTopic, "taskfn-notify-reports", notifySink, "notify", time.Minute},
 		{"recur", kc.TasksTopic, "taskfn-recur", recurSink, "recur", time.Minute},
+		{"deliver-webhooks", kc.TasksTopic, "taskfn-deliver-webhooks", deliverWebhooksSink, "deliver-webhooks", time.Minute},
 		// The build-report sink answers once the report is stored.
 		{"build-report", kc.ReportsTopic, "taskfn-build-report", reportSink, "build-report", cfg.Report.Worker.BuildTimeout + time.Minute},
 	} {
@@ -265,7 +297,8 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 	for _, p := range []struct {
 		name, sink string
 		every      time.Duration
-	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}, {"remind", remindSink, cfg.RemindInterval}} {
+	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}, {"remind", remindSink, cfg.RemindInterval},
+		{"retry-webhooks", retryWebhooksSink, cfg.WebhookRetryInterval}} {
 		wg.Go(func() {
 			_ = kafkasource.Ping(ctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,
 				Retry: 3, BackoffDelay: 500 * time.Millisecond, Timeout: time.Minute,
