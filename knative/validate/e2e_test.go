@@ -8,6 +8,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,12 +16,16 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/jackc/pgx/v5"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/taskfn/taskfn/shared/auth"
@@ -209,6 +214,51 @@ func logLines(t *testing.T, what, out string) []map[string]any {
 	return lines
 }
 
+// e2eEnv is the cluster's configuration with local values for what
+// differs here: the issuers, the database, no Kafka, Redis down.
+func e2eEnv(t *testing.T, dbURL string, iss *authtest.Issuer, cluster *authtest.SenderIssuer) []string {
+	t.Helper()
+	return clusterEnv(t, map[string]string{
+		"SINK_OIDC_ISSUER": cluster.URL(),
+		// The ConfigMap's files are projected in a pod; this issuer is
+		// plain HTTP and open (shared/auth tests the CA and token files).
+		"SINK_OIDC_CA_FILE":    "",
+		"SINK_OIDC_TOKEN_FILE": "",
+		"DATABASE_URL":         dbURL,
+		"DATABASE_READ_URL":    "",
+		"OIDC_ISSUER":          iss.URL(),
+		"OIDC_AUDIENCE":        authtest.Audience,
+		// No Kafka here: the writers then keep their events in the outbox
+		// (kafka.Open opens no publisher), which is what they do while Kafka is
+		// down. Redis on a closed port: every cache lookup is an error and
+		// the database answers, as in a Redis outage.
+		"KAFKA_BROKERS": "",
+		"REDIS_URL":     "redis://127.0.0.1:1/0",
+		"SMTP_ADDR":     "",
+		"SMTP_USERNAME": "",
+		"SMTP_PASSWORD": "",
+		// Webhooks: a key of the test's, and receivers on loopback over
+		// plain http, which only this setting allows.
+		"WEBHOOK_SECRET_KEY":        "ZTJlLXRlc3Qtd2ViaG9vay1rZXktMzItYnl0ZXMtISE=",
+		"WEBHOOK_INSECURE_LOOPBACK": "true",
+	})
+}
+
+// decodeReply checks resp's status and decodes its JSON body into v.
+func decodeReply(t *testing.T, resp *http.Response, status int, v any) {
+	t.Helper()
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: status %d, want %d: %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, status, body)
+	}
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("%s %s: %v: %s", resp.Request.Method, resp.Request.URL, err, body)
+		}
+	}
+}
+
 // TestMain prepares shared/pgtest, whose empty databases the end-to-end
 // test migrates.
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -236,26 +286,7 @@ func TestEndToEnd(t *testing.T) {
 	dbURL := pgtest.NewEmpty(t)
 	iss := authtest.NewIssuer(t)
 	cluster := authtest.NewSenderIssuer(t)
-	env := clusterEnv(t, map[string]string{
-		"SINK_OIDC_ISSUER": cluster.URL(),
-		// The ConfigMap's files are projected in a pod; this issuer is
-		// plain HTTP and open (shared/auth tests the CA and token files).
-		"SINK_OIDC_CA_FILE":    "",
-		"SINK_OIDC_TOKEN_FILE": "",
-		"DATABASE_URL":         dbURL,
-		"DATABASE_READ_URL":    "",
-		"OIDC_ISSUER":          iss.URL(),
-		"OIDC_AUDIENCE":        authtest.Audience,
-		// No Kafka here: the writers then keep their events in the outbox
-		// (kafka.Open opens no publisher), which is what they do while Kafka is
-		// down. Redis on a closed port: every cache lookup is an error and
-		// the database answers, as in a Redis outage.
-		"KAFKA_BROKERS": "",
-		"REDIS_URL":     "redis://127.0.0.1:1/0",
-		"SMTP_ADDR":     "",
-		"SMTP_USERNAME": "",
-		"SMTP_PASSWORD": "",
-	})
+	env := e2eEnv(t, dbURL, iss, cluster)
 
 	// The Job's binary, twice: the second run is what every later release
 	// does and must change nothing.
@@ -301,16 +332,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	decode := func(resp *http.Response, status int, v any) {
 		t.Helper()
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != status {
-			t.Fatalf("%s %s: status %d, want %d: %s", resp.Request.Method, resp.Request.URL, resp.StatusCode, status, body)
-		}
-		if v != nil {
-			if err := json.Unmarshal(body, v); err != nil {
-				t.Fatalf("%s %s: %v: %s", resp.Request.Method, resp.Request.URL, err, body)
-			}
-		}
+		decodeReply(t, resp, status, v)
 	}
 
 	// No token: the function's 401 comes back through the gateway intact.
@@ -830,5 +852,102 @@ func postEvent(t *testing.T, addr, token, typ string, data []byte, want int) {
 	body, _ := io.ReadAll(resp.Body)
 	if got := resp.StatusCode; got != want && (want != http.StatusOK || got/100 != 2) {
 		t.Fatalf("%s to %s: %d, want %d: %s", typ, addr, got, want, body)
+	}
+}
+
+// TestWebhooksEndToEnd: the real binaries behind the real gateway. A
+// webhook registered through nginx to a loopback receiver gets the
+// CloudEvent of a task created through nginx, signed so the official
+// Standard Webhooks library verifies it, when the event reaches the real
+// deliver-webhooks sink with its KafkaSource's token (no Kafka here: the
+// test takes the event from the outbox, as the source would from Kafka).
+func TestWebhooksEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs functions")
+	}
+	lookTool(t, "nginx")
+	fns := []string{"create-webhook", "create-task", "list-webhook-deliveries"}
+	bins := buildFunctions(t, append(slices.Clone(fns), "deliver-webhooks", "migrate"))
+	dbURL := pgtest.NewEmpty(t)
+	iss := authtest.NewIssuer(t)
+	cluster := authtest.NewSenderIssuer(t)
+	env := e2eEnv(t, dbURL, iss, cluster)
+	migrate := exec.Command(bins["migrate"])
+	migrate.Env = env
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	upstreams := map[string]string{}
+	for _, fn := range fns {
+		p, _ := startFunction(t, fn, bins[fn], env)
+		upstreams[fn] = p.addr
+	}
+	gw := startGateway(t, upstreams)
+	sink, _ := startFunction(t, "deliver-webhooks", bins["deliver-webhooks"], env)
+
+	type post struct {
+		ev       *event.Event
+		verified error
+	}
+	var (
+		mu     sync.Mutex
+		secret string
+		posts  []post
+	)
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		wh, err := standardwebhooks.NewWebhook(secret)
+		if err == nil {
+			err = wh.Verify(body, r.Header)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		ev, _ := cehttp.NewEventFromHTTPRequest(r)
+		posts = append(posts, post{ev, err})
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(recv.Close)
+
+	carol := http.Header{"Authorization": {"Bearer " + iss.Token(t, "carol", auth.RoleMember)}, "Content-Type": {"application/json"}}
+	var hook struct{ ID, Secret string }
+	decodeReply(t, do(t, http.MethodPost, gw.url+"/webhooks",
+		strings.NewReader(`{"url":"`+recv.URL+`/hook","types":["dev.taskfn.task.created.v1"],"project":"~carol"}`), carol), http.StatusCreated, &hook)
+	mu.Lock()
+	secret = hook.Secret
+	mu.Unlock()
+	// The cluster's policy holds through the same gateway: metadata refused.
+	readProblem(t, do(t, http.MethodPost, gw.url+"/webhooks",
+		strings.NewReader(`{"url":"https://169.254.169.254/latest","types":["dev.taskfn.task.created.v1"],"project":"~carol"}`), carol), http.StatusUnprocessableEntity)
+	var task struct{ ID string }
+	decodeReply(t, do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Hooked"}`), carol), http.StatusCreated, &task)
+
+	created := outboxEvent(t, dbURL, task.ID, "dev.taskfn.task.created.v1")
+	postEvent(t, sink.addr, "", "dev.taskfn.task.created.v1", created, http.StatusUnauthorized)
+	postEvent(t, sink.addr, cluster.Token(t, "deliver-webhooks", "kafkasource", "taskfn-deliver-webhooks"), "dev.taskfn.task.created.v1", created, http.StatusOK)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(posts)
+		mu.Unlock()
+		if n > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(posts) != 1 {
+		t.Fatalf("the receiver got %d posts, want 1", len(posts))
+	}
+	if p := posts[0]; p.verified != nil || p.ev == nil || p.ev.Type() != "dev.taskfn.task.created.v1" || !strings.Contains(string(p.ev.Data()), task.ID) {
+		t.Fatalf("post %+v", p)
+	}
+	var page struct {
+		Items []struct{ State string }
+	}
+	decodeReply(t, do(t, http.MethodGet, gw.url+"/webhooks/"+hook.ID+"/deliveries", nil, carol), http.StatusOK, &page)
+	if len(page.Items) != 1 || page.Items[0].State != "delivered" {
+		t.Errorf("deliveries %+v", page.Items)
 	}
 }
