@@ -65,6 +65,8 @@ FUZZ_TARGETS := \
   ./shared/report:FuzzParseRequest \
   ./shared/report:FuzzRequestedID \
   ./shared/notify:FuzzDecide \
+  ./shared/webhook:FuzzParseInput \
+  ./shared/webhook:FuzzTouched \
   ./shared/events:FuzzSinkHandler \
   ./shared/auth:FuzzRequire \
   ./shared/cache:FuzzDecode \

@@ -39,6 +39,7 @@ func FuzzDecide(f *testing.F) {
 		events.TaskUpdatedData{Actor: "carol", Changed: []string{"title"}, Task: snap},
 		events.TaskDeletedData{Actor: "alice", Task: snap},
 		events.ReportCompletedData{ReportID: uuid.MustParse("0190a4c2-7b1e-7c3d-9e4f-123456789abd"), Kind: "tasks_export", RequestedBy: "carol", Status: "failed", Error: "x"},
+		events.WebhookDisabledData{WebhookID: uuid.MustParse("0190a4c2-7b1e-7c3d-9e4f-123456789abe"), Owner: "carol", URL: "https://example.com/h", Failures: 50, LastError: "x"},
 	}
 	index := func(typ string) uint8 {
 		for i, t := range fuzzTypes {

@@ -80,6 +80,9 @@ func TestDecide(t *testing.T) {
 		{"report failed", events.ReportCompletedData{ReportID: uuid.New(), Kind: "tasks_export", RequestedBy: "carol", Status: "failed", Error: "x"}, []got{
 			{"carol", "Your tasks export report failed"},
 		}},
+		{"webhook disabled", events.WebhookDisabledData{WebhookID: uuid.New(), Owner: "carol", URL: "https://example.com/hook", Failures: 50, LastError: "HTTP 503: down"}, []got{
+			{"carol", "Your webhook to https://example.com/hook was disabled after 50 failed deliveries in a row: HTTP 503: down"},
+		}},
 		{"created with an assignee", events.TaskCreatedData{Actor: "alice", Task: snap("alice", ptr("bob"))}, []got{
 			{"bob", "alice assigned “Ship it” to you"},
 		}},
