@@ -67,6 +67,9 @@ CREATE INDEX IF NOT EXISTS webhook_deliveries_due_idx ON webhook_deliveries (nex
 -- A webhook's last deliveries, newest first.
 CREATE INDEX IF NOT EXISTS webhook_deliveries_webhook_created_idx ON webhook_deliveries (webhook_id, created_at DESC, id DESC);
 
+-- Pruning by the retry tick: finished deliveries past WEBHOOK_DELIVERY_RETENTION.
+CREATE INDEX IF NOT EXISTS webhook_deliveries_finished_idx ON webhook_deliveries (updated_at) WHERE state <> 'pending';
+
 -- +goose Down
 DROP TABLE IF EXISTS webhook_deliveries;
 DROP TABLE IF EXISTS webhooks;

@@ -38,6 +38,9 @@ type Config struct {
 	// an event's deliveries before answering; what is not done by then is
 	// left to the tick, so one slow receiver does not hold the topic.
 	SinkWait time.Duration `envconfig:"WEBHOOK_SINK_WAIT" default:"2s"`
+	// DeliveryRetention: the tick deletes deliveries finished (delivered,
+	// failed, dropped) longer ago than this, a batch per tick.
+	DeliveryRetention time.Duration `envconfig:"WEBHOOK_DELIVERY_RETENTION" default:"168h"`
 }
 
 // Policy is the egress policy of the configuration.
@@ -48,9 +51,9 @@ func (c Config) Policy() egress.Policy {
 // Validate checks the delivery settings.
 func (c Config) Validate() error {
 	if c.Timeout <= 0 || c.RetryBase <= 0 || c.RetryMax < c.RetryBase || c.MaxAttempts < 1 || c.DisableAfter < 1 ||
-		c.Concurrency < 1 || c.BatchSize < 1 || c.BatchSize > 10_000 || c.Budget <= 0 || c.SinkWait < 0 {
+		c.Concurrency < 1 || c.BatchSize < 1 || c.BatchSize > 10_000 || c.Budget <= 0 || c.SinkWait < 0 || c.DeliveryRetention <= 0 {
 		return fmt.Errorf("%w: WEBHOOK_TIMEOUT, WEBHOOK_RETRY_BASE, WEBHOOK_BUDGET must be positive, WEBHOOK_RETRY_MAX at least the base, "+
-			"WEBHOOK_MAX_ATTEMPTS, WEBHOOK_DISABLE_AFTER, WEBHOOK_CONCURRENCY at least 1, WEBHOOK_BATCH_SIZE 1 to 10000", ErrConfig)
+			"WEBHOOK_MAX_ATTEMPTS, WEBHOOK_DISABLE_AFTER, WEBHOOK_CONCURRENCY at least 1, WEBHOOK_BATCH_SIZE 1 to 10000, WEBHOOK_DELIVERY_RETENTION positive", ErrConfig)
 	}
 	return nil
 }

@@ -65,13 +65,14 @@ func (d *Deliverer) lease() time.Duration { return d.cfg.Timeout + 30*time.Secon
 
 // Result counts what a run of attempts did.
 type Result struct {
-	Delivered int  `json:"delivered"`
-	Retrying  int  `json:"retrying"`
-	Failed    int  `json:"failed"`
-	Dropped   int  `json:"dropped"`
-	Disabled  int  `json:"disabled"`
-	LeaseLost int  `json:"lease_lost"`
-	Complete  bool `json:"complete"` // false: the budget ran out with more due
+	Delivered int   `json:"delivered"`
+	Retrying  int   `json:"retrying"`
+	Failed    int   `json:"failed"`
+	Dropped   int   `json:"dropped"`
+	Disabled  int   `json:"disabled"`
+	LeaseLost int   `json:"lease_lost"`
+	Pruned    int64 `json:"pruned"`   // finished deliveries past WEBHOOK_DELIVERY_RETENTION deleted
+	Complete  bool  `json:"complete"` // false: the budget ran out with more due
 }
 
 func (r *Result) add(o Outcome, f Finished) {
@@ -229,12 +230,21 @@ func retryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-// Run is one tick: it claims due deliveries batch after batch and
-// attempts them, within the budget.
+// pruneBatch bounds the deliveries one tick deletes.
+const pruneBatch = 5000
+
+// Run is one tick: it deletes a batch of deliveries past their
+// retention, then claims due deliveries batch after batch and attempts
+// them, within the budget.
 func (d *Deliverer) Run(ctx context.Context) (Result, error) {
 	var res Result
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.Budget)
 	defer cancel()
+	n, err := d.store.Prune(ctx, d.now().Add(-d.cfg.DeliveryRetention), pruneBatch)
+	if err != nil {
+		return res, err
+	}
+	res.Pruned = n
 	for ctx.Err() == nil {
 		cs, err := d.store.Claim(ctx, nil, d.cfg.BatchSize, d.lease())
 		if err != nil {

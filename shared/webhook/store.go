@@ -553,5 +553,22 @@ RETURNING ` + deliveryColumns
 	return d, nil
 }
 
+// Prune deletes up to limit deliveries finished before olderThan, and
+// says how many it deleted.
+func (s *Store) Prune(ctx context.Context, olderThan time.Time, limit int) (int64, error) {
+	const q = `
+DELETE FROM webhook_deliveries
+WHERE id IN (
+    SELECT id FROM webhook_deliveries
+    WHERE state <> 'pending'
+      AND updated_at < $1
+    LIMIT $2)`
+	tag, err := s.db.Primary.Exec(ctx, q, olderThan, limit)
+	if err != nil {
+		return 0, fmt.Errorf("webhook: prune: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
 // Secret opens c's signing secret.
 func (s *Store) Secret(c Claimed) (whsign.Secret, error) { return s.sealer.Open(c.WebhookID, c.sealed) }

@@ -299,3 +299,28 @@ func TestSlowReceiverDelaysNoOne(t *testing.T) {
 		t.Errorf("the fast receiver waited %s", took)
 	}
 }
+
+// Finished deliveries past their retention are deleted by the tick;
+// pending ones stay whatever their age.
+func TestTickPrunesFinished(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(true)
+	cfg.DeliveryRetention = 50 * time.Millisecond
+	e := newEnv(t, cfg)
+	rc := newReceiver(t, nil)
+	h := e.hook(maint, ptr("~maint"), rc, nil)
+	e.send(taskEvent(t, "~maint"))
+	eventually(t, "the delivery", func() bool { return len(rc.received()) == 1 })
+	path := "/webhooks/" + h.ID.String() + "/deliveries"
+	eventually(t, "the delivery marked", func() bool {
+		ds := decode[struct{ Items []webhook.Delivery }](t, e.must(http.StatusOK, maint, http.MethodGet, path, nil)).Items
+		return len(ds) == 1 && ds[0].State == "delivered"
+	})
+	time.Sleep(100 * time.Millisecond)
+	if res := e.tick(); res.Pruned != 1 {
+		t.Errorf("tick pruned %d, want 1", res.Pruned)
+	}
+	if ds := decode[struct{ Items []webhook.Delivery }](t, e.must(http.StatusOK, maint, http.MethodGet, path, nil)).Items; len(ds) != 0 {
+		t.Errorf("deliveries after pruning: %+v", ds)
+	}
+}

@@ -64,7 +64,7 @@ func (e *env) strictRun(t testing.TB) (webhook.Result, error) {
 func testConfig(loopback bool) webhook.Config {
 	return webhook.Config{SecretKey: testKey, InsecureLoopback: loopback, Timeout: 2 * time.Second,
 		RetryBase: 50 * time.Millisecond, RetryMax: 5 * time.Second, MaxAttempts: 15, DisableAfter: 50,
-		Concurrency: 16, BatchSize: 200, Budget: 20 * time.Second, SinkWait: 2 * time.Second}
+		Concurrency: 16, BatchSize: 200, Budget: 20 * time.Second, SinkWait: 2 * time.Second, DeliveryRetention: time.Hour}
 }
 
 func newEnv(t testing.TB, wc webhook.Config) *env {
