@@ -284,6 +284,9 @@ func (r *Result) merge(o Result) {
 // leases end. Deliveries of a webhook already failing are left to the
 // tick's backoff.
 func (d *Deliverer) Start(ctx context.Context, ids []uuid.UUID, wait time.Duration) (Result, error) {
+	if len(ids) == 0 {
+		return Result{}, nil // and never Claim(nil): that claims whatever is due
+	}
 	cs, err := d.store.Claim(ctx, ids, len(ids), d.lease())
 	if err != nil || len(cs) == 0 {
 		return Result{}, err

@@ -27,7 +27,6 @@ const maxEventBytes = 1 << 20
 type Sink struct {
 	store *Store
 	d     *Deliverer
-	wait  Config
 }
 
 // NewSink returns the sink over store, attempting through d.
@@ -35,7 +34,7 @@ func NewSink(store *Store, d *Deliverer) (*Sink, error) {
 	if store == nil || d == nil {
 		return nil, errors.New("webhook: NewSink needs the store and a deliverer")
 	}
-	return &Sink{store: store, d: d, wait: d.cfg}, nil
+	return &Sink{store: store, d: d}, nil
 }
 
 // Route is the sink's route: CloudEvents are POSTed to /.
@@ -78,7 +77,7 @@ func (s *Sink) Handle(ctx context.Context, ev event.Event) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.d.Start(ctx, ids, s.wait.SinkWait)
+	res, err := s.d.Start(ctx, ids, s.d.cfg.SinkWait)
 	log := zerolog.Ctx(ctx).With().Str("event.id", ev.ID()).Str("event.type", ev.Type()).Logger()
 	if err != nil {
 		// Stored: the tick retries what could not be marked.
