@@ -66,4 +66,13 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	if items := page["items"].([]any); len(items) != 1 || items[0].(map[string]any)["state"] != "delivered" {
 		t.Errorf("deliveries %v", items)
 	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	metrics, _ := io.ReadAll(resp.Body)
+	if !bytes.Contains(metrics, []byte(`taskfn_webhook_attempts_total{result="delivered"} 1`)) {
+		t.Errorf("/metrics does not count the delivery")
+	}
 }

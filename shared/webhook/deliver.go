@@ -34,13 +34,14 @@ type Deliverer struct {
 	client *http.Client
 	slots  chan struct{}
 	now    func() time.Time
+	m      *Metrics // nil: not measured
 	// background attempts the sink left running when it answered.
 	inflight sync.WaitGroup
 }
 
 // NewDeliverer returns a Deliverer over store, deciding visibility with
-// roles (the members table, read live).
-func NewDeliverer(store *Store, roles *project.Resolver, cfg Config) (*Deliverer, error) {
+// roles (the members table, read live), measured by m (nil: not).
+func NewDeliverer(store *Store, roles *project.Resolver, cfg Config, m *Metrics) (*Deliverer, error) {
 	if store == nil || roles == nil {
 		return nil, errors.New("webhook: NewDeliverer needs the store and the roles")
 	}
@@ -49,7 +50,7 @@ func NewDeliverer(store *Store, roles *project.Resolver, cfg Config) (*Deliverer
 	}
 	p := cfg.Policy()
 	return &Deliverer{store: store, roles: roles, cfg: cfg, policy: p, client: p.Client(),
-		slots: make(chan struct{}, cfg.Concurrency), now: time.Now}, nil
+		slots: make(chan struct{}, cfg.Concurrency), now: time.Now, m: m}, nil
 }
 
 // Wait waits for the attempts the sink left running; the function calls
@@ -119,6 +120,7 @@ func (d *Deliverer) attemptAll(ctx context.Context, cs []Claimed) (Result, error
 				return
 			}
 			res.add(o, f)
+			d.m.observe(o, f)
 		})
 	}
 	wg.Wait()

@@ -27,7 +27,7 @@ func Wire(b *function.Base, cfg Config, roles *project.Resolver, topic string, p
 	if err != nil {
 		return nil, err
 	}
-	d, err := NewDeliverer(store, roles, cfg)
+	d, err := NewDeliverer(store, roles, cfg, NewMetrics(b.Registry))
 	if err != nil {
 		return nil, err
 	}

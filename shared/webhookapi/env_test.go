@@ -54,7 +54,7 @@ type env struct {
 // only) over the same deliveries.
 func (e *env) strictRun(t testing.TB) (webhook.Result, error) {
 	t.Helper()
-	d, err := webhook.NewDeliverer(e.store, e.roles, testConfig(false))
+	d, err := webhook.NewDeliverer(e.store, e.roles, testConfig(false), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func newEnv(t testing.TB, wc webhook.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := webhook.NewDeliverer(store, svc.Roles, wc)
+	d, err := webhook.NewDeliverer(store, svc.Roles, wc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
