@@ -64,6 +64,7 @@ func TestEndToEndWithRedisAndKafka(t *testing.T) {
 		"SMTP_ADDR":             "",
 		"SMTP_USERNAME":         "",
 		"SMTP_PASSWORD":         "",
+		"WEBHOOK_SECRET_KEY":    e2eWebhookKey,
 	})
 	migrate := exec.Command(bins["migrate"])
 	migrate.Env = env

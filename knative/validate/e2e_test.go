@@ -214,6 +214,9 @@ func logLines(t *testing.T, what, out string) []map[string]any {
 	return lines
 }
 
+// e2eWebhookKey seals the webhooks' secrets in the end-to-end runs.
+const e2eWebhookKey = "ZTJlLXRlc3Qtd2ViaG9vay1rZXktMzItYnl0ZXMtISE="
+
 // e2eEnv is the cluster's configuration with local values for what
 // differs here: the issuers, the database, no Kafka, Redis down.
 func e2eEnv(t *testing.T, dbURL string, iss *authtest.Issuer, cluster *authtest.SenderIssuer) []string {
@@ -239,7 +242,7 @@ func e2eEnv(t *testing.T, dbURL string, iss *authtest.Issuer, cluster *authtest.
 		"SMTP_PASSWORD": "",
 		// Webhooks: a key of the test's, and receivers on loopback over
 		// plain http, which only this setting allows.
-		"WEBHOOK_SECRET_KEY":        "ZTJlLXRlc3Qtd2ViaG9vay1rZXktMzItYnl0ZXMtISE=",
+		"WEBHOOK_SECRET_KEY":        e2eWebhookKey,
 		"WEBHOOK_INSECURE_LOOPBACK": "true",
 	})
 }
