@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,7 +177,7 @@ func (d *Deliverer) attempt(ctx context.Context, c Claimed) Outcome {
 	resp, err := d.client.Do(req)
 	latency := d.now().Sub(start)
 	if err != nil {
-		return d.retry(c, Outcome{Latency: latency, Error: clip(err.Error(), 500), Failure: true}, 0)
+		return d.retry(c, Outcome{Latency: latency, Error: storable(err.Error()), Failure: true}, 0)
 	}
 	answer, _ := d.policy.ReadBody(resp)
 	_ = resp.Body.Close()
@@ -188,10 +189,17 @@ func (d *Deliverer) attempt(ctx context.Context, c Claimed) Outcome {
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		o.Error = "redirects are not followed: answer 2xx at the registered URL"
 	default:
-		o.Error = clip(fmt.Sprintf("HTTP %d: %s", resp.StatusCode, answer), 500)
+		o.Error = storable(fmt.Sprintf("HTTP %d: %s", resp.StatusCode, answer))
 	}
 	o.Failure = true
 	return d.retry(c, o, retryAfter(resp.Header.Get("Retry-After"), d.now()))
+}
+
+// storable is what a receiver said, as the delivery's error keeps it:
+// valid UTF-8 without NUL (PostgreSQL's text refuses both, and the mark
+// would fail), at most 500 bytes.
+func storable(s string) string {
+	return clip(strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", ""), 500)
 }
 
 // retry makes o a retry at the next backoff step, or a failure if c has

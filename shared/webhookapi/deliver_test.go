@@ -324,3 +324,21 @@ func TestTickPrunesFinished(t *testing.T) {
 		t.Errorf("deliveries after pruning: %+v", ds)
 	}
 }
+
+// Whatever a receiver answers, the attempt is marked: its answer is kept
+// as text PostgreSQL takes.
+func TestGarbageAnswerIsMarked(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testConfig(true))
+	rc := newReceiver(t, func(_ int, w http.ResponseWriter) {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write([]byte("bad\x00\xff\xfe answer " + strings.Repeat("x", 10000)))
+	})
+	h := e.hook(maint, ptr("~maint"), rc, nil)
+	e.send(taskEvent(t, "~maint"))
+	path := "/webhooks/" + h.ID.String() + "/deliveries"
+	eventually(t, "the attempt marked", func() bool {
+		ds := decode[struct{ Items []webhook.Delivery }](t, e.must(http.StatusOK, maint, http.MethodGet, path, nil)).Items
+		return len(ds) == 1 && ds[0].Attempts == 1 && strings.HasPrefix(ds[0].Error, "HTTP 500: bad")
+	})
+}
