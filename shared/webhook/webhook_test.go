@@ -2,8 +2,10 @@ package webhook_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,4 +169,80 @@ func FuzzTouched(f *testing.F) {
 			t.Fatalf("touched %q", got)
 		}
 	})
+}
+
+// A name that resolves to loopback (or to the metadata address) is
+// refused at registration: the lookup goes, over the DNS protocol, to a
+// resolver of the test's on loopback that answers every A query with
+// the address it is given.
+func TestDraftRefusesNamesResolvingInside(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		ip   [4]byte
+		want string
+	}{
+		{"loopback", [4]byte{127, 0, 0, 1}, "loopback"},
+		{"metadata", [4]byte{169, 254, 169, 254}, "link-local"},
+		{"private", [4]byte{10, 1, 2, 3}, "private"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			policy := egress.Policy{Resolver: fakeDNS(t, tt.ip)}
+			in, err := webhook.ParseInput([]byte(`{"url":"https://hooks.example.test/x","types":["dev.taskfn.task.created.v1"]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = webhook.Draft(t.Context(), in, "o", policy)
+			var ve *errs.ValidationError
+			if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != "url" || !strings.Contains(ve.Fields[0].Detail, tt.want) {
+				t.Fatalf("Draft: %v, want a 422 on url saying %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// fakeDNS serves, on a loopback UDP port, an answer of ip to every A
+// query and no address to any other, and returns a resolver using it.
+func fakeDNS(t *testing.T, ip [4]byte) *net.Resolver {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, addr, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			q := buf[:n]
+			end := 12 // the question: labels, then type and class
+			for end < n && q[end] != 0 {
+				end += int(q[end]) + 1
+			}
+			end += 5
+			if end > n {
+				continue
+			}
+			qtype := binary.BigEndian.Uint16(q[end-4:])
+			resp := append([]byte(nil), q[:end]...)
+			resp[2], resp[3] = 0x81, 0x80            // a response, recursion available, no error
+			binary.BigEndian.PutUint16(resp[6:], 0)  // answers
+			binary.BigEndian.PutUint16(resp[8:], 0)  // authority
+			binary.BigEndian.PutUint16(resp[10:], 0) // additional
+			if qtype == 1 {                          // A
+				binary.BigEndian.PutUint16(resp[6:], 1)
+				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4) // name → the question, A, IN, TTL 60, 4 bytes
+				resp = append(resp, ip[:]...)
+			}
+			_, _ = pc.WriteTo(resp, addr)
+		}
+	}()
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", pc.LocalAddr().String())
+	}}
 }
