@@ -63,6 +63,8 @@ type Created struct {
 var (
 	ErrNotFound         = errs.New(errs.NotFound, "webhook not found", "")
 	ErrDeliveryNotFound = errs.New(errs.NotFound, "delivery not found", "")
+	ErrVersionMismatch  = errs.New(errs.Precondition, "webhook version mismatch",
+		"the webhook has changed since the version named in If-Match; fetch it again")
 )
 
 // Subscribable are the event types a webhook may name: those of the

@@ -185,19 +185,25 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	w.Header().Set("ETag", httpx.ETag(wh.Version))
 	w.Header().Set("Cache-Control", "private, no-cache")
 	httpx.WriteJSON(w, http.StatusOK, wh)
 	return nil
 }
 
 // PATCH /webhooks/{id} {url?, types?, content_mode?, enabled?}: by whoever
-// may still manage it; {"enabled": true} turns a disabled webhook on again.
+// may still manage it, If-Match honoured; {"enabled": true} turns a
+// disabled webhook on again.
 func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	raw, err := httpx.ReadBody(w, r, "application/merge-patch+json", "application/json")
 	if err != nil {
 		return err
 	}
 	in, err := webhook.ParseInput(raw)
+	if err != nil {
+		return err
+	}
+	ifMatch, err := httpx.Precondition(r, "If-Match")
 	if err != nil {
 		return err
 	}
@@ -217,6 +223,9 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out, err = a.store.Update(r.Context(), cur.ID, func(locked webhook.Webhook) (webhook.Webhook, error) {
+			if ifMatch != nil && !ifMatch.Matches(httpx.ETag(locked.Version), false) {
+				return webhook.Webhook{}, webhook.ErrVersionMismatch
+			}
 			return in.Over(locked, next), nil
 		})
 		return err
@@ -224,6 +233,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	w.Header().Set("ETag", httpx.ETag(out.Version))
 	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }

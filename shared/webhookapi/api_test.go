@@ -195,3 +195,21 @@ func TestCreateValidation(t *testing.T) {
 		}
 	}
 }
+
+// PATCH honours If-Match against the ETag GET gives.
+func TestPatchIfMatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testConfig(true))
+	created := e.hook(maint, ptr("~maint"), newReceiver(t, nil), nil)
+	path := "/webhooks/" + created.ID.String()
+	etag := e.must(http.StatusOK, maint, http.MethodGet, path, nil).header.Get("ETag")
+	if etag != `"1"` {
+		t.Fatalf("ETag %q", etag)
+	}
+	if r := e.doWith(maint, http.MethodPatch, path, map[string]any{"enabled": false}, "If-Match", etag); r.status != http.StatusOK || r.header.Get("ETag") != `"2"` {
+		t.Fatalf("PATCH with the current ETag: %d %s", r.status, r.body)
+	}
+	if r := e.doWith(maint, http.MethodPatch, path, map[string]any{"enabled": true}, "If-Match", etag); r.status != http.StatusPreconditionFailed {
+		t.Fatalf("PATCH with a stale ETag: %d %s", r.status, r.body)
+	}
+}

@@ -126,6 +126,12 @@ type reply struct {
 
 func (e *env) do(c who, method, path string, body any) reply {
 	e.t.Helper()
+	return e.doWith(c, method, path, body)
+}
+
+// doWith is do with extra headers, name then value.
+func (e *env) doWith(c who, method, path string, body any, header ...string) reply {
+	e.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -140,6 +146,9 @@ func (e *env) do(c who, method, path string, body any) reply {
 		claims["groups"] = c.groups
 	}
 	req.Header.Set("Authorization", "Bearer "+e.iss.Sign(e.t, claims))
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
