@@ -37,7 +37,21 @@ type WorkerConfig struct {
 	// its requester reads, before any is written; the worker reads no
 	// more than one row past it (DefaultExportMaxRows when < 1).
 	ExportMaxRows int64 `envconfig:"REPORT_EXPORT_MAX_ROWS" default:"1000000"`
+	// TempDir holds an xlsx export's rows while it is built (excelize
+	// zips the sheet at the end): a writable, disk-backed directory; empty
+	// is the system's (TMPDIR, else /tmp). Each build uses a directory of
+	// its own in it and removes it when done.
+	TempDir string `envconfig:"REPORT_TEMP_DIR"`
+	// TempMaxBytes bounds one build's temporary files (about 700 bytes a
+	// task): an xlsx export needing more fails, with a reason its
+	// requester reads. DefaultTempMaxBytes when < 1; under 4 GiB so no
+	// part of the workbook needs ZIP64.
+	TempMaxBytes int64 `envconfig:"REPORT_TEMP_MAX_BYTES" default:"2147483648"`
 }
+
+// DefaultTempMaxBytes is 2 GiB: three times the million tasks of the
+// memory test, whose sheet is about 700 MiB of XML.
+const DefaultTempMaxBytes = 2 << 30
 
 // DefaultExportMaxRows is the measured million of docs/reports.md: about
 // 230 MiB of CSV, built in 7 s with a flat 33 MiB of memory, far inside
@@ -45,8 +59,9 @@ type WorkerConfig struct {
 const DefaultExportMaxRows = 1_000_000
 
 func (c WorkerConfig) validate() error {
-	if c.ChunkBytes < 1<<10 || c.ChunkBytes > 64<<20 || c.Lease < time.Second || c.BuildTimeout < time.Second || c.MaxAttempts < 1 {
-		return fmt.Errorf("report: invalid worker config %+v: chunks of 1 KiB to 64 MiB, lease and timeout of at least 1s, at least one attempt", c)
+	if c.ChunkBytes < 1<<10 || c.ChunkBytes > 64<<20 || c.Lease < time.Second || c.BuildTimeout < time.Second || c.MaxAttempts < 1 ||
+		c.TempMaxBytes >= 4<<30 {
+		return fmt.Errorf("report: invalid worker config %+v: chunks of 1 KiB to 64 MiB, lease and timeout of at least 1s, at least one attempt, temporary files under 4 GiB", c)
 	}
 	return nil
 }
@@ -74,6 +89,9 @@ func NewWorker(store *Store, tasks *task.Store, cfg WorkerConfig) (*Worker, erro
 	}
 	if cfg.ExportMaxRows < 1 {
 		cfg.ExportMaxRows = DefaultExportMaxRows
+	}
+	if cfg.TempMaxBytes < 1 {
+		cfg.TempMaxBytes = DefaultTempMaxBytes
 	}
 	return &Worker{store: store, tasks: tasks, cfg: cfg, now: time.Now}, nil
 }
@@ -167,6 +185,17 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 			enc = newCSVEncoder(out)
 		case FormatJSONL:
 			enc = newJSONLEncoder(out)
+		case FormatXLSX:
+			x, err := newXLSXEncoder(out, w.cfg.TempDir, w.cfg.TempMaxBytes)
+			if err != nil {
+				return 0, err
+			}
+			defer func() {
+				if err := x.close(); err != nil {
+					zerolog.Ctx(ctx).Warn().Err(err).Msg("report: temporary files not removed")
+				}
+			}()
+			enc = x
 		default:
 			return 0, &badReportError{fmt.Sprintf("format %q is not one of an export", r.Request.Format)}
 		}
