@@ -21,6 +21,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/report/render"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -229,7 +230,8 @@ func memoryChild() error {
 	if err != nil {
 		return err
 	}
-	w, err := report.NewWorker(store, tasks, report.WorkerConfig{ChunkBytes: 1 << 20, Lease: time.Minute, BuildTimeout: 10 * time.Minute, MaxAttempts: 1})
+	w, err := report.NewWorker(store, tasks, report.WorkerConfig{ChunkBytes: 1 << 20, Lease: time.Minute, BuildTimeout: 10 * time.Minute, MaxAttempts: 1,
+		Render: render.Formats()})
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,11 @@
-package report
+// Package render writes the report formats whose libraries only
+// build-report should link: a tasks export as an xlsx spreadsheet
+// (excelize) and a status summary's charts (shared/chart, gonum/plot).
+// The report package reaches them through report.Renderers, which
+// build-report and the dev runner fill with Formats(); the API functions,
+// which link the report package too, stay without them (about 9 MB of
+// binary).
+package render
 
 import (
 	"archive/zip"
@@ -12,12 +19,18 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
+// Formats are the renderers of this package, for report.WorkerConfig.
+func Formats() report.Renderers {
+	return report.Renderers{Sheet: NewSheet, Figure: Figure}
+}
+
 // xlsxColumns are the CSV's columns, in its order, then what the JSON lines
 // add that a spreadsheet reader filters on.
-var xlsxColumns = append(slices.Clone(csvColumns), "archived", "archived_at", "recurrence", "recurrence_tz", "series_id")
+var xlsxColumns = append(report.CSVColumns(), "archived", "archived_at", "recurrence", "recurrence_tz", "series_id")
 
 // xlsxTimeFormat shows the UTC times of the date columns; the cells hold
 // Excel date numbers, so they sort and filter as dates.
@@ -34,7 +47,7 @@ const xlsxSheet = "Tasks"
 // size: a directory listing per this many rows costs nothing beside them.
 const tempCheckRows = 4096
 
-// xlsxEncoder writes an export as a spreadsheet with excelize's
+// Sheet writes an export as a spreadsheet with excelize's
 // StreamWriter: rows go to a temporary file (past excelize's 16 MiB
 // buffer), not memory, and at the end the workbook is zipped straight into
 // out, the report's chunks, so memory stays flat. The temporary files
@@ -45,7 +58,7 @@ const tempCheckRows = 4096
 // (excelize.Cell.Formula, never used here): a title such as =cmd|'/C calc'!A0
 // is text in the cell, so the CSV's quote prefix is not needed and not
 // added.
-type xlsxEncoder struct {
+type Sheet struct {
 	out     io.Writer
 	dir     string
 	maxTemp int64
@@ -56,7 +69,10 @@ type xlsxEncoder struct {
 	vals    []any
 }
 
-func newXLSXEncoder(out io.Writer, tempDir string, maxTemp int64) (_ *xlsxEncoder, err error) {
+// NewSheet starts an xlsx export into out, its temporary files in a
+// directory of its own under tempDir ("": the system's), failing the
+// export past maxTemp bytes of them.
+func NewSheet(out io.Writer, tempDir string, maxTemp int64) (_ report.SheetWriter, err error) {
 	dir, err := os.MkdirTemp(tempDir, "report-xlsx-")
 	if err != nil {
 		// A read-only or missing temporary directory: a configuration
@@ -64,10 +80,10 @@ func newXLSXEncoder(out io.Writer, tempDir string, maxTemp int64) (_ *xlsxEncode
 		// report (excelize would quietly keep the rows in memory).
 		return nil, fmt.Errorf("report: xlsx: temporary directory: %w", err)
 	}
-	e := &xlsxEncoder{out: out, dir: dir, maxTemp: maxTemp, vals: make([]any, len(xlsxColumns))}
+	e := &Sheet{out: out, dir: dir, maxTemp: maxTemp, vals: make([]any, len(xlsxColumns))}
 	defer func() {
 		if err != nil {
-			_ = e.close()
+			_ = e.Close()
 		}
 	}()
 	e.f = excelize.NewFile(excelize.Options{TmpDir: dir})
@@ -115,9 +131,10 @@ func newXLSXEncoder(out io.Writer, tempDir string, maxTemp int64) (_ *xlsxEncode
 	return e, nil
 }
 
-func (e *xlsxEncoder) encode(t *task.Task) error {
+// Encode writes t as the next row.
+func (e *Sheet) Encode(t *task.Task) error {
 	if e.rows == xlsxMaxRows {
-		return &badReportError{fmt.Sprintf("a spreadsheet holds at most %d tasks; narrow the filters or ask for csv", xlsxMaxRows)}
+		return report.CannotBuild(fmt.Sprintf("a spreadsheet holds at most %d tasks; narrow the filters or ask for csv", xlsxMaxRows))
 	}
 	if e.rows%tempCheckRows == 0 {
 		if err := e.checkTemp(); err != nil {
@@ -162,7 +179,7 @@ func (e *xlsxEncoder) encode(t *task.Task) error {
 }
 
 // time is an instant as a date cell (a nil one leaves the cell empty).
-func (e *xlsxEncoder) time(t *time.Time) any {
+func (e *Sheet) time(t *time.Time) any {
 	if t == nil {
 		return nil
 	}
@@ -177,7 +194,7 @@ func nilOr(s *string) any {
 }
 
 // checkTemp fails the export once its temporary files outgrow maxTemp.
-func (e *xlsxEncoder) checkTemp() error {
+func (e *Sheet) checkTemp() error {
 	entries, err := os.ReadDir(e.dir)
 	if err != nil {
 		return fmt.Errorf("report: xlsx: %w", err)
@@ -189,16 +206,16 @@ func (e *xlsxEncoder) checkTemp() error {
 		}
 	}
 	if size > e.maxTemp {
-		return &badReportError{fmt.Sprintf("the spreadsheet needs more than %d MiB of temporary disk, the most a build may use; narrow the filters or ask for csv", e.maxTemp>>20)}
+		return report.CannotBuild(fmt.Sprintf("the spreadsheet needs more than %d MiB of temporary disk, the most a build may use; narrow the filters or ask for csv", e.maxTemp>>20))
 	}
 	return nil
 }
 
-// flush ends the sheet (autofilter over every row written) and writes the
+// Flush ends the sheet (autofilter over every row written) and writes the
 // workbook into out. excelize zips into a buffer it holds whole; its
 // SetZipWriter hook gives it a zip writer on out instead, so the buffer
 // stays empty and the zip streams into the chunks.
-func (e *xlsxEncoder) flush() error {
+func (e *Sheet) Flush() error {
 	last, err := excelize.CoordinatesToCellName(len(xlsxColumns), e.rows+1)
 	if err != nil {
 		return err
@@ -219,11 +236,18 @@ func (e *xlsxEncoder) flush() error {
 	return nil
 }
 
-// close removes the temporary files.
-func (e *xlsxEncoder) close() error {
+// Close removes the temporary files.
+func (e *Sheet) Close() error {
 	var err error
 	if e.f != nil {
 		err = e.f.Close()
 	}
 	return errors.Join(err, os.RemoveAll(e.dir))
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
 }
