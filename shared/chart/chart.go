@@ -41,7 +41,8 @@ type Panel struct {
 
 // Figure is two panels over the same days: Stacked draws its series as
 // areas stacked in their order, the first at the bottom; Bars draws its
-// series as bars side by side for each day.
+// series as bars side by side for each day (as step lines past 92 days,
+// where bars would be a pixel wide).
 type Figure struct {
 	Title   string
 	Period  string // under the title, e.g. "2026-01-01 to 2026-01-31 (UTC days)"
@@ -59,6 +60,10 @@ const (
 	legendW = 1.6 * vg.Inch // the legends' column, right of the panels
 	headerH = 0.75 * vg.Inch
 )
+
+// maxBarDays is the longest run of days drawn as bars; longer ones are
+// drawn as lines.
+const maxBarDays = 92
 
 // MaxDays bounds a figure, as reports bound their periods.
 const MaxDays = 366
@@ -246,6 +251,26 @@ func (f Figure) bars() (*plot.Plot, *plot.Legend, error) {
 	}
 	pl := f.newPlot(f.Bars, highest)
 	l := newLegend()
+	if n > maxBarDays {
+		// Bars of a pixel, side by side, blend into one colour: past a
+		// quarter, each series is a step line over the days instead.
+		for _, s := range f.Bars.Series {
+			pts := make(plotter.XYs, n)
+			for i, v := range s.Values {
+				pts[i] = plotter.XY{X: float64(i), Y: v}
+			}
+			line, err := plotter.NewLine(pts)
+			if err != nil {
+				return nil, nil, fmt.Errorf("chart: %w", err)
+			}
+			line.StepStyle = plotter.MidStep
+			line.Color = s.Color
+			line.Width = 1.2
+			pl.Add(line)
+			l.Add(s.Name, line)
+		}
+		return pl, l, nil
+	}
 	// A day's slot of the plotting area's width (the figure's less the
 	// legends, the y axis and padding), 80% of it filled by the group.
 	slot := (width - legendW - 1.1*vg.Inch) / vg.Length(n)
