@@ -11,6 +11,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/task"
 )
 
 // A status summary as svg or png is its charts: an image of the requested
@@ -79,5 +80,31 @@ func TestSummaryCharts(t *testing.T) {
 			}
 			tc.check(t, body)
 		})
+	}
+}
+
+// A worker wired without the renderers (a build-report deployed without
+// them) leaves xlsx and chart reports to a later delivery: a retryable
+// error, the report neither failed nor succeeded.
+func TestWorkerWithoutRenderers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, smallChunks)
+	tasks, err := task.NewStore(e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := report.NewWorker(e.store, tasks, smallChunks) // no Render
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := e.token(t, "alice", auth.RoleMember)
+	for _, body := range []string{`{"kind":"tasks_export","format":"xlsx"}`, `{"kind":"status_summary","format":"svg"}`} {
+		id := e.request(t, tok, body)
+		if err := w.Build(t.Context(), id); err == nil {
+			t.Errorf("%s: built without a renderer", body)
+		}
+		if v := e.view(t, tok, id); v.Status == report.StatusFailed || v.Status == report.StatusSucceeded {
+			t.Errorf("%s: %+v", body, v)
+		}
 	}
 }

@@ -43,7 +43,7 @@ type WorkerConfig struct {
 	// is the system's (TMPDIR, else /tmp). Each build uses a directory of
 	// its own in it and removes it when done.
 	TempDir string `envconfig:"REPORT_TEMP_DIR"`
-	// TempMaxBytes bounds one build's temporary files (about 700 bytes a
+	// TempMaxBytes bounds one build's temporary files (about 1 KB a
 	// task): an xlsx export needing more fails, with a reason its
 	// requester reads. DefaultTempMaxBytes when < 1; under 4 GiB so no
 	// part of the workbook needs ZIP64.
@@ -81,8 +81,8 @@ func CannotBuild(reason string) error { return &badReportError{reason} }
 // errNoRenderer: this worker was wired without the renderer a format needs.
 var errNoRenderer = errors.New("report: this worker cannot draw the format (Renderers missing)")
 
-// DefaultTempMaxBytes is 2 GiB: three times the million tasks of the
-// memory test, whose sheet is about 700 MiB of XML.
+// DefaultTempMaxBytes is 2 GiB: twice the sheet of a million tasks with
+// every field set (about 1 KB of XML a task, measured), the export's cap.
 const DefaultTempMaxBytes = 2 << 30
 
 // DefaultExportMaxRows is the measured million of docs/reports.md: about
@@ -199,17 +199,17 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 		}
 		now := w.now().UTC()
 		chart := r.Request.Format == FormatSVG || r.Request.Format == FormatPNG
+		if chart && w.cfg.Render.Figure == nil {
+			return 0, errNoRenderer
+		}
 		opts.StatusPerDay = chart
 		sum, err := w.tasks.Summarize(ctx, q, from, to, now, opts)
 		if err != nil {
 			return 0, err
 		}
-		switch {
-		case chart && w.cfg.Render.Figure == nil:
-			return 0, errNoRenderer
-		case chart:
+		if chart {
 			err = w.cfg.Render.Figure(out, r.Request.Format, r, sum, now)
-		default:
+		} else {
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
 			err = enc.Encode(summaryDocument(r, sum, now))
