@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -70,7 +72,9 @@ func TestSummaryCharts(t *testing.T) {
 			if v.Status != report.StatusSucceeded || v.ContentType != tc.contentType || *v.Rows != 2 {
 				t.Fatalf("report %+v", v)
 			}
-			status, h, body := e.call(t, "GET", v.ContentURL, tok, "")
+			resp, body := httpxtest.Call(t, nil, "GET", e.url+v.ContentURL, tok, "")
+			apispec.Check(t, "GET", v.ContentURL, resp, body)
+			status, h := resp.StatusCode, resp.Header
 			if status != 200 || h.Get("Content-Type") != tc.contentType ||
 				h.Get("Content-Disposition") != `attachment; filename="status_summary-`+id.String()+`.`+tc.ext+`"` {
 				t.Fatalf("content: %d %v", status, h)

@@ -14,7 +14,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/report"
 )
 
@@ -35,7 +37,9 @@ func TestExportXLSX(t *testing.T) {
 	if v.Status != report.StatusSucceeded || v.Rows == nil || *v.Rows != 5 {
 		t.Fatalf("report %+v", v)
 	}
-	status, h, body := e.call(t, "GET", v.ContentURL, tok, "")
+	resp, body := httpxtest.Call(t, nil, "GET", e.url+v.ContentURL, tok, "")
+	apispec.Check(t, "GET", v.ContentURL, resp, body)
+	status, h := resp.StatusCode, resp.Header
 	const xlsxType = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	if status != 200 || h.Get("Content-Type") != xlsxType || v.ContentType != xlsxType ||
 		h.Get("Content-Disposition") != `attachment; filename="tasks_export-`+id.String()+`.xlsx"` || *v.SizeBytes != int64(len(body)) {
