@@ -14,6 +14,7 @@ import (
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/report/render"
 )
 
 const name = "build-report"
@@ -47,6 +48,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cfg.Worker.Render = render.Formats() // xlsx and charts: linked here only
 	sink, err := report.OpenSink(b, cfg.Worker, store)
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	"github.com/taskfn/taskfn/shared/recur"
 	"github.com/taskfn/taskfn/shared/remind"
 	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/report/render"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 	"github.com/taskfn/taskfn/shared/webhook"
@@ -207,6 +208,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	cfg.Report.Worker.Render = render.Formats()
 	reports, err := report.Wire(b, cfg.Report, lim, report.WithTopic(cfg.Kafka.ReportsTopic), report.WithPublisher(pub))
 	if err != nil {
 		return nil, err

@@ -40,6 +40,9 @@ func FuzzParseRequest(f *testing.F) {
 		`{"kind":"status_summary","period":{"from":"9999-12-31","to":"9999-12-31"}}`, `{"kind":"tasks_export","filters":{"q":"a\u0000"}}`,
 		`{"kind":"tasks_export","filters":{"status":["todo","todo",null]}}`, `{"kind":"tasks_export"} {}`, `null`, `[]`,
 		`{"kind":"tasks_export","filters":{"due_after":1}}`, `{"kind":1}`, `{"Kind":"tasks_export"}`,
+		// Issue #19's formats, and their wrong pairings.
+		`{"kind":"tasks_export","format":"xlsx"}`, `{"kind":"status_summary","format":"png"}`, `{"kind":"status_summary","format":"svg"}`,
+		`{"kind":"status_summary","format":"xlsx"}`, `{"kind":"tasks_export","format":"png"}`, `{"kind":"tasks_export","format":"XLSX"}`,
 	} {
 		f.Add([]byte(b))
 	}
@@ -54,8 +57,8 @@ func FuzzParseRequest(f *testing.F) {
 			return
 		}
 		switch {
-		case r.Kind == KindTasksExport && (r.Format == FormatCSV || r.Format == FormatJSONL) && r.Period == nil:
-		case r.Kind == KindStatusSummary && r.Format == FormatJSON && r.Period != nil:
+		case r.Kind == KindTasksExport && (r.Format == FormatCSV || r.Format == FormatJSONL || r.Format == FormatXLSX) && r.Period == nil:
+		case r.Kind == KindStatusSummary && (r.Format == FormatJSON || r.Format == FormatSVG || r.Format == FormatPNG) && r.Period != nil:
 			from, to, err := r.Period.Bounds()
 			if err != nil || !from.Before(to) || to.Sub(from) > task.MaxSummaryDays*24*time.Hour {
 				t.Fatalf("%q: period %+v accepted (%v)", body, *r.Period, err)

@@ -27,6 +27,7 @@ import (
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/report"
+	"github.com/taskfn/taskfn/shared/report/render"
 )
 
 func TestMain(m *testing.M) {
@@ -68,6 +69,7 @@ func newEnv(t testing.TB, cfg report.WorkerConfig) *env { return openEnv(t, cfg,
 func openEnv(t testing.TB, worker report.WorkerConfig, limits report.Limits) *env {
 	t.Helper()
 	iss := authtest.NewIssuer(t)
+	worker.Render = render.Formats()
 	cfg := report.Config{
 		Config: function.Config{Log: logging.Config{Level: "warn"}, DB: pgtest.NewConfig(t)},
 		Auth:   iss.Config(),

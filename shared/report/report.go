@@ -40,8 +40,11 @@ type Format string
 
 const (
 	FormatJSON  Format = "json"  // status_summary
+	FormatSVG   Format = "svg"   // status_summary, its charts
+	FormatPNG   Format = "png"   // status_summary, its charts
 	FormatCSV   Format = "csv"   // tasks_export
 	FormatJSONL Format = "jsonl" // tasks_export, one task per line
+	FormatXLSX  Format = "xlsx"  // tasks_export, a spreadsheet
 )
 
 // ContentType is the media type of content in format f.
@@ -51,6 +54,12 @@ func (f Format) ContentType() string {
 		return "text/csv; charset=utf-8"
 	case FormatJSONL:
 		return "application/jsonl"
+	case FormatXLSX:
+		return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+	case FormatSVG:
+		return "image/svg+xml"
+	case FormatPNG:
+		return "image/png"
 	}
 	return "application/json"
 }
@@ -140,9 +149,9 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 		switch r.Format {
 		case "":
 			r.Format = FormatCSV
-		case FormatCSV, FormatJSONL:
+		case FormatCSV, FormatJSONL, FormatXLSX:
 		default:
-			add("format", "a tasks_export is csv or jsonl")
+			add("format", "a tasks_export is csv, jsonl or xlsx")
 		}
 		if r.Period != nil {
 			add("period", "only a status_summary has a period")
@@ -151,9 +160,9 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 		switch r.Format {
 		case "":
 			r.Format = FormatJSON
-		case FormatJSON:
+		case FormatJSON, FormatSVG, FormatPNG:
 		default:
-			add("format", "a status_summary is json")
+			add("format", "a status_summary is json, svg or png")
 		}
 		if r.Period == nil {
 			today := now.UTC().Truncate(24 * time.Hour)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -37,7 +38,52 @@ type WorkerConfig struct {
 	// its requester reads, before any is written; the worker reads no
 	// more than one row past it (DefaultExportMaxRows when < 1).
 	ExportMaxRows int64 `envconfig:"REPORT_EXPORT_MAX_ROWS" default:"1000000"`
+	// TempDir holds an xlsx export's rows while it is built (excelize
+	// zips the sheet at the end): a writable, disk-backed directory; empty
+	// is the system's (TMPDIR, else /tmp). Each build uses a directory of
+	// its own in it and removes it when done.
+	TempDir string `envconfig:"REPORT_TEMP_DIR"`
+	// TempMaxBytes bounds one build's temporary files (about 1 KB a
+	// task): an xlsx export needing more fails, with a reason its
+	// requester reads. DefaultTempMaxBytes when < 1; under 4 GiB so no
+	// part of the workbook needs ZIP64.
+	TempMaxBytes int64 `envconfig:"REPORT_TEMP_MAX_BYTES" default:"2147483648"`
+	// Render draws xlsx and charts: render.Formats() in build-report and
+	// the dev runner. Not a setting, code.
+	Render Renderers `ignored:"true"`
 }
+
+// Renderers draw the formats whose libraries only build-report links
+// (shared/report/render fills them), so the API functions, which link
+// this package too, do without excelize and gonum/plot. A worker missing
+// one answers the reports needing it with a retryable error: a
+// build-report deployed without it, to be fixed and redelivered.
+type Renderers struct {
+	// Sheet starts an xlsx export into out, its temporary files under
+	// tempDir, failing the report (CannotBuild) past maxTemp bytes of them.
+	Sheet func(out io.Writer, tempDir string, maxTemp int64) (SheetWriter, error)
+	// Figure draws the charts of summary s of report r, made at now, into
+	// out as format (svg or png).
+	Figure func(out io.Writer, format Format, r Report, s task.Summary, now time.Time) error
+}
+
+// SheetWriter writes an export's tasks as a spreadsheet.
+type SheetWriter interface {
+	Encode(t *task.Task) error // t is reused for the next row: not kept
+	Flush() error              // ends the sheet and writes the workbook
+	Close() error              // removes the temporary files, whatever happened
+}
+
+// CannotBuild is the error of a report that can never be built as
+// requested: the worker fails it with reason, which its requester reads.
+func CannotBuild(reason string) error { return &badReportError{reason} }
+
+// errNoRenderer: this worker was wired without the renderer a format needs.
+var errNoRenderer = errors.New("report: this worker cannot draw the format (Renderers missing)")
+
+// DefaultTempMaxBytes is 2 GiB: twice the sheet of a million tasks with
+// every field set (about 1 KB of XML a task, measured), the export's cap.
+const DefaultTempMaxBytes = 2 << 30
 
 // DefaultExportMaxRows is the measured million of docs/reports.md: about
 // 230 MiB of CSV, built in 7 s with a flat 33 MiB of memory, far inside
@@ -45,8 +91,9 @@ type WorkerConfig struct {
 const DefaultExportMaxRows = 1_000_000
 
 func (c WorkerConfig) validate() error {
-	if c.ChunkBytes < 1<<10 || c.ChunkBytes > 64<<20 || c.Lease < time.Second || c.BuildTimeout < time.Second || c.MaxAttempts < 1 {
-		return fmt.Errorf("report: invalid worker config %+v: chunks of 1 KiB to 64 MiB, lease and timeout of at least 1s, at least one attempt", c)
+	if c.ChunkBytes < 1<<10 || c.ChunkBytes > 64<<20 || c.Lease < time.Second || c.BuildTimeout < time.Second || c.MaxAttempts < 1 ||
+		c.TempMaxBytes >= 4<<30 {
+		return fmt.Errorf("report: invalid worker config %+v: chunks of 1 KiB to 64 MiB, lease and timeout of at least 1s, at least one attempt, temporary files under 4 GiB", c)
 	}
 	return nil
 }
@@ -74,6 +121,9 @@ func NewWorker(store *Store, tasks *task.Store, cfg WorkerConfig) (*Worker, erro
 	}
 	if cfg.ExportMaxRows < 1 {
 		cfg.ExportMaxRows = DefaultExportMaxRows
+	}
+	if cfg.TempMaxBytes < 1 {
+		cfg.TempMaxBytes = DefaultTempMaxBytes
 	}
 	return &Worker{store: store, tasks: tasks, cfg: cfg, now: time.Now}, nil
 }
@@ -148,13 +198,23 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 			return 0, &badReportError{"its period is not valid"}
 		}
 		now := w.now().UTC()
+		chart := r.Request.Format == FormatSVG || r.Request.Format == FormatPNG
+		if chart && w.cfg.Render.Figure == nil {
+			return 0, errNoRenderer
+		}
+		opts.StatusPerDay = chart
 		sum, err := w.tasks.Summarize(ctx, q, from, to, now, opts)
 		if err != nil {
 			return 0, err
 		}
-		enc := json.NewEncoder(out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(summaryDocument(r, sum, now)); err != nil {
+		if chart {
+			err = w.cfg.Render.Figure(out, r.Request.Format, r, sum, now)
+		} else {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(summaryDocument(r, sum, now))
+		}
+		if err != nil {
 			return 0, err
 		}
 		out.rows = sum.Total
@@ -167,6 +227,20 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 			enc = newCSVEncoder(out)
 		case FormatJSONL:
 			enc = newJSONLEncoder(out)
+		case FormatXLSX:
+			if w.cfg.Render.Sheet == nil {
+				return 0, errNoRenderer
+			}
+			x, err := w.cfg.Render.Sheet(out, w.cfg.TempDir, w.cfg.TempMaxBytes)
+			if err != nil {
+				return 0, err
+			}
+			defer func() {
+				if err := x.Close(); err != nil {
+					zerolog.Ctx(ctx).Warn().Err(err).Msg("report: temporary files not removed")
+				}
+			}()
+			enc = sheetEncoder{x}
 		default:
 			return 0, &badReportError{fmt.Sprintf("format %q is not one of an export", r.Request.Format)}
 		}
@@ -249,6 +323,15 @@ type rowEncoder interface {
 	encode(t *task.Task) error
 	flush() error
 }
+
+// sheetEncoder is a SheetWriter as a rowEncoder.
+type sheetEncoder struct{ SheetWriter }
+
+func (e sheetEncoder) encode(t *task.Task) error { return e.Encode(t) }
+func (e sheetEncoder) flush() error              { return e.Flush() }
+
+// CSVColumns returns the header of a CSV export (a copy).
+func CSVColumns() []string { return slices.Clone(csvColumns) }
 
 // csvColumns is the header of a CSV export. project came last, after the
 // others, so spreadsheets that read columns by position keep working.

@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,10 @@ type ExportOptions struct {
 	// than the caller will take costs no more than the limit. Ask for one
 	// more than you accept to tell "exactly the limit" from "over it".
 	Limit int64
+	// StatusPerDay makes Summarize also count each day's tasks by the
+	// status they had at its end (DayCount.ByStatus), from their history:
+	// a cumulative-flow chart's data.
+	StatusPerDay bool
 }
 
 // where renders q's conditions (never empty) and their arguments; values
@@ -161,6 +166,9 @@ type DayCount struct {
 	Date      time.Time // midnight UTC
 	Created   int64
 	Completed int64 // tasks that became done that day and are done still
+	// ByStatus counts the tasks that existed at the end of the day by the
+	// status they had then (ExportOptions.StatusPerDay; nil otherwise).
+	ByStatus map[Status]int64
 }
 
 // MaxSummaryDays bounds a summary's period.
@@ -180,6 +188,11 @@ func (s *Store) Summarize(ctx context.Context, q ExportQuery, from, to, now time
 	err := s.snapshot(ctx, opts.Timeout, func(tx pgx.Tx) error {
 		if err := s.countByStatusPriority(ctx, tx, q, now, &sum); err != nil {
 			return err
+		}
+		if opts.StatusPerDay {
+			if err := s.countStatusByDay(ctx, tx, q, from, to, sum.Days); err != nil {
+				return err
+			}
 		}
 		return s.countByDay(ctx, tx, q, from, to, sum.Days)
 	})
@@ -295,6 +308,96 @@ GROUP BY 1`
 		if err != nil {
 			return fmt.Errorf("task: summarize: %w", err)
 		}
+	}
+	return nil
+}
+
+// countStatusByDay sets on days, one per UTC day from from up to to, the
+// tasks q selects by the status each had at the end of the day, in tx.
+//
+// A task's history (task_activity, written with every change) holds its
+// status changes with old and new values; with created_at they cut its
+// life into spans of one status: from creation to the first change (the
+// status that change left, so a task whose history began before the
+// history did starts right), then from each change to the next. A span
+// adds one to its status from the day it began (or the period's first) and
+// takes it away on the day it ended: the database sums these per status
+// and day (at most 5 × 366 rows whatever the number of tasks) and the
+// running sum over the days here gives the counts. The selection is by
+// the tasks' present state, as the rest of the summary's.
+func (s *Store) countStatusByDay(ctx context.Context, tx pgx.Tx, q ExportQuery, from, to time.Time, days []DayCount) error {
+	where, args := q.where([]any{from, to})
+	flow := `
+WITH selected AS (
+  SELECT id, created_at, status
+  FROM tasks
+  WHERE ` + where + `
+    AND created_at < $2
+),
+changes AS (
+  SELECT a.task_id,
+         a.at,
+         c->>'old' AS old,
+         c->>'new' AS new,
+         row_number() OVER w AS n,
+         lead(a.at) OVER w AS next_at
+  FROM selected
+  JOIN task_activity AS a ON a.task_id = selected.id
+  CROSS JOIN LATERAL jsonb_array_elements(a.changes) AS c
+  WHERE c->>'field' = 'status'
+    AND c->>'old' IS NOT NULL
+  WINDOW w AS (PARTITION BY a.task_id ORDER BY a.at, a.id)
+),
+spans AS (
+  SELECT new AS status, at AS since, next_at AS until
+  FROM changes
+  UNION ALL
+  SELECT coalesce(first.old, selected.status), selected.created_at, first.at
+  FROM selected
+  LEFT JOIN changes AS first ON first.task_id = selected.id AND first.n = 1
+),
+steps AS (
+  SELECT status, (greatest(since, $1) AT TIME ZONE 'UTC')::date AS day, 1 AS step
+  FROM spans
+  WHERE since < $2
+    AND (until IS NULL OR until > $1)
+  UNION ALL
+  SELECT status, (until AT TIME ZONE 'UTC')::date, -1
+  FROM spans
+  WHERE since < $2
+    AND until > $1
+    AND until < $2
+)
+SELECT status, day, sum(step)
+FROM steps
+GROUP BY status, day`
+	rows, _ := tx.Query(ctx, flow, s.mode(args)...)
+	steps := make(map[time.Time]map[Status]int64, len(days))
+	var (
+		st  Status
+		day time.Time
+		n   int64
+	)
+	_, err := pgx.ForEachRow(rows, []any{&st, &day, &n}, func() error {
+		d := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
+		if steps[d] == nil {
+			steps[d] = map[Status]int64{}
+		}
+		steps[d][st] += n
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("task: summarize: status per day: %w", err)
+	}
+	cur := make(map[Status]int64, len(Statuses))
+	for _, st := range Statuses {
+		cur[st] = 0
+	}
+	for i := range days {
+		for st, n := range steps[days[i].Date] {
+			cur[st] += n
+		}
+		days[i].ByStatus = maps.Clone(cur)
 	}
 	return nil
 }
