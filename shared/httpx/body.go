@@ -91,11 +91,15 @@ const (
 // tokens costs what its first thousand do. In a body that is not JSON it
 // counts what looks like tokens, and leaves it to the decoder to say what
 // is wrong with it.
-func LimitJSON(body []byte) error {
-	tokens, longKey := scanJSON(body, MaxJSONTokens, MaxJSONKey)
+func LimitJSON(body []byte) error { return LimitJSONTokens(body, MaxJSONTokens) }
+
+// LimitJSONTokens is LimitJSON with a bound of maxTokens, for a body that
+// holds many of our bodies (a batch of CloudEvents).
+func LimitJSONTokens(body []byte, maxTokens int) error {
+	tokens, longKey := scanJSON(body, maxTokens, MaxJSONKey)
 	switch {
-	case tokens > MaxJSONTokens:
-		return BadRequest(fmt.Sprintf("the body holds more than %d JSON tokens (keys and values)", MaxJSONTokens))
+	case tokens > maxTokens:
+		return BadRequest(fmt.Sprintf("the body holds more than %d JSON tokens (keys and values)", maxTokens))
 	case longKey:
 		return BadRequest(fmt.Sprintf("the body has a key longer than %d bytes", MaxJSONKey))
 	}
