@@ -66,6 +66,7 @@ FUZZ_TARGETS := \
   ./shared/report:FuzzRequestedID \
   ./shared/notify:FuzzDecide \
   ./shared/events:FuzzSinkHandler \
+  ./shared/ingest:FuzzParse \
   ./shared/auth:FuzzRequire \
   ./shared/cache:FuzzDecode \
   ./shared/recurrence:FuzzCheck

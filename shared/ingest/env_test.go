@@ -249,4 +249,3 @@ func structuredBody(t testing.TB, ev event.Event) string {
 	}
 	return string(bytes.TrimSpace(b))
 }
-
