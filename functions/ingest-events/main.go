@@ -60,9 +60,5 @@ func run(ctx context.Context) error {
 	}
 	// The sink answers only Knative's sources (sender identity); the
 	// gateway routes /events and /events/alertmanager, never /kafka.
-	sink, err := function.GuardSink(cfg.Sender, ingest.Name, svc.Sink.Route())
-	if err != nil {
-		return err
-	}
-	return b.Serve(ctx, append(svc.Routes, sink)...)
+	return b.ServeSink(ctx, cfg.Sender, svc.Sink.Route(), svc.Routes...)
 }

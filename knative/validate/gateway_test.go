@@ -61,6 +61,8 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodGet, "/projects/{key}/members", "list-project-members"},
 	{http.MethodPut, "/projects/{key}/members/{subject}", "put-project-member"},
 	{http.MethodDelete, "/projects/{key}/members/{subject}", "delete-project-member"},
+	{http.MethodPost, "/events", "ingest-events"},
+	{http.MethodPost, "/events/alertmanager", "ingest-events"},
 }
 
 const gatewayTemplate = "knative/gateway/gateway.conf.template"

@@ -82,6 +82,10 @@ func (p Producer) Identity(source string) auth.Identity {
 // SinkConfig is the Kafka path's configuration.
 type SinkConfig struct {
 	Producers Producers `envconfig:"INGEST_KAFKA_PRODUCERS"`
+	// Topic is what the KafkaSource reads (kafka-sources/ingest-events.yaml)
+	// and the dev runner's stand-in consumes; the function itself only
+	// receives what is delivered.
+	Topic string `envconfig:"KAFKA_COMMANDS_TOPIC" default:"taskfn.commands"`
 }
 
 // Sink takes commands from the taskfn.commands topic, delivered by a
