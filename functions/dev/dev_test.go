@@ -12,9 +12,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"github.com/taskfn/taskfn/shared/apispec"
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
+	"github.com/taskfn/taskfn/shared/ingest"
 	"github.com/taskfn/taskfn/shared/notify/smtptest"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
@@ -355,4 +363,71 @@ func subject(t testing.TB, token string) string {
 		t.Fatalf("no subject in %q", token)
 	}
 	return c.Sub
+}
+
+// TestProducersEndToEnd: ingest-events as make dev mounts it. A command
+// over HTTP as carol; a command from a mapped producer on the commands
+// topic, through the KafkaSource stand-in, acting as that producer; one
+// from an unknown source dead-lettered.
+func TestProducersEndToEnd(t *testing.T) {
+	broker, err := devkafka.Start(devkafka.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = broker.Close() })
+	base := startDev(t, func(c *devConfig) {
+		c.Kafka.Brokers = broker.Brokers()
+		c.Ingest.Producers = ingest.Producers{"/dev/ci": {Subject: "svc-ci", Roles: []auth.Role{auth.RoleMember}}}
+	})
+	carol := token(t, base, "carol", "carol", 200)
+	req, err := http.NewRequest(http.MethodPost, base+"/events", strings.NewReader(
+		`{"specversion":"1.0","id":"dev-1","source":"/dev/curl","type":"dev.taskfn.command.task.create.v1","data":{"title":"From curl"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("Authorization", "Bearer "+carol)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /events: %d", resp.StatusCode)
+	}
+
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_8_0_0
+	sc.Producer.Return.Successes = true
+	p, err := sarama.NewSyncProducer(broker.Brokers(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, src := range []string{"/dev/ci", "/dev/stranger"} {
+		ev := event.New()
+		ev.SetID("kafka-" + src)
+		ev.SetSource(src)
+		ev.SetType("dev.taskfn.command.task.create.v1")
+		if err := ev.SetData(event.ApplicationJSON, map[string]any{"title": "From " + src}); err != nil {
+			t.Fatal(err)
+		}
+		msg := &sarama.ProducerMessage{Topic: "taskfn.commands", Key: sarama.StringEncoder(src)}
+		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&ev), msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.SendMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice := token(t, base, "alice", "alice", 200)
+	eventually(t, func() (map[string]any, bool) {
+		page := call(t, base, "GET", "/tasks", alice, "", 200)
+		items, _ := page["items"].([]any)
+		owners := map[string]bool{}
+		for _, it := range items {
+			owners[it.(map[string]any)["owner_id"].(string)] = true
+		}
+		return page, len(items) == 2 && owners["svc-ci"]
+	})
 }
