@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -146,4 +147,28 @@ func reject(ctx context.Context, db *pg.DB, k key, r Receipt, ev events.Event) (
 		return first, nil
 	}
 	return r, err
+}
+
+// PurgeReceipts deletes up to batch receipts older than cutoff, which must
+// lie beyond the redelivery window (cleanup uses the processed events'
+// PROCESSED_EVENT_RETENTION_DAYS): a command delivered again after its
+// receipt is gone would take effect again.
+func PurgeReceipts(ctx context.Context, db *pg.DB, cutoff time.Time, batch int) (int64, error) {
+	if batch < 1 {
+		return 0, fmt.Errorf("ingest: purge receipts: batch %d must be positive", batch)
+	}
+	const q = `
+DELETE FROM command_receipts
+WHERE (producer, source, id) IN (
+  SELECT producer, source, id
+  FROM command_receipts
+  WHERE created_at < $1
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+)`
+	tag, err := db.Primary.Exec(ctx, q, cutoff, batch)
+	if err != nil {
+		return 0, fmt.Errorf("ingest: purge receipts: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
