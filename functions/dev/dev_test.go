@@ -12,15 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/taskfn/taskfn/shared/apispec"
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
 	"github.com/taskfn/taskfn/shared/ingest"
 	"github.com/taskfn/taskfn/shared/notify/smtptest"
@@ -396,14 +394,7 @@ func TestProducersEndToEnd(t *testing.T) {
 		t.Fatalf("POST /events: %d", resp.StatusCode)
 	}
 
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V2_8_0_0
-	sc.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(broker.Brokers(), sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	var evs []event.Event
 	for _, src := range []string{"/dev/ci", "/dev/stranger"} {
 		ev := event.New()
 		ev.SetID("kafka-" + src)
@@ -412,14 +403,9 @@ func TestProducersEndToEnd(t *testing.T) {
 		if err := ev.SetData(event.ApplicationJSON, map[string]any{"title": "From " + src}); err != nil {
 			t.Fatal(err)
 		}
-		msg := &sarama.ProducerMessage{Topic: "taskfn.commands", Key: sarama.StringEncoder(src)}
-		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&ev), msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := p.SendMessage(msg); err != nil {
-			t.Fatal(err)
-		}
+		evs = append(evs, ev)
 	}
+	kafkatest.Produce(t, broker.Brokers(), "taskfn.commands", event.Event.Source, evs...)
 	alice := token(t, base, "alice", "alice", 200)
 	eventually(t, func() (map[string]any, bool) {
 		page := call(t, base, "GET", "/tasks", alice, "", 200)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"mime"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -123,19 +124,9 @@ func (c *Command) parseCreate(data []byte) error {
 
 // parseUpdate: {"task_id", "expected_version", "patch": merge patch}.
 func (c *Command) parseUpdate(data []byte) error {
-	var patch []byte
-	err := c.members(data, func(name string, m mergepatch.Member) (bool, error) {
-		if name != "patch" {
-			return false, nil
-		}
-		patch = m.Raw
-		return true, nil
-	})
+	patch, err := c.with(data, "patch")
 	if err != nil {
 		return err
-	}
-	if patch == nil {
-		return errs.Validation(errs.FieldError{Field: "data.patch", Detail: "is required"})
 	}
 	if c.Patch, err = task.ParsePatch(patch); err != nil {
 		return under("data.patch", err)
@@ -149,23 +140,17 @@ func (c *Command) parseUpdate(data []byte) error {
 }
 
 // validTask is a valid task, to find a patch's values that no task takes.
-var validTask = task.Task{Title: "t", Status: task.StatusTodo, Priority: task.PriorityMedium, RecurrenceTZ: task.DefaultRecurrenceTZ}
+// It has a due date, which a recurrence and reminders need: a patch
+// setting those alone is valid on a task that has one, and is decided
+// on the task itself.
+var validTask = task.Task{Title: "t", Status: task.StatusTodo, Priority: task.PriorityMedium, RecurrenceTZ: task.DefaultRecurrenceTZ,
+	DueAt: new(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))}
 
 // parseComment: {"task_id", "body"}, the body as POST /tasks/{id}/comments reads it.
 func (c *Command) parseComment(data []byte) error {
-	var body []byte
-	err := c.members(data, func(name string, m mergepatch.Member) (bool, error) {
-		if name != "body" {
-			return false, nil
-		}
-		body = m.Raw
-		return true, nil
-	})
+	body, err := c.with(data, "body")
 	if err != nil {
 		return err
-	}
-	if body == nil {
-		return errs.Validation(errs.FieldError{Field: "data.body", Detail: "is required"})
 	}
 	c.Body, err = comment.ParseBody([]byte(`{"body":` + string(body) + `}`))
 	return under("data", err)
@@ -186,6 +171,23 @@ func (c *Command) parseClose(data []byte) error {
 		c.Status = task.Status(s.Value)
 		return true, nil
 	})
+}
+
+// with reads data (see members) whose one own member is name, required,
+// and returns name's JSON.
+func (c *Command) with(data []byte, name string) ([]byte, error) {
+	var raw []byte
+	err := c.members(data, func(n string, m mergepatch.Member) (bool, error) {
+		if n != name {
+			return false, nil
+		}
+		raw = m.Raw
+		return true, nil
+	})
+	if err == nil && raw == nil {
+		err = errs.Validation(errs.FieldError{Field: "data." + name, Detail: "is required"})
+	}
+	return raw, err
 }
 
 // members reads data as one JSON object: task_id and expected_version,

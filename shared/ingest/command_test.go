@@ -32,6 +32,7 @@ func TestParseAgreesWithSchemas(t *testing.T) {
 		{"create, unknown field", events.CommandTaskCreate, `{"title":"x","colour":"red"}`, false},
 		{"create, bad priority", events.CommandTaskCreate, `{"title":"x","priority":"asap"}`, false},
 		{"update", events.CommandTaskUpdate, `{"task_id":"` + id + `","expected_version":3,"patch":{"status":"done","due_at":null}}`, true},
+		{"update, a recurrence alone (the task has a due date)", events.CommandTaskUpdate, `{"task_id":"` + id + `","patch":{"recurrence":"FREQ=WEEKLY"}}`, true},
 		{"update, no patch", events.CommandTaskUpdate, `{"task_id":"` + id + `"}`, false},
 		{"update, bad version", events.CommandTaskUpdate, `{"task_id":"` + id + `","expected_version":0,"patch":{}}`, false},
 		{"update, bad id", events.CommandTaskUpdate, `{"task_id":"nope","patch":{}}`, false},

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
-	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
-	"github.com/cloudevents/sdk-go/v2/binding"
 	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,31 +27,13 @@ const kafkaSource = "/ci/deploys"
 
 var kafkaProducers = ingest.Producers{kafkaSource: {Subject: "svc-deploys", Roles: []auth.Role{auth.RoleMember}, Projects: []string{"ops"}}}
 
-// produce writes evs to topic in binary mode, as a producer does, each
-// keyed by its externalref (or id): one ref's commands stay in order.
-func produce(t *testing.T, topic string, evs ...event.Event) {
-	t.Helper()
-	sc := sarama.NewConfig()
-	sc.Version = sarama.V2_8_0_0
-	sc.Producer.Return.Successes = true
-	p, err := sarama.NewSyncProducer(kafkatest.Brokers(), sc)
-	if err != nil {
-		t.Fatal(err)
+// byRef keys a command by its externalref (or id), as producers should:
+// one ref's commands stay in order.
+func byRef(ev event.Event) string {
+	if ref, ok := ev.Extensions()[events.ExtExternalRef].(string); ok {
+		return ref
 	}
-	defer p.Close()
-	for _, ev := range evs {
-		key := ev.ID()
-		if ref, ok := ev.Extensions()[events.ExtExternalRef].(string); ok {
-			key = ref
-		}
-		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key)}
-		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&ev), msg); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := p.SendMessage(msg); err != nil {
-			t.Fatal(err)
-		}
-	}
+	return ev.ID()
 }
 
 // source runs a KafkaSource stand-in from topic to the sink, in group,
@@ -153,7 +132,7 @@ func TestKafkaPath(t *testing.T) {
 	unknown := from(command(t, events.CommandTaskCreate, "", map[string]any{"title": "Who am I"}), "/somebody/else")
 	noRights := from(command(t, events.CommandTaskCreate, "", map[string]any{"title": "Not my project", "project": "web"}), kafkaSource)
 	invalid := from(command(t, events.CommandTaskCreate, "", map[string]any{"title": ""}), kafkaSource)
-	produce(t, topic, create, create, update, unknown, noRights, invalid)
+	kafkatest.Produce(t, kafkatest.Brokers(), topic, byRef, create, create, update, unknown, noRights, invalid)
 
 	reg := e.source(t, topic, "ingest-"+topic)
 	await(t, reg, 3, 3)
