@@ -101,19 +101,13 @@ func (x *Executor) run(ctx context.Context, id auth.Identity, k key, c Command) 
 		if target == uuid.Nil {
 			return x.create(ctx, id, k, c)
 		}
-		r, err := x.change(ctx, id, k, target, c.ExpectedVersion, func(cur task.Task) (task.Task, []errs.FieldError) {
-			next, bad := c.Patch.Apply(cur)
-			return next, fieldsUnder("data", bad)
-		})
+		r, err := x.change(ctx, id, k, target, c.ExpectedVersion, merge(c.Patch, "data"))
 		if errors.Is(err, task.ErrNotFound) {
 			return r, x.forgetGone(ctx, k.producer, c.Ref, target, err)
 		}
 		return r, err
 	case events.CommandTaskUpdate:
-		return x.change(ctx, id, k, target, c.ExpectedVersion, func(cur task.Task) (task.Task, []errs.FieldError) {
-			next, bad := c.Patch.Apply(cur)
-			return next, fieldsUnder("data.patch", bad)
-		})
+		return x.change(ctx, id, k, target, c.ExpectedVersion, merge(c.Patch, "data.patch"))
 	case events.CommandTaskClose:
 		return x.change(ctx, id, k, target, c.ExpectedVersion, func(cur task.Task) (task.Task, []errs.FieldError) {
 			cur.Status = c.Status
@@ -255,12 +249,16 @@ func taskReceipt(status int, t task.Task) Receipt {
 	return r
 }
 
-// fieldsUnder names fields as members of prefix.
-func fieldsUnder(prefix string, fields []errs.FieldError) []errs.FieldError {
-	for i := range fields {
-		fields[i].Field = prefix + "." + fields[i].Field
+// merge is the change a merge patch makes, its invalid fields named as
+// members of prefix ("data.patch.title").
+func merge(p task.Patch, prefix string) func(task.Task) (task.Task, []errs.FieldError) {
+	return func(cur task.Task) (task.Task, []errs.FieldError) {
+		next, bad := p.Apply(cur)
+		for i := range bad {
+			bad[i].Field = prefix + "." + bad[i].Field
+		}
+		return next, bad
 	}
-	return fields
 }
 
 // Reject records p, the refusal of a command from Kafka (c as far as it
