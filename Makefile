@@ -68,6 +68,7 @@ FUZZ_TARGETS := \
   ./shared/webhook:FuzzParseInput \
   ./shared/webhook:FuzzTouched \
   ./shared/events:FuzzSinkHandler \
+  ./shared/ingest:FuzzParse \
   ./shared/auth:FuzzRequire \
   ./shared/cache:FuzzDecode \
   ./shared/recurrence:FuzzCheck

@@ -18,6 +18,7 @@ import (
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/ingest"
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/kafkasource"
 	"github.com/taskfn/taskfn/shared/notify"
@@ -47,6 +48,7 @@ type devConfig struct {
 	Remind  remind.Config
 	Sender  auth.SenderConfig
 	Webhook webhook.Config
+	Ingest  ingest.SinkConfig
 
 	Addr string `envconfig:"DEV_ADDR" default:"127.0.0.1:8080"`
 	// ExternalIssuer reads OIDC_ISSUER without the default, to tell whether
@@ -90,6 +92,7 @@ const (
 	// Webhooks out: the sink of the tasks topic and the retry tick.
 	deliverWebhooksSink = "/_dev/deliver-webhooks"
 	retryWebhooksSink   = "/_dev/retry-webhooks"
+	ingestSink          = "/_dev/ingest-events"
 )
 
 // serve runs everything on cfg.Addr, or on ln when a test passes one.
@@ -142,7 +145,7 @@ func serve(ctx context.Context, cfg devConfig, ln net.Listener) error {
 	kc := &cfg.Kafka
 	if len(kc.Brokers) == 0 {
 		b, err := devkafka.Start(devkafka.Config{Port: cfg.KafkaPort, Topics: []string{
-			kc.TasksTopic, kc.ReportsTopic, dlq(kc.TasksTopic), dlq(kc.ReportsTopic)}})
+			kc.TasksTopic, kc.ReportsTopic, dlq(kc.TasksTopic), dlq(kc.ReportsTopic), cfg.Ingest.Topic, dlq(cfg.Ingest.Topic)}})
 		if err != nil {
 			return fmt.Errorf("embedded kafka: %w", err)
 		}
@@ -237,11 +240,17 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	producers, err := ingest.Wire(b, ingest.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth, Kafka: cfg.Kafka, Ingest: cfg.Ingest},
+		lim, tasks.Store, tasks.Cache, tasks.Roles, pub)
+	if err != nil {
+		return nil, err
+	}
 	routes := append(slices.Clone(tasks.Routes), projects.Routes...)
 	routes = append(routes, hooks...)
 	routes = append(routes, comments...)
 	routes = append(routes, inbox.Routes...)
 	routes = append(routes, reports.Routes...)
+	routes = append(routes, producers.Routes...)
 	for _, s := range []struct {
 		name  string
 		route httpx.Route
@@ -253,6 +262,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 		{"remind", at(remindSink, reminders.Route())},
 		{"deliver-webhooks", at(deliverWebhooksSink, delivery.Sink.Route())},
 		{"retry-webhooks", at(retryWebhooksSink, delivery.Deliverer.TickRoute())},
+		{ingest.Name, at(ingestSink, producers.Sink.Route())},
 		{"relay-outbox", httpx.Route{Name: "relay-outbox", Method: http.MethodPost, Path: relaySink, Handler: relay}},
 	} {
 		r, err := function.GuardSink(cfg.Sender, s.name, s.route)
@@ -284,6 +294,8 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 		{"notify-reports", kc.ReportsTopic, "taskfn-notify-reports", notifySink, "notify", time.Minute},
 		{"recur", kc.TasksTopic, "taskfn-recur", recurSink, "recur", time.Minute},
 		{"deliver-webhooks", kc.TasksTopic, "taskfn-deliver-webhooks", deliverWebhooksSink, "deliver-webhooks", time.Minute},
+		// Ordered per key, as the producers key their commands.
+		{ingest.Name, cfg.Ingest.Topic, "taskfn-ingest-events", ingestSink, ingest.Name, time.Minute},
 		// The build-report sink answers once the report is stored.
 		{"build-report", kc.ReportsTopic, "taskfn-build-report", reportSink, "build-report", cfg.Report.Worker.BuildTimeout + time.Minute},
 	} {

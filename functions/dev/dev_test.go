@@ -12,9 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cloudevents/sdk-go/v2/event"
+
 	"github.com/taskfn/taskfn/shared/apispec"
+	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/devkafka/kafkatest"
 	"github.com/taskfn/taskfn/shared/httpx/httpxtest"
+	"github.com/taskfn/taskfn/shared/ingest"
 	"github.com/taskfn/taskfn/shared/notify/smtptest"
 	"github.com/taskfn/taskfn/shared/pgtest"
 )
@@ -355,4 +361,92 @@ func subject(t testing.TB, token string) string {
 		t.Fatalf("no subject in %q", token)
 	}
 	return c.Sub
+}
+
+// TestProducersEndToEnd: ingest-events as make dev mounts it. A command
+// over HTTP as carol; an alert from Alertmanager's client with its
+// client-credentials token (the realm's service account); a command from a
+// mapped producer on the commands topic, through the KafkaSource stand-in,
+// acting as that producer; one from an unknown source dead-lettered.
+func TestProducersEndToEnd(t *testing.T) {
+	broker, err := devkafka.Start(devkafka.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = broker.Close() })
+	base := startDev(t, func(c *devConfig) {
+		c.Kafka.Brokers = broker.Brokers()
+		c.Ingest.Producers = ingest.Producers{"/dev/ci": {Subject: "svc-ci", Roles: []auth.Role{auth.RoleMember}}}
+	})
+	carol := token(t, base, "carol", "carol", 200)
+	req, err := http.NewRequest(http.MethodPost, base+"/events", strings.NewReader(
+		`{"specversion":"1.0","id":"dev-1","source":"/dev/curl","type":"dev.taskfn.command.task.create.v1","data":{"title":"From curl"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/cloudevents+json")
+	req.Header.Set("Authorization", "Bearer "+carol)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST /events: %d", resp.StatusCode)
+	}
+
+	var evs []event.Event
+	for _, src := range []string{"/dev/ci", "/dev/stranger"} {
+		ev := event.New()
+		ev.SetID("kafka-" + src)
+		ev.SetSource(src)
+		ev.SetType("dev.taskfn.command.task.create.v1")
+		if err := ev.SetData(event.ApplicationJSON, map[string]any{"title": "From " + src}); err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	kafkatest.Produce(t, broker.Brokers(), "taskfn.commands", event.Event.Source, evs...)
+	// Alertmanager's client, as its webhook_config's oauth2 gets a token:
+	// client credentials, as the realm's service account.
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {"taskfn-alertmanager"},
+		"client_secret": {"taskfn-alertmanager-dev-secret-change-me"}}
+	tr, err := http.PostForm(base+"/realms/taskfn/protocol/openid-connect/token", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sa struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(tr.Body).Decode(&sa)
+	tr.Body.Close()
+	alert := `{"version":"4","status":"firing","receiver":"taskfn","alerts":[{"status":"firing","labels":{"alertname":"DiskFull","severity":"critical"},` +
+		`"annotations":{"summary":"From Alertmanager"},"startsAt":"2026-12-07T17:00:00Z","fingerprint":"dev0fingerprint"}]}`
+	areq, err := http.NewRequest(http.MethodPost, base+"/events/alertmanager", strings.NewReader(alert))
+	if err != nil {
+		t.Fatal(err)
+	}
+	areq.Header.Set("Content-Type", "application/json")
+	areq.Header.Set("Authorization", "Bearer "+sa.AccessToken)
+	aresp, err := http.DefaultClient.Do(areq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(aresp.Body)
+	aresp.Body.Close()
+	if aresp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"status":201`) ||
+		!strings.Contains(string(body), `"owner_id":"8c3f1e95-4d2a-4b7c-a6e1-3f9d2c7b5b01"`) {
+		t.Fatalf("POST /events/alertmanager as the service account: %d %s", aresp.StatusCode, body)
+	}
+
+	alice := token(t, base, "alice", "alice", 200)
+	eventually(t, func() (map[string]any, bool) {
+		page := call(t, base, "GET", "/tasks", alice, "", 200)
+		items, _ := page["items"].([]any)
+		owners := map[string]bool{}
+		for _, it := range items {
+			owners[it.(map[string]any)["owner_id"].(string)] = true
+		}
+		return page, len(items) == 3 && owners["svc-ci"]
+	})
 }

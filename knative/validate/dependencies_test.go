@@ -65,6 +65,10 @@ func TestEndToEndWithRedisAndKafka(t *testing.T) {
 		"SMTP_USERNAME":         "",
 		"SMTP_PASSWORD":         "",
 		"WEBHOOK_SECRET_KEY":    e2eWebhookKey,
+		// ingest-events, routed, is also a sink: the ConfigMap's files are
+		// projected only in a pod.
+		"SINK_OIDC_CA_FILE":    "",
+		"SINK_OIDC_TOKEN_FILE": "",
 	})
 	migrate := exec.Command(bins["migrate"])
 	migrate.Env = env

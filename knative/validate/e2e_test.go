@@ -669,6 +669,49 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("occurrences after two deliveries %v, want the one on 2027-03-29T07:00:00Z", occurrences)
 	}
 
+	// Commands from a producer through the gateway to the real
+	// ingest-events (docs/producers.md): a structured create, delivered
+	// twice, makes one task and answers alike; a batch updates and closes
+	// it by its externalref; Alertmanager's webhook makes a task of an
+	// alert; the KafkaSource's path is not routed, and not open without a
+	// sender token.
+	createCmd := `{"specversion":"1.0","id":"e2e-cmd-1","source":"/e2e/producer","type":"dev.taskfn.command.task.create.v1","externalref":"e2e:1","datacontenttype":"application/json","data":{"title":"From a producer"}}`
+	structured := with(carol, "Content-Type", "application/cloudevents+json")
+	var fromProducer, replayed taskJSON
+	decode(do(t, http.MethodPost, gw.url+"/events", strings.NewReader(createCmd), structured), http.StatusCreated, &fromProducer)
+	again := do(t, http.MethodPost, gw.url+"/events", strings.NewReader(createCmd), structured)
+	if again.Header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("a repeated command: headers %v, want Idempotent-Replayed", again.Header)
+	}
+	decode(again, http.StatusCreated, &replayed)
+	if replayed != fromProducer {
+		t.Errorf("a repeated command answered %+v, first %+v", replayed, fromProducer)
+	}
+	batch := `[{"specversion":"1.0","id":"e2e-cmd-2","source":"/e2e/producer","type":"dev.taskfn.command.task.update.v1","externalref":"e2e:1","datacontenttype":"application/json","data":{"expected_version":1,"patch":{"priority":"high"}}},` +
+		`{"specversion":"1.0","id":"e2e-cmd-3","source":"/e2e/producer","type":"dev.taskfn.command.task.close.v1","externalref":"e2e:1","datacontenttype":"application/json","data":{}}]`
+	var batchReply struct {
+		Results []struct {
+			Status int      `json:"status"`
+			Body   taskJSON `json:"body"`
+		} `json:"results"`
+	}
+	decode(do(t, http.MethodPost, gw.url+"/events", strings.NewReader(batch), with(carol, "Content-Type", "application/cloudevents-batch+json")), http.StatusOK, &batchReply)
+	if len(batchReply.Results) != 2 || batchReply.Results[1].Body.Status != "done" || batchReply.Results[1].Body.ID != fromProducer.ID {
+		t.Errorf("batch: %+v", batchReply)
+	}
+	alert := `{"version":"4","status":"firing","receiver":"taskfn","commonLabels":{},"externalURL":"http://alertmanager:9093","alerts":[{"status":"firing","labels":{"alertname":"DiskFull","severity":"warning"},"annotations":{"summary":"Disk almost full"},"startsAt":"2026-12-07T17:00:00Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":"e2e0fingerprint"}]}`
+	var alertReply struct {
+		Results []struct {
+			Status int `json:"status"`
+		} `json:"results"`
+	}
+	decode(do(t, http.MethodPost, gw.url+"/events/alertmanager", strings.NewReader(alert), json(carol)), http.StatusOK, &alertReply)
+	if len(alertReply.Results) != 1 || alertReply.Results[0].Status != http.StatusCreated {
+		t.Errorf("alertmanager: %+v", alertReply)
+	}
+	readProblem(t, do(t, http.MethodPost, gw.url+"/kafka", strings.NewReader(createCmd), structured), http.StatusNotFound)
+	readProblem(t, do(t, http.MethodPost, "http://"+procs["ingest-events"].addr+"/kafka", strings.NewReader(createCmd), with(http.Header{}, "Content-Type", "application/cloudevents+json")), http.StatusUnauthorized)
+
 	// A task due a moment ago: two ticks to the real remind binary leave
 	// one overdue notice (and its reminder, now stale, unsent).
 	due := time.Now().UTC().Add(1500 * time.Millisecond).Truncate(time.Millisecond)

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/ingest"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -108,6 +109,7 @@ type Result struct {
 	AbandonedReports int64 `json:"abandoned_reports"`
 	Outbox           int64 `json:"outbox"`
 	ProcessedEvents  int64 `json:"processed_events"`
+	CommandReceipts  int64 `json:"command_receipts"` // ingest-events' (docs/producers.md)
 	Complete         bool  `json:"complete"`
 }
 
@@ -202,6 +204,9 @@ func (c *Cleaner) Run(ctx context.Context, now time.Time) (Result, error) {
 		count  *int64
 	}{
 		{"processed events", days(c.cfg.ProcessedEventDays), c.inbox.PurgeProcessed, &res.ProcessedEvents},
+		{"command receipts", days(c.cfg.ProcessedEventDays), func(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+			return ingest.PurgeReceipts(ctx, c.db, cutoff, batch)
+		}, &res.CommandReceipts},
 		{"notifications", days(c.cfg.NotificationDays), c.inbox.PurgeRead, &res.Notifications},
 		{"emails", days(c.cfg.NotificationDays), c.inbox.PurgeEmails, &res.Emails},
 		{"abandoned reports", now.Add(-c.cfg.ReportAbandonAfter), c.reports.FailAbandoned, &res.AbandonedReports},

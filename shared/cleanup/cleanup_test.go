@@ -96,6 +96,10 @@ func seed(t *testing.T, db *pg.DB) {
 		`INSERT INTO processed_events (consumer, event_id, processed_at)
 		 SELECT 'notify', 'old-' || g, $1::timestamptz - interval '9 days' FROM generate_series(1, $2::int) g`,
 		`INSERT INTO processed_events (consumer, event_id, processed_at) VALUES ('notify', 'keep', $1::timestamptz - interval '7 days')`,
+		// Command receipts: the same redelivery window.
+		`INSERT INTO command_receipts (producer, source, id, status, body, created_at)
+		 SELECT 'svc', '/s', 'old-' || g, 201, '{}', $1::timestamptz - interval '9 days' FROM generate_series(1, $2::int) g`,
+		`INSERT INTO command_receipts (producer, source, id, status, body, created_at) VALUES ('svc', '/s', 'keep', 201, '{}', $1::timestamptz - interval '7 days')`,
 	}
 	for _, q := range stmts {
 		args := []any{now}
@@ -122,6 +126,7 @@ func left(t *testing.T, db *pg.DB) map[string][]string {
 		"report_chunks":    "SELECT 'chunk of ' || r.requested_by FROM report_chunks c JOIN reports r ON r.id = c.report_id",
 		"outbox":           "SELECT type FROM outbox WHERE type NOT LIKE 'dev.taskfn.task.%' ORDER BY type",
 		"processed_events": "SELECT event_id FROM processed_events",
+		"command_receipts": "SELECT id FROM command_receipts",
 	} {
 		rows, err := db.Primary.Query(context.Background(), q)
 		if err != nil {
@@ -150,9 +155,10 @@ var wantLeft = map[string][]string{
 	"reports":          {"keep succeeded", "keep abandoned failed"},
 	"outbox":           {"dev.taskfn.report.completed.v1", "keep published", "keep unpublished"}, // the abandoned report's
 	"processed_events": {"keep"},
+	"command_receipts": {"keep"},
 }
 
-var wantDeleted = cleanup.Result{ArchivedTasks: aged, PurgedTasks: aged, Notifications: aged, Emails: aged, Reports: aged, AbandonedReports: 1, Outbox: aged, ProcessedEvents: aged}
+var wantDeleted = cleanup.Result{ArchivedTasks: aged, PurgedTasks: aged, Notifications: aged, Emails: aged, Reports: aged, AbandonedReports: 1, Outbox: aged, ProcessedEvents: aged, CommandReceipts: aged}
 
 // Cleanup removes exactly the aged rows, one run alone or several at
 // once; together they delete each row once, and a run after them finds
@@ -190,6 +196,7 @@ func TestCleanupRemovesExactlyAgedRows(t *testing.T) {
 				total.AbandonedReports += r.AbandonedReports
 				total.Outbox += r.Outbox
 				total.ProcessedEvents += r.ProcessedEvents
+				total.CommandReceipts += r.CommandReceipts
 			}
 			if d := cmp.Diff(wantDeleted, total, cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".Complete" }, cmp.Ignore())); d != "" {
 				t.Errorf("deleted (-want +got):\n%s", d)

@@ -90,6 +90,16 @@ type Store struct {
 	db    *pg.DB
 	topic string
 	pub   outbox.Publisher
+	also  pg.Also[Comment] // run in each Create's transaction
+}
+
+// Also returns a copy of s whose Create also runs also in its
+// transaction, after the insert, with the comment as stored (an ingested
+// command's receipt). s itself is unchanged.
+func (s *Store) Also(also pg.Also[Comment]) *Store {
+	cp := *s
+	cp.also = also
+	return &cp
 }
 
 // NewStore returns a Store on db whose events go to topic (the tasks
@@ -163,7 +173,8 @@ RETURNING ` + columns
 		if err := activity.Add(ctx, tx, task.ID, author, activity.CommentAdded, commentChange(nil, &c)); err != nil {
 			return err
 		}
-		return s.event(ctx, tx, task.ID, events.CommentCreatedData{Actor: author, Comment: c.Snapshot(), Task: task, Mentioned: mentioned})
+		err = s.event(ctx, tx, task.ID, events.CommentCreatedData{Actor: author, Comment: c.Snapshot(), Task: task, Mentioned: mentioned})
+		return s.also.Run(ctx, tx, c, err)
 	})
 	if err != nil {
 		return Comment{}, err

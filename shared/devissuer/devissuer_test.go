@@ -269,6 +269,31 @@ func TestClientCredentials(t *testing.T) {
 	}
 }
 
+// A service account held in the realm export (a user whose
+// serviceAccountClientId names the client, as Keycloak exports it) gets its
+// id, roles and groups into the client's tokens, and the client's audience
+// mapper puts the API into aud; it cannot log in with a password.
+func TestServiceAccountRoles(t *testing.T) {
+	t.Parallel()
+	iss := start(t, loadRealm(t))
+	rep := postToken(t, iss, url.Values{"grant_type": {"client_credentials"}}, "taskfn-alertmanager", "taskfn-alertmanager-dev-secret-change-me")
+	if rep.Status != http.StatusOK {
+		t.Fatalf("status %d: %v", rep.Status, rep.Body)
+	}
+	id, err := verifier(t, iss).Verify(context.Background(), rep.Body["access_token"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id.Subject != "8c3f1e95-4d2a-4b7c-a6e1-3f9d2c7b5b01" || !id.Has(auth.RoleMember) || id.GroupRole("ops") != auth.ProjectMember {
+		t.Errorf("identity = %+v", id)
+	}
+	login := postToken(t, iss, url.Values{"grant_type": {"password"}, "client_id": {"taskfn-cli"},
+		"username": {"service-account-taskfn-alertmanager"}, "password": {""}}, "", "")
+	if login.Status != http.StatusUnauthorized {
+		t.Errorf("password login as the service account: %d %v", login.Status, login.Body)
+	}
+}
+
 func TestDiscoveryAndKeys(t *testing.T) {
 	t.Parallel()
 	iss := start(t, loadRealm(t))
@@ -390,6 +415,12 @@ func TestRealmFile(t *testing.T) {
 		t.Errorf("taskfn-cli = %+v", cli)
 	}
 	for _, u := range realm.Users {
+		if u.ServiceAccountClientID != "" { // logs in by its client's secret only
+			if !u.Enabled || len(u.Credentials) != 0 {
+				t.Errorf("service account %s: enabled=%v credentials=%+v", u.Username, u.Enabled, u.Credentials)
+			}
+			continue
+		}
 		if !u.Enabled || len(u.Credentials) != 1 || u.Credentials[0].Value != u.Username || u.Credentials[0].Temporary {
 			t.Errorf("user %s: enabled=%v credentials=%+v", u.Username, u.Enabled, u.Credentials)
 		}

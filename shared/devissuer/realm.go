@@ -83,6 +83,10 @@ type User struct {
 	RealmRoles    []string            `json:"realmRoles"`
 	Groups        []string            `json:"groups"` // full paths
 	ClientRoles   map[string][]string `json:"clientRoles"`
+	// ServiceAccountClientID marks the service-account user of a client
+	// (Keycloak's export names it so): the roles and groups its
+	// client-credentials tokens carry. It has no password.
+	ServiceAccountClientID string `json:"serviceAccountClientId"`
 }
 
 // Credential is a user credential; Keycloak hashes a plain "value" on import.
@@ -194,6 +198,16 @@ func (r *Realm) client(id string) (*Client, bool) {
 	for i := range r.Clients {
 		if r.Clients[i].ClientID == id {
 			return &r.Clients[i], true
+		}
+	}
+	return nil, false
+}
+
+// serviceAccount finds the service-account user of client id.
+func (r *Realm) serviceAccount(clientID string) (*User, bool) {
+	for i := range r.Users {
+		if r.Users[i].ServiceAccountClientID == clientID {
+			return &r.Users[i], true
 		}
 	}
 	return nil, false

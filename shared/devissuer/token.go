@@ -145,6 +145,16 @@ func (iss *Issuer) passwordGrant(r *http.Request, c *Client) (map[string]any, to
 	if u.LastName != "" {
 		claims["family_name"] = u.LastName
 	}
+	roleClients := roleClaims(claims, c, u)
+	claims["aud"] = audience(c, roleClients)
+	return claims, tokenResponse{SessionState: session, Scope: scope}, nil
+}
+
+// roleClaims puts u's realm roles, groups (as c's group membership mapper
+// names them) and client roles into claims, as Keycloak does for a user
+// and for a client's service-account user alike, and returns the other
+// clients u holds roles of (for aud).
+func roleClaims(claims map[string]any, c *Client, u *User) []string {
 	if len(u.RealmRoles) > 0 {
 		claims["realm_access"] = map[string]any{"roles": u.RealmRoles}
 	}
@@ -177,8 +187,7 @@ func (iss *Issuer) passwordGrant(r *http.Request, c *Client) (map[string]any, to
 		slices.Sort(roleClients)
 		claims["resource_access"] = access
 	}
-	claims["aud"] = audience(c, roleClients)
-	return claims, tokenResponse{SessionState: session, Scope: scope}, nil
+	return roleClients
 }
 
 // clientCredentialsGrant issues a token to the client's service account. Its
@@ -193,11 +202,22 @@ func (iss *Issuer) clientCredentialsGrant(c *Client) (map[string]any, tokenRespo
 	}
 	scope := scopeFor("")
 	sub := uuid.NewSHA1(uuid.NameSpaceURL, []byte(iss.url+"#service-account-"+c.ClientID)).String()
+	// The realm export may hold the service-account user (its
+	// serviceAccountClientId names the client), with its id, roles and
+	// groups: then the token carries them, as Keycloak's does.
+	u, ok := iss.realm.serviceAccount(c.ClientID)
+	if ok {
+		sub = u.ID
+	}
 	claims := iss.baseClaims(c, sub, scope)
 	claims["preferred_username"] = "service-account-" + c.ClientID
 	claims["client_id"] = c.ClientID
 	claims["email_verified"] = false
-	claims["aud"] = audience(c, nil)
+	var roleClients []string
+	if ok {
+		roleClients = roleClaims(claims, c, u)
+	}
+	claims["aud"] = audience(c, roleClients)
 	return claims, tokenResponse{Scope: scope}, nil
 }
 

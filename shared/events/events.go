@@ -30,13 +30,33 @@ const (
 	ReportRequested   = "dev.taskfn.report.requested.v1"
 	ReportCompleted   = "dev.taskfn.report.completed.v1"
 	WebhookDisabled   = "dev.taskfn.webhook.disabled.v1"
+	CommandRejected   = "dev.taskfn.command.rejected.v1" // ingest-events refused a command from Kafka
 )
 
 // Types lists every event type taskfn emits.
 var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, TaskTrashed, TaskRestored, TaskPurged,
 	TaskReminder, TaskOverdue,
 	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted,
-	WebhookDisabled}
+	WebhookDisabled, CommandRejected}
+
+// Command types: what producers send ingest-events (docs/producers.md),
+// each with its data schema beside the event types'.
+const (
+	CommandTaskCreate  = "dev.taskfn.command.task.create.v1"
+	CommandTaskUpdate  = "dev.taskfn.command.task.update.v1"
+	CommandTaskComment = "dev.taskfn.command.task.comment.v1"
+	CommandTaskClose   = "dev.taskfn.command.task.close.v1"
+)
+
+// CommandTypes are every command type taskfn accepts.
+var CommandTypes = []string{CommandTaskCreate, CommandTaskUpdate, CommandTaskComment, CommandTaskClose}
+
+// ExtExternalRef is the CloudEvents extension by which a producer names
+// "its" task (alertmanager:<fingerprint>): see docs/producers.md.
+const ExtExternalRef = "externalref"
+
+// SourceIngest is the source of the events ingest-events emits.
+const SourceIngest = "/taskfn/ingest"
 
 // PingSourceType is the type of the events a Knative PingSource sends on
 // each tick: not taskfn's own, but what triggers relay-outbox.
@@ -325,6 +345,35 @@ func (RelationRemovedData) EventType() string   { return RelationRemoved }
 func (ReportRequestedData) EventType() string   { return ReportRequested }
 func (ReportCompletedData) EventType() string   { return ReportCompleted }
 func (WebhookDisabledData) EventType() string   { return WebhookDisabled }
+func (CommandRejectedData) EventType() string   { return CommandRejected }
+
+// CommandRejectedData is the data of CommandRejected: a command from
+// Kafka that can never take effect, what it was and why, so its producer
+// learns it (the record itself goes to the dead-letter topic).
+type CommandRejectedData struct {
+	Command     RejectedCommand `json:"command"`
+	Producer    string          `json:"producer"` // the subject its source maps to; "" when unknown
+	Status      int             `json:"status"`   // the HTTP status it was refused with
+	ProblemType string          `json:"problem_type"`
+	Reason      string          `json:"reason"` // the problem's detail
+	// Errors are the invalid fields of a 422, as its problem lists them.
+	Errors []FieldError `json:"errors,omitempty"`
+}
+
+// RejectedCommand names a refused command by its CloudEvents attributes.
+type RejectedCommand struct {
+	ID          string `json:"id"`
+	Source      string `json:"source"`
+	Type        string `json:"type"`
+	Subject     string `json:"subject,omitempty"`
+	ExternalRef string `json:"externalref,omitempty"`
+}
+
+// FieldError is one invalid field of a refused command.
+type FieldError struct {
+	Field  string `json:"field"`
+	Detail string `json:"detail"`
+}
 
 // ReportCompletedData is the data of ReportCompleted.
 type ReportCompletedData struct {

@@ -25,8 +25,8 @@ func TestSchemasCoverTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"schemas/task.v1.json", "schemas/comment.v1.json"}
-	for _, typ := range events.Types {
+	want := []string{"schemas/task.v1.json", "schemas/comment.v1.json", "schemas/command.v1.json"}
+	for _, typ := range append(slices.Clone(events.Types), events.CommandTypes...) {
 		want = append(want, events.SchemaFile(typ))
 	}
 	slices.Sort(want)

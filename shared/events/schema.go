@@ -3,8 +3,8 @@ package events
 import "embed"
 
 // Schemas holds a JSON Schema (draft 2020-12) for the data of every event
-// type, named <type>.json, and the snapshots they share: task.v1.json and
-// comment.v1.json.
+// type and every command type, named <type>.json, and what they share:
+// task.v1.json, comment.v1.json and command.v1.json.
 // They are the contract consumers code against; a test checks that what
 // this code emits validates.
 //

@@ -112,13 +112,14 @@ func (b *Base) Serve(ctx context.Context, routes ...httpx.Route) error {
 
 // ServeSink serves route, this function's event sink, behind the
 // sender-identity check of cfg (auth.Senders): only Knative's own sources
-// get an event handled.
-func (b *Base) ServeSink(ctx context.Context, cfg auth.SenderConfig, route httpx.Route) error {
+// get an event handled. A function that is also a route (ingest-events)
+// passes its gated routes as also, served beside the sink as they are.
+func (b *Base) ServeSink(ctx context.Context, cfg auth.SenderConfig, route httpx.Route, also ...httpx.Route) error {
 	r, err := GuardSink(cfg, b.Name, route)
 	if err != nil {
 		return err
 	}
-	return b.Serve(ctx, r)
+	return b.Serve(ctx, append(also, r)...)
 }
 
 // GuardSink puts route, the event sink of function name, behind the

@@ -91,11 +91,30 @@ const (
 // tokens costs what its first thousand do. In a body that is not JSON it
 // counts what looks like tokens, and leaves it to the decoder to say what
 // is wrong with it.
-func LimitJSON(body []byte) error {
-	tokens, longKey := scanJSON(body, MaxJSONTokens, MaxJSONKey)
+func LimitJSON(body []byte) error { return limitJSON(body, MaxJSONTokens, tooManyTokens) }
+
+// tooManyTokens is LimitJSON's refusal, made once: formatting it per call
+// allocated.
+var tooManyTokens = tooMany(MaxJSONTokens)
+
+func tooMany(maxTokens int) string {
+	return fmt.Sprintf("the body holds more than %d JSON tokens (keys and values)", maxTokens)
+}
+
+// LimitJSONTokens is LimitJSON with a bound of maxTokens, for a body that
+// holds many of our bodies (a batch of CloudEvents).
+func LimitJSONTokens(body []byte, maxTokens int) error { return limitJSON(body, maxTokens, "") }
+
+// limitJSON is LimitJSON at maxTokens; refusal is its detail ("": made
+// when needed).
+func limitJSON(body []byte, maxTokens int, refusal string) error {
+	tokens, longKey := scanJSON(body, maxTokens, MaxJSONKey)
 	switch {
-	case tokens > MaxJSONTokens:
-		return BadRequest(fmt.Sprintf("the body holds more than %d JSON tokens (keys and values)", MaxJSONTokens))
+	case tokens > maxTokens:
+		if refusal == "" {
+			refusal = tooMany(maxTokens)
+		}
+		return BadRequest(refusal)
 	case longKey:
 		return BadRequest(fmt.Sprintf("the body has a key longer than %d bytes", MaxJSONKey))
 	}

@@ -143,7 +143,7 @@ func BenchmarkLoad(b *testing.B) {
 		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
 		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity",
 		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments", "./functions/list-relations",
-		"./functions/list-trash", "./functions/delete-task", "./functions/restore-task")
+		"./functions/list-trash", "./functions/delete-task", "./functions/restore-task", "./functions/ingest-events")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -204,6 +204,7 @@ func BenchmarkLoad(b *testing.B) {
 	listTrash := startProc(b, logs, "list-trash", filepath.Join(bin, "list-trash"), common, "/readyz")
 	trashTask := startProc(b, logs, "delete-task", filepath.Join(bin, "delete-task"), common, "/readyz")
 	restore := startProc(b, logs, "restore-task", filepath.Join(bin, "restore-task"), common, "/readyz")
+	ingestEvents := startProc(b, logs, "ingest-events", filepath.Join(bin, "ingest-events"), common, "/readyz")
 	trashSeeded, err := seedTrash(ctx, db)
 	if err != nil {
 		b.Fatal(err)
@@ -228,6 +229,9 @@ func BenchmarkLoad(b *testing.B) {
 	defer func() {
 		if _, err := db.Exec(context.Background(), "DELETE FROM tasks WHERE owner_id = $1", writer); err != nil {
 			b.Errorf("removing the created tasks: %v", err)
+		}
+		if _, err := db.Exec(context.Background(), "DELETE FROM command_receipts WHERE producer = $1", writer); err != nil {
+			b.Errorf("removing the commands' receipts: %v", err)
 		}
 	}()
 
@@ -321,6 +325,19 @@ func BenchmarkLoad(b *testing.B) {
 	var created atomic.Int64
 	createStep := loadgen.HTTP(client, http.StatusCreated, func(w int) loadgen.Request {
 		return creates[w][int(created.Add(1)-1)%len(statuses)]
+	})
+	// The same creates as commands to ingest-events, structured mode: each
+	// a new CloudEvent id (so each has its effect and its receipt), built
+	// per request, which costs the load generator a few microseconds.
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	var commanded atomic.Int64
+	ingestStep := loadgen.HTTP(client, http.StatusCreated, func(w int) loadgen.Request {
+		n := commanded.Add(1)
+		h := bearer(writers[w])
+		h.Set("Content-Type", "application/cloudevents+json")
+		body := []byte(`{"specversion":"1.0","id":"bench-` + run + `-` + strconv.FormatInt(n, 10) + `","source":"/bench","type":"dev.taskfn.command.task.create.v1",` +
+			`"datacontenttype":"application/json","data":{"title":"Benchmark task","description":"made by make bench","status":"` + statuses[int(n)%len(statuses)] + `","priority":"high","labels":["bench"]}}`)
+		return must(loadgen.NewRequest(http.MethodPost, ingestEvents.url+"/events", h, body))
 	})
 
 	// One project's list, as a member of it by Keycloak group.
@@ -442,6 +459,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"bulk PATCH of 100", bulkUpdate, bulkStep, 1},
 		{"trash + restore", restore, cycleStep, 1},
 		{"create", create, createStep, 0},
+		{"ingest, structured", ingestEvents, ingestStep, 0},
 	}
 	load := loadavg()
 	b.ResetTimer()
@@ -480,7 +498,7 @@ func BenchmarkLoad(b *testing.B) {
 	rListProject, rGetProject, rListProjects, rPutMember := *res["list, one project"], *res["GET /projects/{key}"], *res["GET /projects"], *res["PUT member"]
 	rPatchProject, rListMembers, rActivity := *res["PATCH project"], *res["GET members"], *res["GET activity"]
 	rPatch, rBulk, rComments, rRelations := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"], *res["GET relations"]
-	rTrash, rCycle := *res["GET /trash"], *res["trash + restore"]
+	rTrash, rCycle, rIngest := *res["GET /trash"], *res["trash + restore"], *res["ingest, structured"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -552,6 +570,7 @@ func BenchmarkLoad(b *testing.B) {
 	add(rBulk, &rPatch)
 	add(rCycle, &rPatch)
 	add(rCreate, &rStatic)
+	add(rIngest, &rCreate)
 	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
 	listP99 := rList.Latency.Quantile(0.99)
 	if ran("GET, cached", "bare go-redis GET") {
@@ -596,11 +615,16 @@ func BenchmarkLoad(b *testing.B) {
 		r.Check("a trash and a restore under 3 × a single PATCH (p50, one client)", both < 3*single && rCycle.Errors == 0,
 			fmt.Sprintf("%s against %s: %.1f×", loadgen.Ms(both), loadgen.Ms(single), float64(both)/float64(single)))
 	}
+	if ran("create", "ingest, structured") {
+		ratio := loadgen.Ratio(rIngest, rCreate)
+		r.Check("ingest of structured create commands ≥ 0.5 × the create route", ratio >= 0.5 && rIngest.Errors == 0,
+			fmt.Sprintf("%.3f (%s)", ratio, roundRatios("ingest, structured", "create")))
+	}
 	fmt.Println()
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate, rIngest} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -617,7 +641,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate, rIngest} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}

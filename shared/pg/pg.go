@@ -168,6 +168,22 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Also is work a store runs in one of its writes' own transaction, after
+// the write, given what was written (or, for a write that changed nothing,
+// what is there): statements that must commit or roll back with the write,
+// such as a command's receipt (shared/ingest). Its error aborts the write
+// and is returned as is. nil runs nothing.
+type Also[T any] func(ctx context.Context, tx pgx.Tx, written T) error
+
+// Run runs a in tx after a write that returned err: nothing when err is
+// set or a is nil.
+func (a Also[T]) Run(ctx context.Context, tx pgx.Tx, written T, err error) error {
+	if err != nil || a == nil {
+		return err
+	}
+	return a(ctx, tx, written)
+}
+
 // InTx runs fn in a transaction on pool: it commits when fn returns nil and
 // rolls back otherwise, returning fn's error unwrapped so callers can
 // compare sentinels. It is the one way this code opens transactions.

@@ -35,6 +35,7 @@ type Store struct {
 	prepares bool
 	topic    string           // of task events
 	pub      outbox.Publisher // nil: events wait for the relay
+	also     pg.Also[Task]    // run in each Create's and Update's transaction
 }
 
 // Option configures a Store.
@@ -48,6 +49,16 @@ func WithPublisher(p outbox.Publisher) Option { return func(s *Store) { s.pub = 
 // WithTopic sets the Kafka topic of task events (default
 // events.DefaultTasksTopic).
 func WithTopic(topic string) Option { return func(s *Store) { s.topic = topic } }
+
+// Also returns a copy of s whose Create and Update also run also in their
+// transaction, after the write, with the task as written (for an update
+// that changed nothing, as it is): what commits only with the write, such
+// as an ingested command's receipt. s itself is unchanged.
+func (s *Store) Also(also pg.Also[Task]) *Store {
+	cp := *s
+	cp.also = also
+	return &cp
+}
 
 // NewStore returns a Store on db.
 func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
@@ -171,7 +182,8 @@ RETURNING ` + Columns
 		if err := activity.Add(ctx, tx, created.ID, actor, activity.Created, activityChanges(nil, created)); err != nil {
 			return err
 		}
-		return s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor, Task: created.Snapshot()})
+		err = s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor, Task: created.Snapshot()})
+		return s.also.Run(ctx, tx, created, err)
 	})
 	if err != nil {
 		return Task{}, err
@@ -232,7 +244,7 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		}
 		if SameContent(cur, next) {
 			updated = cur
-			return nil
+			return s.also.Run(ctx, tx, cur, nil)
 		}
 		if next.Project != cur.Project {
 			if err := ensurePersonal(ctx, tx, next.Project); err != nil {
@@ -252,7 +264,7 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		if d := closing(cur.Status, updated.Status); d != 0 {
 			parents, err = s.moveParents(ctx, tx, actor, []uuid.UUID{id}, func(uuid.UUID) (int32, int32) { return 0, d })
 		}
-		return err
+		return s.also.Run(ctx, tx, updated, err)
 	})
 	if err != nil {
 		return Task{}, err

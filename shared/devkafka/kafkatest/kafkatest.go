@@ -9,6 +9,7 @@
 package kafkatest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -16,6 +17,9 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/cloudevents/sdk-go/protocol/kafka_sarama/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+	"github.com/cloudevents/sdk-go/v2/event"
 	"github.com/google/uuid"
 
 	"github.com/taskfn/taskfn/shared/devkafka"
@@ -139,4 +143,28 @@ func Headers(m *sarama.ConsumerMessage) map[string]string {
 		h[string(rh.Key)] = string(rh.Value)
 	}
 	return h
+}
+
+// Produce writes evs to topic on brokers in CloudEvents binary mode, as a
+// producer outside taskfn does (sdk-go's sarama binding), each under the
+// record key key gives it, and waits for each to be acknowledged.
+func Produce(t testing.TB, brokers []string, topic string, key func(event.Event) string, evs ...event.Event) {
+	t.Helper()
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V2_8_0_0
+	sc.Producer.Return.Successes = true
+	p, err := sarama.NewSyncProducer(brokers, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for _, ev := range evs {
+		msg := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key(ev))}
+		if err := kafka_sarama.WriteProducerMessage(context.Background(), binding.ToMessage(&ev), msg); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := p.SendMessage(msg); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,7 +44,7 @@ func compile() (map[string]*jsonschema.Schema, error) {
 		}
 	}
 	out := map[string]*jsonschema.Schema{}
-	for _, typ := range events.Types {
+	for _, typ := range append(slices.Clone(events.Types), events.CommandTypes...) {
 		s, err := c.Compile(events.SchemaBase + strings.TrimPrefix(events.SchemaFile(typ), "schemas/"))
 		if err != nil {
 			return nil, fmt.Errorf("schema of %s: %w", typ, err)
