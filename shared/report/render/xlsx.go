@@ -67,6 +67,7 @@ type Sheet struct {
 	date    int // the style of date cells
 	rows    int // tasks written
 	vals    []any
+	release func() // of the memory limit held while building
 }
 
 // NewSheet starts an xlsx export into out, its temporary files in a
@@ -80,7 +81,7 @@ func NewSheet(out io.Writer, tempDir string, maxTemp int64) (_ report.SheetWrite
 		// report (excelize would quietly keep the rows in memory).
 		return nil, fmt.Errorf("report: xlsx: temporary directory: %w", err)
 	}
-	e := &Sheet{out: out, dir: dir, maxTemp: maxTemp, vals: make([]any, len(xlsxColumns))}
+	e := &Sheet{out: out, dir: dir, maxTemp: maxTemp, vals: make([]any, len(xlsxColumns)), release: holdMemoryLimit(xlsxMemoryLimit)}
 	defer func() {
 		if err != nil {
 			_ = e.Close()
@@ -238,6 +239,7 @@ func (e *Sheet) Flush() error {
 
 // Close removes the temporary files.
 func (e *Sheet) Close() error {
+	defer e.release()
 	var err error
 	if e.f != nil {
 		err = e.f.Close()
