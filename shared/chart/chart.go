@@ -189,28 +189,7 @@ func emptyNote(pl *plot.Plot, x float64, note string) {
 // newPlot is a panel's plot: title, axes over the days, counts from 0 to
 // a little above max.
 func (f Figure) newPlot(p Panel, max float64) *plot.Plot {
-	pl := plot.New()
-	pl.Title.Text = p.Title
-	pl.Title.TextStyle.Font = sans(14)
-	pl.Title.Padding = 0.1 * vg.Inch
-	pl.X.Label.Text = "day (UTC)"
-	pl.Y.Label.Text = p.YLabel
-	for _, a := range []*plot.Axis{&pl.X, &pl.Y} {
-		a.Label.TextStyle.Font = sans(12)
-		a.Tick.Label.Font = sans(10)
-	}
-	pl.X.Min, pl.X.Max = -0.5, float64(len(f.Days))-0.5
-	pl.X.Tick.Marker = dayTicks(f.Days)
-	pl.Y.Min, pl.Y.Max = 0, math.Max(1, max)*1.05
-	pl.Y.Tick.Marker = countTicks{}
-	grid := plotter.NewGrid()
-	grid.Vertical.Width = 0
-	grid.Horizontal.Color = color.Gray{Y: 0xdd}
-	pl.Add(grid)
-	if max == 0 {
-		emptyNote(pl, float64(len(f.Days)-1)/2, "nothing in this period")
-	}
-	return pl
+	return panelPlot(p, "day (UTC)", len(f.Days), max, dayTicks(f.Days), "nothing in this period")
 }
 
 func newLegend() *plot.Legend {
