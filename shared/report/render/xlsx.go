@@ -25,7 +25,7 @@ import (
 
 // Formats are the renderers of this package, for report.WorkerConfig.
 func Formats() report.Renderers {
-	return report.Renderers{Sheet: NewSheet, Figure: Figure}
+	return report.Renderers{Sheet: NewSheet, Figure: Figure, Analytics: Analytics}
 }
 
 // xlsxColumns are the CSV's columns, in its order, then what the JSON lines
