@@ -215,10 +215,11 @@ func barWidth(n int, fill float64) vg.Length {
 	return max(slot*vg.Length(fill), 0.5)
 }
 
-// labelTicks labels slot i with labels[i], thinned to at most 27 labels
-// (every second or third slot keeps a tick, unlabelled).
+// labelTicks labels slot i with labels[i] (which may hold a line break),
+// thinned to at most 14 labels so that labels of a dozen characters never
+// touch: the other slots keep a tick, unlabelled.
 func labelTicks(labels []string) plot.ConstantTicks {
-	step := (len(labels) + 26) / 27
+	step := (len(labels) + 13) / 14
 	ticks := make(plot.ConstantTicks, len(labels))
 	for i, l := range labels {
 		ticks[i] = plot.Tick{Value: float64(i)}

@@ -25,25 +25,25 @@ func analyticsFigure(r report.Report, a task.Analytics, now time.Time) chart.Wee
 	n := len(a.Weeks)
 	cycle := "no task with a known start"
 	if a.Cycle.Median != nil {
-		cycle = fmt.Sprintf("median cycle time %.1f days over %d tasks", a.Cycle.Median.Hours()/24, a.Cycle.Tasks)
+		cycle = fmt.Sprintf("%.1f days over %d tasks", a.Cycle.Median.Hours()/24, a.Cycle.Tasks)
 	}
 	f := chart.Weekly{
 		Title: "Project " + r.Request.Project,
-		Period: fmt.Sprintf("%s to %s (UTC days) · %s · %d done, %s · %d overdue · generated %s",
-			r.Request.Period.From, r.Request.Period.To, describeScope(r), a.Completed, cycle, a.Overdue, now.UTC().Format("2006-01-02 15:04 UTC")),
+		Period: fmt.Sprintf("%s to %s (UTC days) · %s · generated %s",
+			r.Request.Period.From, r.Request.Period.To, describeScope(r), now.UTC().Format("2006-01-02 15:04 UTC")),
 		Weeks:  make([]string, n),
-		XLabel: "ISO week (UTC), its Monday", CategoryLabel: "assignee",
-		Throughput: chart.Panel{Title: "Throughput: tasks done per week", YLabel: "tasks", Series: []chart.Series{
+		XLabel: "ISO week (UTC) and its Monday", CategoryLabel: "assignee",
+		Throughput: chart.Panel{Title: fmt.Sprintf("Throughput: tasks done per week (%d in all)", a.Completed), YLabel: "tasks", Series: []chart.Series{
 			{Name: "done", Color: statusColors[task.StatusDone], Values: make([]float64, n)},
 		}},
-		Cycle: chart.Panel{Title: "Median cycle time of the tasks done each week (first in_progress to done)", YLabel: "days", Series: []chart.Series{
+		Cycle: chart.Panel{Title: "Median cycle time, first in_progress to done (in all: " + cycle + ")", YLabel: "days", Series: []chart.Series{
 			{Name: "median", Color: color.RGBA{0x63, 0x66, 0xf1, 0xff}, Values: make([]float64, n)},
 		}},
-		Open: chart.Panel{Title: "Open tasks now, by assignee and status", YLabel: "tasks"},
+		Open: chart.Panel{Title: fmt.Sprintf("Open tasks now, by assignee and status (%d overdue)", a.Overdue), YLabel: "tasks"},
 	}
 	for i, w := range a.Weeks {
 		_, wk := w.Start.ISOWeek()
-		f.Weeks[i] = fmt.Sprintf("W%02d %s", wk, w.Start.Format("Jan 2"))
+		f.Weeks[i] = fmt.Sprintf("W%02d\n%s", wk, w.Start.Format("Jan 2"))
 		f.Throughput.Series[0].Values[i] = float64(w.Completed)
 		f.Cycle.Series[0].Values[i] = math.NaN()
 		if w.Cycle.Median != nil {
