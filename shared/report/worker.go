@@ -38,8 +38,8 @@ type WorkerConfig struct {
 	// its requester reads, before any is written; the worker reads no
 	// more than one row past it (DefaultExportMaxRows when < 1).
 	ExportMaxRows int64 `envconfig:"REPORT_EXPORT_MAX_ROWS" default:"1000000"`
-	// TempDir holds an xlsx export's rows while it is built (excelize
-	// zips the sheet at the end): a writable, disk-backed directory; empty
+	// TempDir holds an xlsx export's rows while it is built (the
+	// workbook is zipped at the end): a writable, disk-backed directory; empty
 	// is the system's (TMPDIR, else /tmp). Each build uses a directory of
 	// its own in it and removes it when done.
 	TempDir string `envconfig:"REPORT_TEMP_DIR"`
