@@ -64,6 +64,7 @@ FUZZ_TARGETS := \
   ./shared/task:FuzzAppendJSON \
   ./shared/report:FuzzParseRequest \
   ./shared/report:FuzzRequestedID \
+  ./shared/report/render:FuzzAppendText \
   ./shared/notify:FuzzDecide \
   ./shared/webhook:FuzzParseInput \
   ./shared/webhook:FuzzTouched \

@@ -21,7 +21,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/xuri/excelize/v2"
 
@@ -276,25 +275,21 @@ type escapeBuf struct{ b []byte }
 
 func (w *escapeBuf) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
 
-// appendEscaped appends s escaped as XML text, as encoding/xml does.
+// appendEscaped appends s escaped as XML text, as encoding/xml does:
+// markup escaped, bytes that are not UTF-8 and characters XML cannot hold
+// as U+FFFD. Printable ASCII without markup, most text, goes as it is.
 func appendEscaped(b []byte, s string) []byte {
-	if !strings.ContainsAny(s, "<>&'\"\t\n\r") && utf8.ValidString(s) && !hasControl(s) {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&' && c != '\'' && c != '"'
+	}
+	if plain {
 		return append(b, s...)
 	}
 	w := escapeBuf{b}
 	_ = xml.EscapeText(&w, []byte(s)) // cannot fail on escapeBuf
 	return w.b
-}
-
-// hasControl reports whether s holds a character below the space, which
-// XML either cannot hold or xml.EscapeText writes as a reference.
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 {
-			return true
-		}
-	}
-	return false
 }
 
 // appendTime appends an instant as a date cell: an Excel date number (days
