@@ -17,7 +17,7 @@ test: lint
 	$(MAKE) test-pgbouncer
 	$(MAKE) validate
 
-## test-memory: the exports' memory bounds (1,000,000 tasks: CSV under 64 MiB RSS, XLSX under 128 MiB), which the race
+## test-memory: the exports' memory bounds (1,000,000 tasks: CSV and XLSX each under 64 MiB RSS), which the race
 ## detector's shadow memory hides from the -race pass, checked without it
 .PHONY: test-memory
 test-memory:
@@ -64,6 +64,7 @@ FUZZ_TARGETS := \
   ./shared/task:FuzzAppendJSON \
   ./shared/report:FuzzParseRequest \
   ./shared/report:FuzzRequestedID \
+  ./shared/report/render:FuzzAppendText \
   ./shared/notify:FuzzDecide \
   ./shared/webhook:FuzzParseInput \
   ./shared/webhook:FuzzTouched \

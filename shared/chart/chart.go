@@ -75,20 +75,26 @@ func sans(size vg.Length) font.Font {
 }
 
 // PNG writes the figure as a PNG image.
-func (f Figure) PNG(w io.Writer) error {
+func (f Figure) PNG(w io.Writer) error { return writePNG(w, f.draw) }
+
+// SVG writes the figure as an SVG document, its text as text (fonts named,
+// not embedded: a viewer uses its own Liberation Sans or a fallback).
+func (f Figure) SVG(w io.Writer) error { return writeSVG(w, f.draw) }
+
+// writePNG draws a figure of the one size with fn and writes it as PNG.
+func writePNG(w io.Writer, fn func(draw.Canvas) error) error {
 	c := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(dpi), vgimg.UseBackgroundColor(color.White))
-	if err := f.draw(draw.New(c)); err != nil {
+	if err := fn(draw.New(c)); err != nil {
 		return err
 	}
 	_, err := vgimg.PngCanvas{Canvas: c}.WriteTo(w)
 	return err
 }
 
-// SVG writes the figure as an SVG document, its text as text (fonts named,
-// not embedded: a viewer uses its own Liberation Sans or a fallback).
-func (f Figure) SVG(w io.Writer) error {
+// writeSVG draws a figure of the one size with fn and writes it as SVG.
+func writeSVG(w io.Writer, fn func(draw.Canvas) error) error {
 	c := vgsvg.NewWith(vgsvg.UseWH(width, height))
-	if err := f.draw(draw.New(c)); err != nil {
+	if err := fn(draw.New(c)); err != nil {
 		return err
 	}
 	_, err := c.WriteTo(w)
@@ -122,13 +128,7 @@ func (f Figure) draw(dc draw.Canvas) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	// The header: title and period, centered.
-	title := text.Style{Color: color.Black, Font: sans(18), XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
-	sub := title
-	sub.Font, sub.Color = sans(12), color.Gray{Y: 0x44}
-	mid := (dc.Min.X + dc.Max.X) / 2
-	dc.FillText(title, vg.Point{X: mid, Y: dc.Max.Y - 0.2*vg.Inch}, f.Title)
-	dc.FillText(sub, vg.Point{X: mid, Y: dc.Max.Y - 0.5*vg.Inch}, f.Period)
+	header(dc, f.Title, f.Period)
 
 	stacked, stackedLegend, err := f.stacked()
 	if err != nil {
@@ -146,51 +146,50 @@ func (f Figure) draw(dc draw.Canvas) error {
 	for i, l := range []*plot.Legend{stackedLegend, barsLegend} {
 		pc := canvases[i][0]
 		[]*plot.Plot{stacked, bars}[i].Draw(pc)
-		// The legend beside its panel, level with its plotting area (below
-		// the panel's title).
-		lc := draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
-			Min: vg.Point{X: dc.Max.X - legendW + 0.1*vg.Inch, Y: pc.Min.Y},
-			Max: vg.Point{X: dc.Max.X - 0.1*vg.Inch, Y: pc.Max.Y - 0.45*vg.Inch},
-		}}
-		l.Draw(lc)
+		legendBeside(dc, pc, l)
 	}
 	return nil
+}
+
+// header writes a figure's title and period, centered at its top.
+func header(dc draw.Canvas, title, period string) {
+	st := text.Style{Color: color.Black, Font: sans(18), XAlign: draw.XCenter, YAlign: draw.YTop, Handler: plot.DefaultTextHandler}
+	sub := st
+	sub.Font, sub.Color = sans(12), color.Gray{Y: 0x44}
+	mid := (dc.Min.X + dc.Max.X) / 2
+	dc.FillText(st, vg.Point{X: mid, Y: dc.Max.Y - 0.2*vg.Inch}, title)
+	dc.FillText(sub, vg.Point{X: mid, Y: dc.Max.Y - 0.5*vg.Inch}, period)
+}
+
+// legendBeside draws l in the legends' column of dc, level with the
+// plotting area of panel pc (below the panel's title).
+func legendBeside(dc, pc draw.Canvas, l *plot.Legend) {
+	lc := draw.Canvas{Canvas: dc.Canvas, Rectangle: vg.Rectangle{
+		Min: vg.Point{X: dc.Max.X - legendW + 0.1*vg.Inch, Y: pc.Min.Y},
+		Max: vg.Point{X: dc.Max.X - 0.1*vg.Inch, Y: pc.Max.Y - 0.45*vg.Inch},
+	}}
+	l.Draw(lc)
+}
+
+// emptyNote writes note (such as "nothing in this period") across pl at
+// x, rather than leave an empty frame to puzzle over.
+func emptyNote(pl *plot.Plot, x float64, note string) {
+	l, err := plotter.NewLabels(plotter.XYLabels{
+		XYs:    plotter.XYs{{X: x, Y: 0.5}},
+		Labels: []string{note},
+	})
+	if err == nil {
+		l.TextStyle[0].Font = sans(14)
+		l.TextStyle[0].Color = color.Gray{Y: 0x77}
+		l.TextStyle[0].XAlign = draw.XCenter
+		pl.Add(l)
+	}
 }
 
 // newPlot is a panel's plot: title, axes over the days, counts from 0 to
 // a little above max.
 func (f Figure) newPlot(p Panel, max float64) *plot.Plot {
-	pl := plot.New()
-	pl.Title.Text = p.Title
-	pl.Title.TextStyle.Font = sans(14)
-	pl.Title.Padding = 0.1 * vg.Inch
-	pl.X.Label.Text = "day (UTC)"
-	pl.Y.Label.Text = p.YLabel
-	for _, a := range []*plot.Axis{&pl.X, &pl.Y} {
-		a.Label.TextStyle.Font = sans(12)
-		a.Tick.Label.Font = sans(10)
-	}
-	pl.X.Min, pl.X.Max = -0.5, float64(len(f.Days))-0.5
-	pl.X.Tick.Marker = dayTicks(f.Days)
-	pl.Y.Min, pl.Y.Max = 0, math.Max(1, max)*1.05
-	pl.Y.Tick.Marker = countTicks{}
-	grid := plotter.NewGrid()
-	grid.Vertical.Width = 0
-	grid.Horizontal.Color = color.Gray{Y: 0xdd}
-	pl.Add(grid)
-	if max == 0 { // say so, rather than leave an empty frame to puzzle over
-		note, err := plotter.NewLabels(plotter.XYLabels{
-			XYs:    plotter.XYs{{X: float64(len(f.Days)-1) / 2, Y: 0.5}},
-			Labels: []string{"nothing in this period"},
-		})
-		if err == nil {
-			note.TextStyle[0].Font = sans(14)
-			note.TextStyle[0].Color = color.Gray{Y: 0x77}
-			note.TextStyle[0].XAlign = draw.XCenter
-			pl.Add(note)
-		}
-	}
-	return pl
+	return panelPlot(p, "day (UTC)", len(f.Days), max, dayTicks(f.Days), "nothing in this period")
 }
 
 func newLegend() *plot.Legend {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -100,6 +101,11 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if req.Kind == KindProjectAnalytics {
+		if err := a.mayAnalyse(r.Context(), acc, req.Project); err != nil {
+			return err
+		}
+	}
 	rep, err := a.store.Create(r.Context(), req, acc.ID.Subject, task.ScopeOf(acc), a.limits)
 	if err != nil {
 		return err
@@ -107,6 +113,22 @@ func (a *API) request(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", Location(rep.ID))
 	w.Header().Set("Cache-Control", "no-store")
 	httpx.WriteJSON(w, http.StatusAccepted, rep.View())
+	return nil
+}
+
+// mayAnalyse decides whether a caller with acc may ask for key's
+// analytics: whoever the list shows the project's tasks to (task.CanSeeIn:
+// admins, managers, and members with a role in it). Anyone else gets 404,
+// as for the project itself, so a project's existence never leaks; its
+// tasks assigned to a non-member are not enough, since analytics describe
+// the whole project. The worker narrows to the recorded scope all the same.
+func (a *API) mayAnalyse(ctx context.Context, acc project.Access, key string) error {
+	if !task.CanSeeIn(acc, key, nil) {
+		return project.ErrNotFound
+	}
+	if acc.SeesAll() { // a role in it proves it exists; for these, look
+		return a.store.projectExists(ctx, key)
+	}
 	return nil
 }
 

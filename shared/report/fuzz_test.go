@@ -43,6 +43,11 @@ func FuzzParseRequest(f *testing.F) {
 		// Issue #19's formats, and their wrong pairings.
 		`{"kind":"tasks_export","format":"xlsx"}`, `{"kind":"status_summary","format":"png"}`, `{"kind":"status_summary","format":"svg"}`,
 		`{"kind":"status_summary","format":"xlsx"}`, `{"kind":"tasks_export","format":"png"}`, `{"kind":"tasks_export","format":"XLSX"}`,
+		// Project analytics: a project required, alone, no filters.
+		`{"kind":"project_analytics","project":"web"}`, `{"kind":"project_analytics","project":"web","format":"png","period":{"from":"2026-01-01","to":"2026-03-31"}}`,
+		`{"kind":"project_analytics"}`, `{"kind":"project_analytics","project":"~alice","format":"svg"}`, `{"kind":"project_analytics","project":"a b"}`,
+		`{"kind":"project_analytics","project":"web","filters":{"label":"x"}}`, `{"kind":"tasks_export","project":"web"}`,
+		`{"kind":"project_analytics","project":"web","format":"csv"}`, `{"kind":"project_analytics","project":1}`,
 	} {
 		f.Add([]byte(b))
 	}
@@ -57,8 +62,9 @@ func FuzzParseRequest(f *testing.F) {
 			return
 		}
 		switch {
-		case r.Kind == KindTasksExport && (r.Format == FormatCSV || r.Format == FormatJSONL || r.Format == FormatXLSX) && r.Period == nil:
-		case r.Kind == KindStatusSummary && (r.Format == FormatJSON || r.Format == FormatSVG || r.Format == FormatPNG) && r.Period != nil:
+		case r.Kind == KindTasksExport && (r.Format == FormatCSV || r.Format == FormatJSONL || r.Format == FormatXLSX) && r.Period == nil && r.Project == "":
+		case (r.Kind == KindStatusSummary && r.Project == "" || r.Kind == KindProjectAnalytics && task.ValidProject(r.Project) && r.Filters.empty()) &&
+			(r.Format == FormatJSON || r.Format == FormatSVG || r.Format == FormatPNG) && r.Period != nil:
 			from, to, err := r.Period.Bounds()
 			if err != nil || !from.Before(to) || to.Sub(from) > task.MaxSummaryDays*24*time.Hour {
 				t.Fatalf("%q: period %+v accepted (%v)", body, *r.Period, err)

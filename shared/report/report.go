@@ -33,15 +33,18 @@ const (
 	KindStatusSummary Kind = "status_summary"
 	// KindTasksExport lists the tasks matching the list filters.
 	KindTasksExport Kind = "tasks_export"
+	// KindProjectAnalytics is one project's throughput and cycle time per
+	// week over a period, and its open work by assignee.
+	KindProjectAnalytics Kind = "project_analytics"
 )
 
 // Format is how a report's content is encoded.
 type Format string
 
 const (
-	FormatJSON  Format = "json"  // status_summary
-	FormatSVG   Format = "svg"   // status_summary, its charts
-	FormatPNG   Format = "png"   // status_summary, its charts
+	FormatJSON  Format = "json"  // status_summary, project_analytics
+	FormatSVG   Format = "svg"   // status_summary, project_analytics: charts
+	FormatPNG   Format = "png"   // status_summary, project_analytics: charts
 	FormatCSV   Format = "csv"   // tasks_export
 	FormatJSONL Format = "jsonl" // tasks_export, one task per line
 	FormatXLSX  Format = "xlsx"  // tasks_export, a spreadsheet
@@ -98,6 +101,10 @@ type Period struct {
 // the last 30 days, today included.
 const DefaultPeriodDays = 30
 
+// DefaultAnalyticsDays is the period project analytics cover when none is
+// given: the last 12 weeks, today included.
+const DefaultAnalyticsDays = 84
+
 // Bounds returns the period as [from, to) instants at midnight UTC.
 func (p Period) Bounds() (from, to time.Time, err error) {
 	from, err1 := time.Parse(time.DateOnly, p.From)
@@ -113,7 +120,8 @@ type Request struct {
 	Kind    Kind    `json:"kind"`
 	Format  Format  `json:"format"`
 	Filters Filters `json:"filters"`
-	Period  *Period `json:"period,omitempty"` // status_summary only
+	Period  *Period `json:"period,omitempty"`  // status_summary, project_analytics
+	Project string  `json:"project,omitempty"` // project_analytics only
 }
 
 // Limits of a request's text filters; the same as the list's.
@@ -154,19 +162,32 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 			add("format", "a tasks_export is csv, jsonl or xlsx")
 		}
 		if r.Period != nil {
-			add("period", "only a status_summary has a period")
+			add("period", "only a status_summary or project_analytics has a period")
 		}
-	case KindStatusSummary:
+	case KindStatusSummary, KindProjectAnalytics:
 		switch r.Format {
 		case "":
 			r.Format = FormatJSON
 		case FormatJSON, FormatSVG, FormatPNG:
 		default:
-			add("format", "a status_summary is json, svg or png")
+			add("format", fmt.Sprintf("a %s is json, svg or png", r.Kind))
+		}
+		days := DefaultPeriodDays
+		if r.Kind == KindProjectAnalytics {
+			days = DefaultAnalyticsDays
+			switch {
+			case r.Project == "":
+				add("project", "is required: the key of the project to analyse")
+			case !task.ValidProject(r.Project):
+				add("project", "must be a project key")
+			}
+			if !r.Filters.empty() {
+				add("filters", "a project_analytics covers its whole project: no filters")
+			}
 		}
 		if r.Period == nil {
 			today := now.UTC().Truncate(24 * time.Hour)
-			r.Period = &Period{From: today.AddDate(0, 0, 1-DefaultPeriodDays).Format(time.DateOnly), To: today.Format(time.DateOnly)}
+			r.Period = &Period{From: today.AddDate(0, 0, 1-days).Format(time.DateOnly), To: today.Format(time.DateOnly)}
 		}
 		from, to, err := r.Period.Bounds()
 		switch {
@@ -178,14 +199,23 @@ func ParseRequest(body []byte, now time.Time) (Request, error) {
 			add("period", fmt.Sprintf("must span at most %d days", task.MaxSummaryDays))
 		}
 	case "":
-		add("kind", "is required: status_summary or tasks_export")
+		add("kind", "is required: status_summary, tasks_export or project_analytics")
 	default:
-		add("kind", "must be status_summary or tasks_export")
+		add("kind", "must be status_summary, tasks_export or project_analytics")
+	}
+	if r.Project != "" && r.Kind != KindProjectAnalytics && r.Kind != "" {
+		add("project", "only a project_analytics names a project; an export or summary filters on filters.project")
 	}
 	for _, fe := range r.Filters.check() {
 		add(fe.Field, fe.Detail)
 	}
 	return r, bad.Err()
+}
+
+// empty reports whether no filter is set.
+func (f Filters) empty() bool {
+	return f.Project == "" && len(f.Status) == 0 && f.OwnerID == "" && f.AssigneeID == "" && f.Label == "" &&
+		f.DueBefore == nil && f.DueAfter == nil && f.Q == ""
 }
 
 func (f *Filters) check() []errs.FieldError {
@@ -262,6 +292,7 @@ type View struct {
 	Format      Format     `json:"format"`
 	Filters     Filters    `json:"filters"`
 	Period      *Period    `json:"period,omitempty"`
+	Project     string     `json:"project,omitempty"`
 	Status      Status     `json:"status"`
 	Progress    *Progress  `json:"progress,omitempty"`
 	Rows        *int64     `json:"rows,omitempty"`
@@ -282,7 +313,7 @@ func Location(id uuid.UUID) string { return "/reports/" + id.String() }
 func (r Report) View() View {
 	v := View{
 		ID: r.ID, Kind: r.Request.Kind, Format: r.Request.Format, Filters: r.Request.Filters, Period: r.Request.Period,
-		Status: r.Status, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		Project: r.Request.Project, Status: r.Status, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 	}
 	switch r.Status {
 	case StatusRunning:

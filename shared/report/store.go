@@ -78,11 +78,12 @@ func scanReport(row pgx.CollectableRow) (Report, error) {
 	var p struct {
 		Filters Filters `json:"filters"`
 		Period  *Period `json:"period"`
+		Project string  `json:"project"`
 	}
 	if err := json.Unmarshal(params, &p); err != nil {
 		return r, fmt.Errorf("report %s: params: %w", r.ID, err)
 	}
-	r.Request.Filters, r.Request.Period = p.Filters, p.Period
+	r.Request.Filters, r.Request.Period, r.Request.Project = p.Filters, p.Period, p.Project
 	return r, nil
 }
 
@@ -124,7 +125,8 @@ func (s *Store) Create(ctx context.Context, req Request, requestedBy string, sco
 	params, err := json.Marshal(struct {
 		Filters Filters `json:"filters"`
 		Period  *Period `json:"period,omitempty"`
-	}{req.Filters, req.Period})
+		Project string  `json:"project,omitempty"`
+	}{req.Filters, req.Period, req.Project})
 	if err != nil {
 		return Report{}, fmt.Errorf("report: create: %w", err)
 	}
@@ -164,6 +166,24 @@ RETURNING ` + reportColumns
 	}
 	s.publish(ctx, id)
 	return created, nil
+}
+
+// projectExists returns project.ErrNotFound unless project key exists.
+func (s *Store) projectExists(ctx context.Context, key string) error {
+	const q = `
+SELECT EXISTS (
+  SELECT
+  FROM projects
+  WHERE key = $1
+)`
+	var ok bool
+	if err := s.db.Primary.QueryRow(ctx, q, key).Scan(&ok); err != nil {
+		return fmt.Errorf("report: project: %w", err)
+	}
+	if !ok {
+		return project.ErrNotFound
+	}
+	return nil
 }
 
 // Get returns the report with id.

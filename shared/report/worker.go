@@ -38,8 +38,8 @@ type WorkerConfig struct {
 	// its requester reads, before any is written; the worker reads no
 	// more than one row past it (DefaultExportMaxRows when < 1).
 	ExportMaxRows int64 `envconfig:"REPORT_EXPORT_MAX_ROWS" default:"1000000"`
-	// TempDir holds an xlsx export's rows while it is built (excelize
-	// zips the sheet at the end): a writable, disk-backed directory; empty
+	// TempDir holds an xlsx export's rows while it is built (the
+	// workbook is zipped at the end): a writable, disk-backed directory; empty
 	// is the system's (TMPDIR, else /tmp). Each build uses a directory of
 	// its own in it and removes it when done.
 	TempDir string `envconfig:"REPORT_TEMP_DIR"`
@@ -65,6 +65,9 @@ type Renderers struct {
 	// Figure draws the charts of summary s of report r, made at now, into
 	// out as format (svg or png).
 	Figure func(out io.Writer, format Format, r Report, s task.Summary, now time.Time) error
+	// Analytics draws the charts of project analytics a of report r, made
+	// at now, into out as format (svg or png).
+	Analytics func(out io.Writer, format Format, r Report, a task.Analytics, now time.Time) error
 }
 
 // SheetWriter writes an export's tasks as a spreadsheet.
@@ -207,18 +210,16 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 		if err != nil {
 			return 0, err
 		}
-		if chart {
-			err = w.cfg.Render.Figure(out, r.Request.Format, r, sum, now)
-		} else {
-			enc := json.NewEncoder(out)
-			enc.SetIndent("", "  ")
-			err = enc.Encode(summaryDocument(r, sum, now))
-		}
+		err = drawOrEncode(out, chart, func() error { return w.cfg.Render.Figure(out, r.Request.Format, r, sum, now) },
+			func() any { return summaryDocument(r, sum, now) })
 		if err != nil {
 			return 0, err
 		}
 		out.rows = sum.Total
 		return sum.Total, nil
+
+	case KindProjectAnalytics:
+		return w.writeAnalytics(ctx, r, q, opts, out)
 
 	case KindTasksExport:
 		var enc rowEncoder
@@ -272,6 +273,17 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 		return out.rows, enc.flush()
 	}
 	return 0, &badReportError{fmt.Sprintf("kind %q is unknown", r.Request.Kind)}
+}
+
+// drawOrEncode writes a computed report's content into out: its charts
+// (draw) or, as indented JSON, its document (doc).
+func drawOrEncode(out io.Writer, chart bool, draw func() error, doc func() any) error {
+	if chart {
+		return draw()
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc())
 }
 
 // chunkWriter stores what is written to it as chunks of the report, each
