@@ -30,13 +30,14 @@ const (
 	ReportRequested   = "dev.taskfn.report.requested.v1"
 	ReportCompleted   = "dev.taskfn.report.completed.v1"
 	WebhookDisabled   = "dev.taskfn.webhook.disabled.v1"
+	DigestWeekly      = "dev.taskfn.digest.weekly.v1"
 )
 
 // Types lists every event type taskfn emits.
 var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, TaskTrashed, TaskRestored, TaskPurged,
 	TaskReminder, TaskOverdue,
 	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted,
-	WebhookDisabled}
+	WebhookDisabled, DigestWeekly}
 
 // PingSourceType is the type of the events a Knative PingSource sends on
 // each tick: not taskfn's own, but what triggers relay-outbox.
@@ -49,6 +50,9 @@ const (
 	// SourceWebhooks: events about webhooks themselves, keyed by the
 	// webhook's id, on the tasks topic (which notify reads).
 	SourceWebhooks = "/taskfn/webhooks"
+	// SourceDigests: weekly digests, keyed by the digest's id, on the
+	// tasks topic (which notify reads).
+	SourceDigests = "/taskfn/digests"
 )
 
 // Default topics (configurable): task events keyed by task id, report
@@ -325,6 +329,7 @@ func (RelationRemovedData) EventType() string   { return RelationRemoved }
 func (ReportRequestedData) EventType() string   { return ReportRequested }
 func (ReportCompletedData) EventType() string   { return ReportCompleted }
 func (WebhookDisabledData) EventType() string   { return WebhookDisabled }
+func (DigestWeeklyData) EventType() string      { return DigestWeekly }
 
 // ReportCompletedData is the data of ReportCompleted.
 type ReportCompletedData struct {
@@ -346,4 +351,42 @@ type WebhookDisabledData struct {
 	Failures       int       `json:"failures"`
 	LastStatusCode *int      `json:"last_status_code"`
 	LastError      string    `json:"last_error"`
+}
+
+// DigestWeeklyData is the data of DigestWeekly: one subject's digest of
+// one ISO week, bounded (at most 20 open tasks listed, 10 projects with 3
+// titles each). The chart is not in it: it stays in the digests row
+// DigestID names, and notify copies it into the email.
+type DigestWeeklyData struct {
+	DigestID uuid.UUID `json:"digest_id"`
+	Subject  string    `json:"subject"`
+	Week     string    `json:"week"` // ISO week, "2026-W49"
+	TimeZone string    `json:"time_zone"`
+	// From and To bound last week, the one Completed covers: Monday 00:00
+	// to Monday 00:00 in TimeZone.
+	From      time.Time       `json:"from"`
+	To        time.Time       `json:"to"`
+	Open      int64           `json:"open"`    // open tasks owned or assigned
+	Overdue   int64           `json:"overdue"` // of those, past due
+	OpenTasks []DigestTask    `json:"open_tasks"`
+	Completed int64           `json:"completed"` // done last week in the subject's projects
+	Projects  []DigestProject `json:"completed_by_project"`
+	Chart     bool            `json:"chart"` // the digests row holds a PNG
+}
+
+// DigestTask is one open task in a digest.
+type DigestTask struct {
+	ID      uuid.UUID  `json:"id"`
+	Title   string     `json:"title"`
+	Project string     `json:"project"`
+	Status  string     `json:"status"`
+	DueAt   *time.Time `json:"due_at"`
+	Overdue bool       `json:"overdue"`
+}
+
+// DigestProject is what one project completed last week.
+type DigestProject struct {
+	Project string   `json:"project"`
+	Count   int64    `json:"count"`
+	Titles  []string `json:"titles"` // the latest few
 }
