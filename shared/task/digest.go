@@ -50,8 +50,10 @@ func (s *Store) Digest(ctx context.Context, q DigestQuery) (DigestCounts, error)
 	var out DigestCounts
 	err := s.snapshot(ctx, 0, func(tx pgx.Tx) error {
 		open := ExportQuery{Only: q.Only, Statuses: []Status{StatusTodo, StatusInProgress, StatusBlocked}}
+		// Owned or assigned, live and unarchived; $1 is the subject.
+		const mine = "\n  AND archived_at IS NULL\n  AND (owner_id = $1 OR assignee_id = $1)"
 		where, args := open.where([]any{q.Subject, q.Now})
-		where += "\n  AND archived_at IS NULL\n  AND (owner_id = $1 OR assignee_id = $1)"
+		where += mine
 		counts := `
 SELECT count(*),
        count(*) FILTER (WHERE due_at < $2)
@@ -60,6 +62,8 @@ WHERE ` + where
 		if err := tx.QueryRow(ctx, counts, s.mode(args)...).Scan(&out.OpenCount, &out.Overdue); err != nil {
 			return fmt.Errorf("task: digest: %w", err)
 		}
+		where, args = open.where([]any{q.Subject})
+		where += mine
 		list := `
 SELECT ` + Columns + `
 FROM tasks
