@@ -69,6 +69,8 @@ var routes = []struct{ method, path, fn string }{
 	// Not get-webhook: the longer paths have locations of their own.
 	{http.MethodGet, "/webhooks/{id}/deliveries", "list-webhook-deliveries"},
 	{http.MethodPost, "/webhooks/{id}/deliveries/{delivery}/redeliver", "redeliver-webhook"},
+	{http.MethodGet, "/me/preferences", "get-preferences"},
+	{http.MethodPut, "/me/preferences", "put-preferences"},
 }
 
 const gatewayTemplate = "knative/gateway/gateway.conf.template"
