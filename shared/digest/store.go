@@ -49,37 +49,38 @@ WHERE subject = $1`
 
 // Put stores subject's preferences p at now and reschedules its digest:
 // weekly makes the current ISO week's digest due at its Monday 07:00 in
-// p's zone (at once when that passed), unless that week's went out; off
-// takes the subject off the tick's list.
+// p's zone (at once when that passed), unless that week's went out
+// (FirstDue); off takes the subject off the tick's list. One statement,
+// no lock held across round trips, and no write when nothing changes (a
+// client saving the same settings again). A tick filing a digest at the
+// same moment needs none: Record decides again under the row's lock, so a
+// next_digest_at this statement set from a last_week just superseded
+// costs a tick a look, never a second digest.
 func (s *Store) Put(ctx context.Context, subject string, p Preferences, now time.Time) error {
-	return pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
-		var last *string
-		const lock = `
-SELECT last_week
-FROM digest_preferences
-WHERE subject = $1
-FOR UPDATE`
-		if err := tx.QueryRow(ctx, lock, subject).Scan(&last); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return fmt.Errorf("digest: put preferences: %w", err)
-		}
-		var next *time.Time
-		if p.Digest == Weekly {
-			at := FirstDue(now, p.Location(), deref(last))
-			next = &at
-		}
-		const q = `
-INSERT INTO digest_preferences (subject, digest, time_zone, next_digest_at)
-VALUES ($1, $2, $3, $4)
+	var (
+		week       string
+		due, after *time.Time
+	)
+	if p.Digest == Weekly {
+		loc := p.Location()
+		d := DueAt(now, loc)
+		a := weekAfter(d, loc)
+		week, due, after = Week(now, loc), &d, &a
+	}
+	const q = `
+INSERT INTO digest_preferences AS d (subject, digest, time_zone, next_digest_at)
+VALUES ($1, $2, $3, $5)
 ON CONFLICT (subject) DO UPDATE
 SET digest = EXCLUDED.digest,
     time_zone = EXCLUDED.time_zone,
-    next_digest_at = EXCLUDED.next_digest_at,
-    updated_at = now()`
-		if _, err := tx.Exec(ctx, q, subject, p.Digest, p.TimeZone, next); err != nil {
-			return fmt.Errorf("digest: put preferences: %w", err)
-		}
-		return nil
-	})
+    next_digest_at = CASE WHEN d.last_week = $4::text THEN $6::timestamptz ELSE $5::timestamptz END,
+    updated_at = now()
+WHERE (d.digest, d.time_zone) IS DISTINCT FROM (EXCLUDED.digest, EXCLUDED.time_zone)
+   OR d.next_digest_at IS DISTINCT FROM (CASE WHEN d.last_week = $4::text THEN $6::timestamptz ELSE $5::timestamptz END)`
+	if _, err := s.db.Primary.Exec(ctx, q, subject, p.Digest, p.TimeZone, week, due, after); err != nil {
+		return fmt.Errorf("digest: put preferences: %w", err)
+	}
+	return nil
 }
 
 // Claim is a subject a tick took: its zone, and the week last sent.

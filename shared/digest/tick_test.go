@@ -34,14 +34,16 @@ import (
 var monday = utc("2026-12-07T09:00:00Z")
 
 type tickEnv struct {
-	t     *testing.T
+	t     testing.TB
 	db    *pg.DB
 	store *digest.Store
 	tasks *task.Store
 	roles *project.Resolver
 }
 
-func newTickEnv(t *testing.T) *tickEnv {
+func newTickEnv(t *testing.T) *tickEnv { return newTickEnvB(t) }
+
+func newTickEnvB(t testing.TB) *tickEnv {
 	t.Helper()
 	db := pgtest.New(t)
 	store, err := digest.NewStore(db, "", nil)
@@ -426,3 +428,46 @@ func parseRelated(t *testing.T, raw []byte) (string, []byte) {
 func ptr[T any](v T) *T { return &v }
 
 var _ = uuid.Nil
+
+// Putting preferences again never brings back a week already sent, a
+// zone change reschedules by the new zone, and the same settings again
+// write nothing.
+func TestPutReschedules(t *testing.T) {
+	t.Parallel()
+	e := newTickEnv(t)
+	ctx := context.Background()
+	state := func() (next time.Time, updated time.Time) {
+		t.Helper()
+		if err := e.db.Primary.QueryRow(ctx, `SELECT next_digest_at, updated_at FROM digest_preferences WHERE subject = 'pat'`).Scan(&next, &updated); err != nil {
+			t.Fatal(err)
+		}
+		return next, updated
+	}
+	put := func(tz string, at time.Time) {
+		t.Helper()
+		if err := e.store.Put(ctx, "pat", digest.Preferences{Digest: "weekly", TimeZone: tz}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.user("pat", "", "", nil)
+	put("UTC", monday)
+	if next, _ := state(); !next.Equal(utc("2026-12-07T07:00:00Z")) {
+		t.Fatalf("opted in on Monday 09:00: next %s, want this Monday 07:00", next)
+	}
+	if res, err := e.tick(monday, 5).Run(ctx); err != nil || res.Sent != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	_, before := state()
+	put("UTC", monday.Add(time.Hour))
+	next, after := state()
+	if !next.Equal(utc("2026-12-14T07:00:00Z")) || !after.Equal(before) {
+		t.Fatalf("the same again: next %s, updated %s → %s; want next Monday and no write", next, before, after)
+	}
+	put("Pacific/Auckland", monday.Add(time.Hour)) // Monday 23:00 there: W50, sent
+	if next, _ := state(); !next.Equal(utc("2026-12-13T18:00:00Z")) {
+		t.Fatalf("moved to Auckland: next %s, want its next Monday 07:00", next)
+	}
+	if res, err := e.tick(monday.Add(2*time.Hour), 5).Run(ctx); err != nil || res.Sent != 0 {
+		t.Fatalf("after the move: %+v %v, want nothing sent", res, err)
+	}
+}
