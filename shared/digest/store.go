@@ -149,10 +149,10 @@ FOR UPDATE`
 		send, week, next := Plan(now, loc, deref(last))
 		if send && week == d.Week {
 			const ins = `
-INSERT INTO digests (id, subject, week, chart_png)
-VALUES ($1, $2, $3, $4)
+INSERT INTO digests (id, subject, week, chart_png, created_at)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (subject, week) DO NOTHING`
-			tag, err := tx.Exec(ctx, ins, d.DigestID, d.Subject, d.Week, png)
+			tag, err := tx.Exec(ctx, ins, d.DigestID, d.Subject, d.Week, png, now)
 			if err != nil {
 				return fmt.Errorf("digest: record: %w", err)
 			}
@@ -201,6 +201,25 @@ WHERE subject = $1
 		return fmt.Errorf("digest: reschedule: %w", err)
 	}
 	return nil
+}
+
+// PurgeBefore deletes up to batch digests filed before cutoff, their
+// charts with them; rows another run holds are skipped.
+func (s *Store) PurgeBefore(ctx context.Context, cutoff time.Time, batch int) (int64, error) {
+	const q = `
+DELETE FROM digests
+WHERE id IN (
+  SELECT id
+  FROM digests
+  WHERE created_at < $1
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+)`
+	tag, err := s.db.Primary.Exec(ctx, q, cutoff, batch)
+	if err != nil {
+		return 0, fmt.Errorf("digest: purge: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }
 
 func deref(s *string) string {

@@ -48,12 +48,23 @@ const (
 	maxTitles   = 3
 )
 
+// Retention of the digests rows. A row's chart is read once, when notify
+// records its event (and copies the chart into the email); its unique
+// (subject, week) matters only within its week (Plan never sends a past
+// week). Two weeks outlast any event's way to notify: the outbox keeps
+// unpublished events, and a topic keeps them about a week.
+const (
+	retention  = 14 * 24 * time.Hour
+	purgeBatch = 1000
+)
+
 // Result is what one tick did, its 200 body.
 type Result struct {
-	Sent     int  `json:"sent"`
-	Skipped  int  `json:"skipped"` // claimed, but not due or sent already
-	Failed   int  `json:"failed"`  // left for a later tick
-	Complete bool `json:"complete"`
+	Sent     int   `json:"sent"`
+	Skipped  int   `json:"skipped"` // claimed, but not due or sent already
+	Failed   int   `json:"failed"`  // left for a later tick
+	Purged   int64 `json:"purged"`  // digests past their retention
+	Complete bool  `json:"complete"`
 }
 
 // Tick sends the digests that are due on every CloudEvent POSTed to it
@@ -101,21 +112,35 @@ func (h *Tick) tick(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// Run sends what is due now, batch after batch, within the budget. A
-// subject whose digest fails is logged and left to its lease's end; the
-// first failure is returned once the rest is done, so the tick is retried.
+// Run sends what is due now, batch after batch, within the budget, then
+// purges a batch of digests past their retention. A subject whose digest
+// fails is logged and left to its lease's end; the first failure is
+// returned once the rest is done, so the tick is retried. When the budget
+// runs out, the subjects claimed and not yet done wait for their lease to
+// end, and the tick answers 200.
 func (h *Tick) Run(ctx context.Context) (Result, error) {
 	var res Result
 	var first error
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.Budget)
 	defer cancel()
+	spent := func() bool { return parent.Err() == nil && ctx.Err() != nil }
 	for ctx.Err() == nil {
 		claims, err := h.store.Claim(ctx, h.now(), h.cfg.BatchSize, h.cfg.Lease)
 		if err != nil {
+			if spent() {
+				return res, first
+			}
 			return res, errors.Join(first, err)
 		}
 		for _, c := range claims {
+			if ctx.Err() != nil {
+				break
+			}
 			sent, err := h.one(ctx, c)
+			if err != nil && spent() {
+				break // the budget ran out mid-digest: a later tick does it once its lease ends
+			}
 			switch {
 			case err != nil:
 				res.Failed++
@@ -134,7 +159,12 @@ func (h *Tick) Run(ctx context.Context) (Result, error) {
 			break
 		}
 	}
-	return res, first
+	if spent() {
+		return res, first
+	}
+	purged, err := h.store.PurgeBefore(ctx, h.now().Add(-retention), purgeBatch)
+	res.Purged = purged
+	return res, errors.Join(first, err)
 }
 
 // one computes and files c's digest, if due.

@@ -217,6 +217,11 @@ func TestTickExactlyOnce(t *testing.T) {
 	if res, err := e.tick(monday.Add(7*24*time.Hour), 5).Run(context.Background()); err != nil || res.Sent != len(want) {
 		t.Fatalf("next Monday: %+v %v, want %d sent", res, err, len(want))
 	}
+	// Two weeks on, the first week's rows are purged by a tick, the
+	// second week's kept.
+	if res, err := e.tick(monday.Add(15*24*time.Hour), 5).Run(context.Background()); err != nil || res.Purged != int64(len(want)) {
+		t.Fatalf("a tick 15 days on: %+v %v, want the first week's %d purged", res, err, len(want))
+	}
 }
 
 // Before 07:00 local nothing goes out; a user in Auckland, whose Monday
@@ -364,6 +369,11 @@ func TestDigestEmail(t *testing.T) {
 	}
 	if !strings.HasPrefix(string(png), "\x89PNG\r\n\x1a\n") {
 		t.Errorf("the inline part is not a PNG (%d bytes)", len(png))
+	}
+	// Sent, the email keeps no copy of the chart.
+	var kept *int
+	if err := e.db.Primary.QueryRow(context.Background(), `SELECT length(inline_png) FROM email_outbox WHERE sent_at IS NOT NULL`).Scan(&kept); err != nil || kept != nil {
+		t.Errorf("the sent email keeps %v bytes of chart (%v)", kept, err)
 	}
 }
 

@@ -246,6 +246,9 @@ func (s *Store) deliver(ctx context.Context, c *claimedEmail, lease time.Duratio
 
 	var ue *UndeliverableError
 	var q string
+	// A settled email drops its inline image (a digest's chart, 60 KiB):
+	// nothing sends it again, and the row is kept for
+	// NOTIFICATION_RETENTION_DAYS.
 	o := delivered
 	switch {
 	case sendErr == nil:
@@ -253,6 +256,7 @@ func (s *Store) deliver(ctx context.Context, c *claimedEmail, lease time.Duratio
 UPDATE email_outbox
 SET sent_at = now(),
     last_error = NULL,
+    inline_png = NULL,
     claim_token = NULL,
     claimed_until = NULL
 WHERE id = $1
@@ -263,6 +267,7 @@ WHERE id = $1
 UPDATE email_outbox
 SET failed_at = now(),
     last_error = $3,
+    inline_png = NULL,
     claim_token = NULL,
     claimed_until = NULL
 WHERE id = $1
