@@ -1,5 +1,9 @@
+-- +goose NO TRANSACTION
 -- +goose Up
 -- The weekly digest (issue #19). 00024 is reserved for another change.
+-- Outside a transaction, for the CONCURRENTLY index on tasks below; every
+-- statement is safe to run again, so a run that failed half-way is
+-- simply run again.
 --
 -- digest_preferences is one row per subject who has PUT /me/preferences.
 -- It holds no email and no roles: those are the people directory's
@@ -47,13 +51,29 @@ CREATE TABLE IF NOT EXISTS digests (
 );
 CREATE INDEX IF NOT EXISTS digests_created_at_idx ON digests (created_at);
 
+-- What each digest counts: the tasks of the user's projects completed
+-- last week. Without this index that is every done task of those projects
+-- (tasks_live_project_status_created_at_id_idx, all of a project's done
+-- tasks, ever), once per user per week; with it, last week's only. Not
+-- limited to unarchived rows: a task archived by hand right after it was
+-- done still counts. CONCURRENTLY: writes to tasks do not wait; an invalid
+-- index a failed build left is dropped first.
+DROP INDEX CONCURRENTLY IF EXISTS tasks_done_project_completed_at_idx;
+CREATE INDEX CONCURRENTLY tasks_done_project_completed_at_idx ON tasks (project, completed_at)
+    WHERE status = 'done' AND deleted_at IS NULL;
+
 -- An email's inline image (the digest's chart), sent as a multipart/related
--- part with a Content-ID. Nullable, no default: no table rewrite.
-SET LOCAL lock_timeout = '5s';
+-- part with a Content-ID. Nullable, no default: no table rewrite. An old
+-- pod may hold a row lock meanwhile: lock_timeout gives up rather than
+-- queue every query on email_outbox behind the ALTER (this session only).
+SET lock_timeout = '5s';
 ALTER TABLE email_outbox ADD COLUMN IF NOT EXISTS inline_png bytea;
+RESET lock_timeout;
 
 -- +goose Down
-SET LOCAL lock_timeout = '5s';
+SET lock_timeout = '5s';
 ALTER TABLE email_outbox DROP COLUMN IF EXISTS inline_png;
+RESET lock_timeout;
+DROP INDEX CONCURRENTLY IF EXISTS tasks_done_project_completed_at_idx;
 DROP TABLE IF EXISTS digests;
 DROP TABLE IF EXISTS digest_preferences;

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/events"
@@ -40,6 +41,11 @@ func (c TickConfig) validate() error {
 	}
 	return nil
 }
+
+// chartTimeout bounds each statement of a digest's chart (the status
+// summary of the user's projects, proportional to their size, where the
+// rest of a digest is proportional to the user's own tasks).
+const chartTimeout = 5 * time.Second
 
 // Bounds of a digest's content, which the event schema states too.
 const (
@@ -232,7 +238,15 @@ func (h *Tick) compose(ctx context.Context, c Claim, week string, now time.Time,
 func (h *Tick) chart(ctx context.Context, subject string, projects []string, week string, from, now time.Time) ([]byte, error) {
 	day := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
 	sum, err := h.tasks.Summarize(ctx, task.ExportQuery{Only: &task.Scope{Projects: projects, Assignee: subject}},
-		day, day.AddDate(0, 0, 7), now, task.ExportOptions{StatusPerDay: true})
+		day, day.AddDate(0, 0, 7), now, task.ExportOptions{StatusPerDay: true, Timeout: chartTimeout})
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "57014" && ctx.Err() == nil { // query_canceled: the statement timeout
+		// The status summary reads every task of the user's projects: a
+		// user of huge ones gets the digest without its chart rather than
+		// none.
+		zerolog.Ctx(ctx).Warn().Str("subject", subject).Dur("timeout", chartTimeout).Msg("digest chart took too long: sent without it")
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
