@@ -147,7 +147,12 @@ FOR UPDATE`
 		}
 		loc := p.Location()
 		send, week, next := Plan(now, loc, deref(last))
-		if send && week == d.Week {
+		if send && week != d.Week {
+			// Made for another week: the zone changed since the claim. Due
+			// still, it is made anew by the next tick.
+			send, next = false, FirstDue(now, loc, deref(last))
+		}
+		if send {
 			const ins = `
 INSERT INTO digests (id, subject, week, chart_png, created_at)
 VALUES ($1, $2, $3, $4, $5)

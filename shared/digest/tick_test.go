@@ -437,8 +437,6 @@ func parseRelated(t *testing.T, raw []byte) (string, []byte) {
 
 func ptr[T any](v T) *T { return &v }
 
-var _ = uuid.Nil
-
 // Putting preferences again never brings back a week already sent, a
 // zone change reschedules by the new zone, and the same settings again
 // write nothing.
@@ -479,5 +477,25 @@ func TestPutReschedules(t *testing.T) {
 	}
 	if res, err := e.tick(monday.Add(2*time.Hour), 5).Run(ctx); err != nil || res.Sent != 0 {
 		t.Fatalf("after the move: %+v %v, want nothing sent", res, err)
+	}
+}
+
+// A digest made for another week than the one due when it is filed (the
+// zone changed after the claim) is not filed, and the due week stays due.
+func TestRecordOtherWeek(t *testing.T) {
+	t.Parallel()
+	e := newTickEnv(t)
+	ctx := context.Background()
+	e.user("kim", "weekly", "UTC", nil)
+	filed, err := e.store.Record(ctx, monday, events.DigestWeeklyData{DigestID: uuid.New(), Subject: "kim", Week: "2026-W49"}, nil)
+	if err != nil || filed {
+		t.Fatalf("filed %v (%v), want not", filed, err)
+	}
+	var next time.Time
+	if err := e.db.Primary.QueryRow(ctx, `SELECT next_digest_at FROM digest_preferences WHERE subject = 'kim'`).Scan(&next); err != nil || next.After(monday) {
+		t.Fatalf("next %s (%v), want still due", next, err)
+	}
+	if res, err := e.tick(monday, 5).Run(ctx); err != nil || res.Sent != 1 {
+		t.Fatalf("the next tick: %+v %v, want this week's sent", res, err)
 	}
 }
