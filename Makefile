@@ -72,7 +72,8 @@ FUZZ_TARGETS := \
   ./shared/ingest:FuzzParse \
   ./shared/auth:FuzzRequire \
   ./shared/cache:FuzzDecode \
-  ./shared/recurrence:FuzzCheck
+  ./shared/recurrence:FuzzCheck \
+  ./shared/digest:FuzzParsePreferences
 .PHONY: fuzz
 fuzz:
 	@failed=""; log=$$(mktemp); trap 'rm -f $$log' EXIT; \

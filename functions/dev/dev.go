@@ -16,6 +16,7 @@ import (
 	"github.com/taskfn/taskfn/shared/commentapi"
 	"github.com/taskfn/taskfn/shared/devissuer"
 	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/digest"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/ingest"
@@ -49,6 +50,7 @@ type devConfig struct {
 	Sender  auth.SenderConfig
 	Webhook webhook.Config
 	Ingest  ingest.SinkConfig
+	Digest  digest.TickConfig
 
 	Addr string `envconfig:"DEV_ADDR" default:"127.0.0.1:8080"`
 	// ExternalIssuer reads OIDC_ISSUER without the default, to tell whether
@@ -59,6 +61,9 @@ type devConfig struct {
 	RelayInterval   time.Duration `envconfig:"DEV_RELAY_INTERVAL" default:"10s"`
 	CleanupInterval time.Duration `envconfig:"DEV_CLEANUP_INTERVAL" default:"1h"`
 	RemindInterval  time.Duration `envconfig:"DEV_REMIND_INTERVAL" default:"1m"`
+	// DigestInterval ticks send-digests; a cluster's PingSource ticks
+	// every 15 minutes.
+	DigestInterval time.Duration `envconfig:"DEV_DIGEST_INTERVAL" default:"1m"`
 	// WebhookRetryInterval ticks retry-webhooks; a cluster's PingSource
 	// ticks every minute.
 	WebhookRetryInterval time.Duration `envconfig:"DEV_WEBHOOK_RETRY_INTERVAL" default:"5s"`
@@ -89,6 +94,7 @@ const (
 	cleanupSink = "/_dev/cleanup"
 	recurSink   = "/_dev/recur"
 	remindSink  = "/_dev/remind"
+	digestSink  = "/_dev/send-digests"
 	// Webhooks out: the sink of the tasks topic and the retry tick.
 	deliverWebhooksSink = "/_dev/deliver-webhooks"
 	retryWebhooksSink   = "/_dev/retry-webhooks"
@@ -232,6 +238,18 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	digestStore, err := digest.NewStore(b.DB, cfg.Kafka.TasksTopic, pub)
+	if err != nil {
+		return nil, err
+	}
+	prefs, err := digest.Wire(b, digest.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth}, lim, digestStore)
+	if err != nil {
+		return nil, err
+	}
+	digests, err := digest.NewTick(digestStore, tasks.Store, tasks.Roles, b.DB, cfg.Digest)
+	if err != nil {
+		return nil, err
+	}
 	hooks, err := webhookapi.Wire(b, webhookapi.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth, Webhook: cfg.Webhook}, lim, tasks.Roles)
 	if err != nil {
 		return nil, err
@@ -251,6 +269,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	routes = append(routes, inbox.Routes...)
 	routes = append(routes, reports.Routes...)
 	routes = append(routes, producers.Routes...)
+	routes = append(routes, prefs.Routes...)
 	for _, s := range []struct {
 		name  string
 		route httpx.Route
@@ -260,6 +279,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 		{"cleanup", at(cleanupSink, cleaner.Handler.Route())},
 		{"recur", at(recurSink, recurs.Route())},
 		{"remind", at(remindSink, reminders.Route())},
+		{"send-digests", at(digestSink, digests.Route())},
 		{"deliver-webhooks", at(deliverWebhooksSink, delivery.Sink.Route())},
 		{"retry-webhooks", at(retryWebhooksSink, delivery.Deliverer.TickRoute())},
 		{ingest.Name, at(ingestSink, producers.Sink.Route())},
@@ -312,6 +332,7 @@ func startSources(ctx context.Context, b *function.Base, cfg devConfig, base str
 		name, sink string
 		every      time.Duration
 	}{{"relay-outbox", relaySink, cfg.RelayInterval}, {"cleanup", cleanupSink, cfg.CleanupInterval}, {"remind", remindSink, cfg.RemindInterval},
+		{"send-digests", digestSink, cfg.DigestInterval},
 		{"retry-webhooks", retryWebhooksSink, cfg.WebhookRetryInterval}} {
 		wg.Go(func() {
 			_ = kafkasource.Ping(ctx, kafkasource.PingConfig{Name: p.name, Sink: base + p.sink, Interval: p.every,

@@ -997,3 +997,77 @@ func TestWebhooksEndToEnd(t *testing.T) {
 		t.Errorf("deliveries %+v", page.Items)
 	}
 }
+
+// TestDigestEndToEnd: the real binaries behind the real gateway. A user
+// opts in through nginx (PUT /me/preferences, refused with a bad zone),
+// two PingSource ticks to the real send-digests binary file one digest,
+// and the real notify sink, given its event as its KafkaSource would,
+// puts it into the inbox, which GET /notifications shows through nginx.
+func TestDigestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs functions")
+	}
+	lookTool(t, "nginx")
+	fns := []string{"get-preferences", "put-preferences", "create-task", "list-notifications"}
+	bins := buildFunctions(t, append(slices.Clone(fns), "send-digests", "notify", "migrate"))
+	dbURL := pgtest.NewEmpty(t)
+	iss := authtest.NewIssuer(t)
+	cluster := authtest.NewSenderIssuer(t)
+	env := e2eEnv(t, dbURL, iss, cluster)
+	migrate := exec.Command(bins["migrate"])
+	migrate.Env = env
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	upstreams := map[string]string{}
+	for _, fn := range fns {
+		p, _ := startFunction(t, fn, bins[fn], env)
+		upstreams[fn] = p.addr
+	}
+	gw := startGateway(t, upstreams)
+	tick, _ := startFunction(t, "send-digests", bins["send-digests"], env)
+	notify, _ := startFunction(t, "notify", bins["notify"], env)
+
+	// A zone where this week's Monday 07:00 has passed, whenever the test
+	// runs: UTC, or on a Monday before 07:00 UTC, the zone furthest ahead.
+	zone := "UTC"
+	if now := time.Now().UTC(); now.Weekday() == time.Monday && now.Hour() < 7 {
+		zone = "Pacific/Kiritimati"
+	}
+	dana := http.Header{"Authorization": {"Bearer " + iss.Token(t, "dana", auth.RoleMember)}, "Content-Type": {"application/json"}}
+	readProblem(t, do(t, http.MethodPut, gw.url+"/me/preferences", strings.NewReader(`{"digest":"weekly","time_zone":"Mars/Base"}`), dana), http.StatusUnprocessableEntity)
+	decodeReply(t, do(t, http.MethodPut, gw.url+"/me/preferences", strings.NewReader(`{"digest":"weekly","time_zone":"`+zone+`"}`), dana), http.StatusOK, nil)
+	var prefs struct {
+		Digest   string `json:"digest"`
+		TimeZone string `json:"time_zone"`
+	}
+	decodeReply(t, do(t, http.MethodGet, gw.url+"/me/preferences", nil, dana), http.StatusOK, &prefs)
+	if prefs.Digest != "weekly" || prefs.TimeZone != zone {
+		t.Fatalf("preferences %+v", prefs)
+	}
+	decodeReply(t, do(t, http.MethodPost, gw.url+"/tasks", strings.NewReader(`{"title":"Digest me"}`), dana), http.StatusCreated, nil)
+
+	token := cluster.Token(t, "send-digests", "pingsource", "taskfn-send-digests")
+	postEvent(t, tick.addr, "", "dev.knative.sources.ping", []byte(`{}`), http.StatusUnauthorized)
+	for range 2 {
+		postEvent(t, tick.addr, token, "dev.knative.sources.ping", []byte(`{}`), http.StatusOK)
+	}
+	conn, err := pgx.Connect(t.Context(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = conn.Close(t.Context()) }()
+	var data []byte
+	var n int
+	if err := conn.QueryRow(t.Context(), `SELECT count(*) OVER (), data FROM outbox WHERE type = 'dev.taskfn.digest.weekly.v1'`).Scan(&n, &data); err != nil || n != 1 {
+		t.Fatalf("%d digest events after two ticks (%v), want 1", n, err)
+	}
+	postEvent(t, notify.addr, cluster.Token(t, "notify", "kafkasource", "taskfn-notify"), "dev.taskfn.digest.weekly.v1", data, http.StatusOK)
+	var inbox struct {
+		Items []struct{ Kind, Summary string }
+	}
+	decodeReply(t, do(t, http.MethodGet, gw.url+"/notifications", nil, dana), http.StatusOK, &inbox)
+	if len(inbox.Items) != 1 || inbox.Items[0].Kind != "digest.weekly" || !strings.Contains(inbox.Items[0].Summary, "1 open tasks") {
+		t.Fatalf("inbox %+v", inbox.Items)
+	}
+}

@@ -71,6 +71,8 @@ var routes = []struct{ method, path, fn string }{
 	{http.MethodPost, "/webhooks/{id}/deliveries/{delivery}/redeliver", "redeliver-webhook"},
 	{http.MethodPost, "/events", "ingest-events"},
 	{http.MethodPost, "/events/alertmanager", "ingest-events"},
+	{http.MethodGet, "/me/preferences", "get-preferences"},
+	{http.MethodPut, "/me/preferences", "put-preferences"},
 }
 
 const gatewayTemplate = "knative/gateway/gateway.conf.template"

@@ -31,13 +31,14 @@ const (
 	ReportCompleted   = "dev.taskfn.report.completed.v1"
 	WebhookDisabled   = "dev.taskfn.webhook.disabled.v1"
 	CommandRejected   = "dev.taskfn.command.rejected.v1" // ingest-events refused a command from Kafka
+	DigestWeekly      = "dev.taskfn.digest.weekly.v1"
 )
 
 // Types lists every event type taskfn emits.
 var Types = []string{TaskCreated, TaskUpdated, TaskStatusChanged, TaskAssigned, TaskDeleted, TaskTrashed, TaskRestored, TaskPurged,
 	TaskReminder, TaskOverdue,
 	CommentCreated, CommentUpdated, CommentDeleted, RelationAdded, RelationRemoved, ReportRequested, ReportCompleted,
-	WebhookDisabled, CommandRejected}
+	WebhookDisabled, CommandRejected, DigestWeekly}
 
 // Command types: what producers send ingest-events (docs/producers.md),
 // each with its data schema beside the event types'.
@@ -69,6 +70,9 @@ const (
 	// SourceWebhooks: events about webhooks themselves, keyed by the
 	// webhook's id, on the tasks topic (which notify reads).
 	SourceWebhooks = "/taskfn/webhooks"
+	// SourceDigests: weekly digests, keyed by the digest's id, on the
+	// tasks topic (which notify reads).
+	SourceDigests = "/taskfn/digests"
 )
 
 // Default topics (configurable): task events keyed by task id, report
@@ -375,6 +379,8 @@ type FieldError struct {
 	Detail string `json:"detail"`
 }
 
+func (DigestWeeklyData) EventType() string { return DigestWeekly }
+
 // ReportCompletedData is the data of ReportCompleted.
 type ReportCompletedData struct {
 	ReportID    uuid.UUID `json:"report_id"`
@@ -395,4 +401,42 @@ type WebhookDisabledData struct {
 	Failures       int       `json:"failures"`
 	LastStatusCode *int      `json:"last_status_code"`
 	LastError      string    `json:"last_error"`
+}
+
+// DigestWeeklyData is the data of DigestWeekly: one subject's digest of
+// one ISO week, bounded (at most 20 open tasks listed, 10 projects with 3
+// titles each). The chart is not in it: it stays in the digests row
+// DigestID names, and notify copies it into the email.
+type DigestWeeklyData struct {
+	DigestID uuid.UUID `json:"digest_id"`
+	Subject  string    `json:"subject"`
+	Week     string    `json:"week"` // ISO week, "2026-W49"
+	TimeZone string    `json:"time_zone"`
+	// From and To bound last week, the one Completed covers: Monday 00:00
+	// to Monday 00:00 in TimeZone.
+	From      time.Time       `json:"from"`
+	To        time.Time       `json:"to"`
+	Open      int64           `json:"open"`    // open tasks owned or assigned
+	Overdue   int64           `json:"overdue"` // of those, past due
+	OpenTasks []DigestTask    `json:"open_tasks"`
+	Completed int64           `json:"completed"` // done last week in the subject's projects
+	Projects  []DigestProject `json:"completed_by_project"`
+	Chart     bool            `json:"chart"` // the digests row holds a PNG
+}
+
+// DigestTask is one open task in a digest.
+type DigestTask struct {
+	ID      uuid.UUID  `json:"id"`
+	Title   string     `json:"title"`
+	Project string     `json:"project"`
+	Status  string     `json:"status"`
+	DueAt   *time.Time `json:"due_at"`
+	Overdue bool       `json:"overdue"`
+}
+
+// DigestProject is what one project completed last week.
+type DigestProject struct {
+	Project string   `json:"project"`
+	Count   int64    `json:"count"`
+	Titles  []string `json:"titles"` // the latest few
 }

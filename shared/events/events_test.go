@@ -88,6 +88,11 @@ func TestEmittedDataValidates(t *testing.T) {
 		{"report requested", events.ReportRequestedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob"}},
 		{"report succeeded", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "succeeded", Rows: 12}},
 		{"report failed", events.ReportCompletedData{ReportID: report, Kind: "tasks-by-status", RequestedBy: "bob", Status: "failed", Error: "timeout"}},
+		{"digest, empty", events.DigestWeeklyData{DigestID: report, Subject: "bob", Week: "2026-W50", TimeZone: "UTC", From: full.CreatedAt, To: full.CreatedAt}},
+		{"digest, full", events.DigestWeeklyData{DigestID: report, Subject: "bob", Week: "2026-W50", TimeZone: "Europe/Berlin", From: full.CreatedAt, To: full.CreatedAt,
+			Open: 30, Overdue: 2, Completed: 5, Chart: true,
+			OpenTasks: []events.DigestTask{{ID: full.ID, Title: "x", Project: "web", Status: "todo", DueAt: full.DueAt, Overdue: true}, {ID: full.ID, Title: "y", Project: "~bob", Status: "blocked"}},
+			Projects:  []events.DigestProject{{Project: "web", Count: 5, Titles: []string{"a", "b", "c"}}}}},
 		{"webhook disabled", events.WebhookDisabledData{WebhookID: report, Owner: "bob", Project: &full.Project, URL: "https://example.com/hook", Failures: 50, LastError: "connection refused"}},
 	}
 	for _, tt := range tests {

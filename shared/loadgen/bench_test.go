@@ -143,7 +143,8 @@ func BenchmarkLoad(b *testing.B) {
 		"./functions/get-project", "./functions/list-projects", "./functions/put-project-member",
 		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity",
 		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments", "./functions/list-relations",
-		"./functions/list-trash", "./functions/delete-task", "./functions/restore-task", "./functions/ingest-events")
+		"./functions/list-trash", "./functions/delete-task", "./functions/restore-task", "./functions/ingest-events",
+		"./functions/get-preferences", "./functions/put-preferences")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -205,6 +206,8 @@ func BenchmarkLoad(b *testing.B) {
 	trashTask := startProc(b, logs, "delete-task", filepath.Join(bin, "delete-task"), common, "/readyz")
 	restore := startProc(b, logs, "restore-task", filepath.Join(bin, "restore-task"), common, "/readyz")
 	ingestEvents := startProc(b, logs, "ingest-events", filepath.Join(bin, "ingest-events"), common, "/readyz")
+	getPrefs := startProc(b, logs, "get-preferences", filepath.Join(bin, "get-preferences"), common, "/readyz")
+	putPrefs := startProc(b, logs, "put-preferences", filepath.Join(bin, "put-preferences"), common, "/readyz")
 	trashSeeded, err := seedTrash(ctx, db)
 	if err != nil {
 		b.Fatal(err)
@@ -455,6 +458,12 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET comments", comments, pageStep(comments, hot, members, "/comments?limit=50"), 0},
 		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil), 0},
 		{"GET /trash", listTrash, fixed(http.StatusOK, http.MethodGet, listTrash.url+"/trash?limit=50", members, nil), 0},
+		// The member's own preferences: a primary-key read; a PUT that
+		// locks its row, reschedules the digest and writes it (each time:
+		// updated_at).
+		{"GET /me/preferences", getPrefs, fixed(http.StatusOK, http.MethodGet, getPrefs.url+"/me/preferences", members, nil), 0},
+		{"PUT /me/preferences", putPrefs, fixed(http.StatusOK, http.MethodPut, putPrefs.url+"/me/preferences", members,
+			[]byte(`{"digest":"weekly","time_zone":"Europe/Berlin"}`)), 0},
 		{"PATCH", update, single, 1},
 		{"bulk PATCH of 100", bulkUpdate, bulkStep, 1},
 		{"trash + restore", restore, cycleStep, 1},
@@ -499,6 +508,7 @@ func BenchmarkLoad(b *testing.B) {
 	rPatchProject, rListMembers, rActivity := *res["PATCH project"], *res["GET members"], *res["GET activity"]
 	rPatch, rBulk, rComments, rRelations := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"], *res["GET relations"]
 	rTrash, rCycle, rIngest := *res["GET /trash"], *res["trash + restore"], *res["ingest, structured"]
+	rGetPrefs, rPutPrefs := *res["GET /me/preferences"], *res["PUT /me/preferences"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -566,6 +576,8 @@ func BenchmarkLoad(b *testing.B) {
 	add(rComments, &rPgx)
 	add(rRelations, &rPgx)
 	add(rTrash, &rPgxList)
+	add(rGetPrefs, &rStatic)
+	add(rPutPrefs, &rStatic)
 	add(rPatch, &rStatic)
 	add(rBulk, &rPatch)
 	add(rCycle, &rPatch)
@@ -597,6 +609,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET activity", fmt.Sprintf("an activity page (50 of %d lines)", activityLines)},
 		{"GET comments", fmt.Sprintf("a page of 50 comments, %d in the table", commentsSeeded)},
 		{"GET /trash", fmt.Sprintf("a page of 50 of the member's trash, %d trashed tasks in the table", trashSeeded)},
+		{"GET /me/preferences", "the caller's preferences"},
 	} {
 		if ran(c.name) {
 			p99 := res[c.name].Latency.Quantile(0.99)
@@ -624,7 +637,7 @@ func BenchmarkLoad(b *testing.B) {
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate, rIngest} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -641,7 +654,7 @@ func BenchmarkLoad(b *testing.B) {
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rPatch, rBulk, rCycle, rCreate, rIngest} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}

@@ -34,6 +34,7 @@ const (
 	KindReminder        Kind = "task.reminder"
 	KindOverdue         Kind = "task.overdue"
 	KindWebhookDisabled Kind = "webhook.disabled"
+	KindDigest          Kind = "digest.weekly"
 )
 
 // poison marks an event that can never be processed: retrying it cannot
@@ -50,6 +51,8 @@ type Notice struct {
 	TaskID    *uuid.UUID
 	ReportID  *uuid.UUID
 	TaskTitle string
+	// Chart names the digest whose chart the email carries inline.
+	Chart *uuid.UUID
 	// Detail is what changed, as the API shows it under "detail".
 	Detail map[string]any
 }
@@ -82,6 +85,8 @@ func Decide(eventType, contentType string, data []byte) ([]Notice, error) {
 		decide = overdue
 	case events.WebhookDisabled:
 		decide = webhookDisabled
+	case events.DigestWeekly:
+		decide = digestWeekly
 	default:
 		return nil, nil
 	}
@@ -307,6 +312,54 @@ func webhookDisabled(data []byte) ([]Notice, error) {
 	return []Notice{{Recipient: d.Owner, Kind: KindWebhookDisabled, Detail: detail}}, nil
 }
 
+// digestWeekly gives a subject its weekly digest (docs/digest.md).
+func digestWeekly(data []byte) ([]Notice, error) {
+	var d events.DigestWeeklyData
+	if err := decode(data, &d); err != nil {
+		return nil, err
+	}
+	if d.DigestID == uuid.Nil || d.Subject == "" || len(d.Subject) > task.MaxSubject || d.Week == "" ||
+		len(d.OpenTasks) > maxDigestTasks || len(d.Projects) > maxDigestProjects {
+		return nil, poison("digest.weekly needs digest_id, subject (at most %d bytes) and week, at most %d open tasks and %d projects",
+			task.MaxSubject, maxDigestTasks, maxDigestProjects)
+	}
+	texts := []string{d.Week, d.TimeZone}
+	for _, t := range d.OpenTasks {
+		texts = append(texts, t.Title, t.Project, t.Status)
+	}
+	for _, p := range d.Projects {
+		texts = append(texts, p.Project)
+		texts = append(texts, p.Titles...)
+	}
+	for _, s := range texts {
+		if !pg.TextOK(s) {
+			return nil, poison("the data holds a text with NUL, which cannot be stored")
+		}
+	}
+	id := d.DigestID
+	detail := map[string]any{"digest_id": id.String(), "week": d.Week, "time_zone": d.TimeZone, "from": d.From, "to": d.To,
+		"open": d.Open, "overdue": d.Overdue, "open_tasks": nonNil(d.OpenTasks), "completed": d.Completed,
+		"completed_by_project": nonNil(d.Projects)}
+	n := Notice{Recipient: d.Subject, Kind: KindDigest, Detail: detail}
+	if d.Chart {
+		n.Chart = &id
+	}
+	return []Notice{n}, nil
+}
+
+// What a digest event may list (the schema's bounds).
+const (
+	maxDigestTasks    = 20
+	maxDigestProjects = 10
+)
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
 // decodeTask decodes the data of a task event into d and checks its task
 // snapshot, snap, which points into d.
 func decodeTask(data []byte, d any, snap *events.TaskSnapshot) error {
@@ -398,6 +451,9 @@ func (n Notice) Summary(name func(subject string) string) string {
 		return fmt.Sprintf("%s is overdue: it was due %s", title, str("due_local"))
 	case KindWebhookDisabled:
 		return fmt.Sprintf("Your webhook to %s was disabled after %d failed deliveries in a row: %s", str("url"), n.Detail["failures"], str("last_error"))
+	case KindDigest:
+		return fmt.Sprintf("Your weekly digest (%s): %d open tasks, %d overdue; %d completed last week in your projects",
+			str("week"), n.Detail["open"], n.Detail["overdue"], n.Detail["completed"])
 	case KindReportCompleted:
 		kind := strings.ReplaceAll(str("report_kind"), "_", " ")
 		if str("status") == "succeeded" {

@@ -40,6 +40,9 @@ func FuzzDecide(f *testing.F) {
 		events.TaskDeletedData{Actor: "alice", Task: snap},
 		events.ReportCompletedData{ReportID: uuid.MustParse("0190a4c2-7b1e-7c3d-9e4f-123456789abd"), Kind: "tasks_export", RequestedBy: "carol", Status: "failed", Error: "x"},
 		events.WebhookDisabledData{WebhookID: uuid.MustParse("0190a4c2-7b1e-7c3d-9e4f-123456789abe"), Owner: "carol", URL: "https://example.com/h", Failures: 50, LastError: "x"},
+		events.DigestWeeklyData{DigestID: snap.ID, Subject: "carol", Week: "2026-W50", TimeZone: "Europe/Berlin", Open: 3, Overdue: 1, Completed: 2, Chart: true,
+			OpenTasks: []events.DigestTask{{ID: snap.ID, Title: "Ship it", Project: "web", Status: "todo", Overdue: true}},
+			Projects:  []events.DigestProject{{Project: "web", Count: 2, Titles: []string{"a", "b"}}}},
 	}
 	index := func(typ string) uint8 {
 		for i, t := range fuzzTypes {

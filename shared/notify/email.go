@@ -5,13 +5,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	htmlpkg "html"
+	"io"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"net/textproto"
 	"strings"
 	"time"
 	"unicode"
@@ -55,6 +60,10 @@ type Email struct {
 	Subject   string
 	Body      string
 	MessageID string
+	// InlinePNG, if set, is an image shown below the text (a digest's
+	// chart): the message becomes multipart/related, the text in plain
+	// and in HTML, the image referenced by its Content-ID.
+	InlinePNG []byte
 }
 
 // UndeliverableError is an email the server refused for good (an SMTP 5xx
@@ -201,19 +210,87 @@ func (s *Sender) compose(e Email, now time.Time) ([]byte, error) {
 	header("Date", now.UTC().Format(time.RFC1123Z))
 	header("Message-ID", e.MessageID)
 	header("MIME-Version", "1.0")
+	header("Auto-Submitted", "auto-generated")
+	body := strings.ReplaceAll(strings.ReplaceAll(e.Body, "\r\n", "\n"), "\n", "\r\n")
+	if e.InlinePNG != nil {
+		if err := writeRelated(&b, body, e.InlinePNG); err != nil {
+			return nil, err
+		}
+		return b.Bytes(), nil
+	}
 	header("Content-Type", `text/plain; charset="utf-8"`)
 	header("Content-Transfer-Encoding", "quoted-printable")
-	header("Auto-Submitted", "auto-generated")
 	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	body := strings.ReplaceAll(strings.ReplaceAll(e.Body, "\r\n", "\n"), "\n", "\r\n")
-	if _, err := qp.Write([]byte(body)); err != nil {
-		return nil, err
-	}
-	if err := qp.Close(); err != nil {
+	if err := writeQP(&b, body); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+func writeQP(w io.Writer, text string) error {
+	qp := quotedprintable.NewWriter(w)
+	if _, err := qp.Write([]byte(text)); err != nil {
+		return err
+	}
+	return qp.Close()
+}
+
+// chartCID is the Content-ID of an email's inline image, which its HTML
+// refers to as cid:chart@taskfn.
+const chartCID = "chart@taskfn"
+
+// writeRelated writes the Content-Type header, the blank line and a
+// multipart/related body: a multipart/alternative of text (plain, and
+// HTML showing the image) and the PNG, inline, with its Content-ID.
+func writeRelated(b *bytes.Buffer, text string, png []byte) error {
+	related := multipart.NewWriter(b)
+	b.WriteString(`Content-Type: multipart/related; type="multipart/alternative"; boundary="` + related.Boundary() + "\"\r\n\r\n")
+	inner := multipart.NewWriter(io.Discard).Boundary() // a fresh random boundary
+	part, err := related.CreatePart(textproto.MIMEHeader{"Content-Type": {`multipart/alternative; boundary="` + inner + `"`}})
+	if err != nil {
+		return err
+	}
+	alt := multipart.NewWriter(part)
+	if err := alt.SetBoundary(inner); err != nil {
+		return err
+	}
+	html := "<html><body><pre style=\"font-family: sans-serif; white-space: pre-wrap\">" + htmlpkg.EscapeString(text) +
+		"</pre>\r\n<p><img src=\"cid:" + chartCID + "\" alt=\"Your week in a chart\"></p></body></html>\r\n"
+	for _, p := range []struct{ typ, text string }{{"text/plain", text}, {"text/html", html}} {
+		w, err := alt.CreatePart(textproto.MIMEHeader{
+			"Content-Type":              {p.typ + `; charset="utf-8"`},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		if err != nil {
+			return err
+		}
+		if err := writeQP(w, p.text); err != nil {
+			return err
+		}
+	}
+	if err := alt.Close(); err != nil {
+		return err
+	}
+	w, err := related.CreatePart(textproto.MIMEHeader{
+		"Content-Type":              {"image/png"},
+		"Content-Transfer-Encoding": {"base64"},
+		"Content-ID":                {"<" + chartCID + ">"},
+		"Content-Disposition":       {`inline; filename="digest.png"`},
+	})
+	if err != nil {
+		return err
+	}
+	enc := base64.StdEncoding.EncodeToString(png)
+	for len(enc) > 76 { // RFC 2045: lines of at most 76 characters
+		if _, err := io.WriteString(w, enc[:76]+"\r\n"); err != nil {
+			return err
+		}
+		enc = enc[76:]
+	}
+	if _, err := io.WriteString(w, enc+"\r\n"); err != nil {
+		return err
+	}
+	return related.Close()
 }
 
 func isASCII(s string) bool {

@@ -13,15 +13,17 @@ import (
 	"github.com/taskfn/taskfn/shared/people"
 )
 
-func insertEmail(ctx context.Context, tx pgx.Tx, notificationID uuid.UUID, eventID string, p people.Person, e Email) error {
+func insertEmail(ctx context.Context, tx pgx.Tx, notificationID uuid.UUID, eventID string, p people.Person, e Email, chart *uuid.UUID) error {
 	id, err := uuid.NewV7()
 	if err != nil {
 		return fmt.Errorf("notify: record: %w", err)
 	}
+	// A digest's chart is copied from its row ($9 NULL: none), so the
+	// email is whole by itself, as every retry must send it.
 	const q = `
-INSERT INTO email_outbox (id, notification_id, event_id, to_address, to_name, subject, body, message_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	if _, err := tx.Exec(ctx, q, id, notificationID, eventID, p.Email, p.Name, e.Subject, e.Body, e.MessageID); err != nil {
+INSERT INTO email_outbox (id, notification_id, event_id, to_address, to_name, subject, body, message_id, inline_png)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, (SELECT chart_png FROM digests WHERE id = $9))`
+	if _, err := tx.Exec(ctx, q, id, notificationID, eventID, p.Email, p.Name, e.Subject, e.Body, e.MessageID, chart); err != nil {
 		return fmt.Errorf("notify: record email: %w", err)
 	}
 	return nil
@@ -41,6 +43,9 @@ func composeEmail(eventID string, n Notice, p people.Person, name func(string) s
 	case n.TaskID != nil:
 		fmt.Fprintf(&b, "Task: %s\nId: %s\n", n.TaskTitle, n.TaskID)
 		b.WriteString("\nYou get this email because you own or are assigned to this task.\n")
+	case n.Kind == KindDigest:
+		digestBody(&b, n)
+		b.WriteString("\nYou get this email because you asked for a weekly digest; PUT /me/preferences {\"digest\": \"off\"} stops it.\n")
 	case n.ReportID != nil:
 		fmt.Fprintf(&b, "Report: /reports/%s\n", n.ReportID)
 		if e, ok := n.Detail["error"].(string); ok && e != "" {
@@ -196,11 +201,11 @@ WHERE id = $1
   AND sent_at IS NULL
   AND failed_at IS NULL
   AND (claimed_until IS NULL OR claimed_until <= now())
-RETURNING to_address, to_name, subject, body, message_id`
+RETURNING to_address, to_name, subject, body, message_id, inline_png`
 	rows, _ := s.db.Primary.Query(ctx, q, id, token, lease.Milliseconds())
 	e, err := pgx.CollectOneRow(rows, func(r pgx.CollectableRow) (Email, error) {
 		e := Email{ID: id.String()}
-		err := r.Scan(&e.ToAddress, &e.ToName, &e.Subject, &e.Body, &e.MessageID)
+		err := r.Scan(&e.ToAddress, &e.ToName, &e.Subject, &e.Body, &e.MessageID, &e.InlinePNG)
 		return e, err
 	})
 	if err == nil {
@@ -241,6 +246,9 @@ func (s *Store) deliver(ctx context.Context, c *claimedEmail, lease time.Duratio
 
 	var ue *UndeliverableError
 	var q string
+	// A settled email drops its inline image (a digest's chart, 60 KiB):
+	// nothing sends it again, and the row is kept for
+	// NOTIFICATION_RETENTION_DAYS.
 	o := delivered
 	switch {
 	case sendErr == nil:
@@ -248,6 +256,7 @@ func (s *Store) deliver(ctx context.Context, c *claimedEmail, lease time.Duratio
 UPDATE email_outbox
 SET sent_at = now(),
     last_error = NULL,
+    inline_png = NULL,
     claim_token = NULL,
     claimed_until = NULL
 WHERE id = $1
@@ -258,6 +267,7 @@ WHERE id = $1
 UPDATE email_outbox
 SET failed_at = now(),
     last_error = $3,
+    inline_png = NULL,
     claim_token = NULL,
     claimed_until = NULL
 WHERE id = $1

@@ -102,7 +102,7 @@ ON CONFLICT DO NOTHING`
 			if emailFrom == "" || !ok || p.Email == "" {
 				continue
 			}
-			if err := insertEmail(ctx, tx, id, eventID, p, composeEmail(eventID, n, p, name, emailFrom)); err != nil {
+			if err := insertEmail(ctx, tx, id, eventID, p, composeEmail(eventID, n, p, name, emailFrom), n.Chart); err != nil {
 				return err
 			}
 			rec.Emails++

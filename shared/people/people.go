@@ -199,19 +199,7 @@ ORDER BY username, roles_seen_at DESC`
 		projectRoles         map[string]string
 	)
 	_, err := pgx.ForEachRow(rows, []any{&name, &subject, &email, &roles, &projectRoles}, func() error {
-		id := auth.Identity{Subject: subject, Username: name, Email: email}
-		for _, r := range roles {
-			id.Roles = append(id.Roles, auth.Role(r))
-		}
-		for k, r := range projectRoles {
-			if role, ok := auth.ParseProjectRole(r); ok {
-				if id.ProjectRoles == nil {
-					id.ProjectRoles = map[string]auth.ProjectRole{}
-				}
-				id.ProjectRoles[k] = role
-			}
-		}
-		out[name] = id
+		out[name] = identity(auth.Identity{Subject: subject, Username: name, Email: email}, roles, projectRoles)
 		roles, projectRoles = nil, nil
 		return nil
 	})
@@ -219,6 +207,45 @@ ORDER BY username, roles_seen_at DESC`
 		return nil, fmt.Errorf("people: by username: %w", err)
 	}
 	return out, nil
+}
+
+// IdentityOf returns the identity subject's latest token gave it, as
+// remembered (email, username, roles, project roles), and whether it has
+// an entry at all: what acts for a subject later, when no token is at
+// hand (the weekly digest), knows it by this.
+func IdentityOf(ctx context.Context, db DBTX, subject string) (auth.Identity, bool, error) {
+	const q = `
+SELECT coalesce(email, ''), coalesce(username, ''), roles, project_roles
+FROM people
+WHERE subject = $1`
+	rows, _ := db.Query(ctx, q, subject)
+	id := auth.Identity{Subject: subject}
+	var (
+		roles        []string
+		projectRoles map[string]string
+	)
+	n, err := pgx.ForEachRow(rows, []any{&id.Email, &id.Username, &roles, &projectRoles}, func() error { return nil })
+	if err != nil {
+		return auth.Identity{}, false, fmt.Errorf("people: identity of: %w", err)
+	}
+	return identity(id, roles, projectRoles), n.RowsAffected() > 0, nil
+}
+
+// identity is id with the roles and project roles stored for it; a
+// project role no longer known is dropped.
+func identity(id auth.Identity, roles []string, projectRoles map[string]string) auth.Identity {
+	for _, r := range roles {
+		id.Roles = append(id.Roles, auth.Role(r))
+	}
+	for k, r := range projectRoles {
+		if role, ok := auth.ParseProjectRole(r); ok {
+			if id.ProjectRoles == nil {
+				id.ProjectRoles = map[string]auth.ProjectRole{}
+			}
+			id.ProjectRoles[k] = role
+		}
+	}
+	return id
 }
 
 // Directory remembers callers with a cache in front: a function sees the
