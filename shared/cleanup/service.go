@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/events"
@@ -48,28 +46,14 @@ func (h *Handler) Route() httpx.Route {
 	return httpx.Route{Name: "cleanup", Method: http.MethodPost, Path: "/", Handler: h}
 }
 
+// ServeHTTP runs the cleaner once per tick; its failure maps as for any
+// route (httpx.ProblemOf): a database that is busy or unreachable, a
+// deadlock included, is a 503 and the tick is retried.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	httpx.Handle(h.tick).ServeHTTP(w, r)
+	events.TickHandler("cleanup", h.run).ServeHTTP(w, r)
 }
 
-// tick runs the cleaner once; its failure maps as for any route
-// (httpx.ProblemOf): a database that is busy or unreachable, a deadlock
-// included, is a 503 and the tick is retried.
-func (h *Handler) tick(w http.ResponseWriter, r *http.Request) error {
-	ev, err := events.Read(w, r, 64<<10)
-	if err != nil {
-		return err
-	}
-	log := zerolog.Ctx(r.Context())
-	res, err := h.cleaner.Run(r.Context(), h.now())
-	if err != nil {
-		log.Warn().Err(err).Interface("deleted", res).Msg("cleanup stopped early")
-		return err
-	}
-	log.Info().Str("event.id", ev.ID()).Interface("deleted", res).Msg("cleanup done")
-	httpx.WriteJSON(w, http.StatusOK, res)
-	return nil
-}
+func (h *Handler) run(ctx context.Context) (Result, error) { return h.cleaner.Run(ctx, h.now()) }
 
 // Service holds what the cleanup function runs on.
 type Service struct {

@@ -99,23 +99,7 @@ func NewTick(store *Store, tasks *task.Store, roles *project.Resolver, db *pg.DB
 
 // Route is the tick's route: ticks are POSTed to /.
 func (h *Tick) Route() httpx.Route {
-	return httpx.Route{Name: "send-digests", Method: http.MethodPost, Path: "/", Handler: httpx.Handle(h.tick)}
-}
-
-func (h *Tick) tick(w http.ResponseWriter, r *http.Request) error {
-	ev, err := events.Read(w, r, 64<<10)
-	if err != nil {
-		return err
-	}
-	res, err := h.Run(r.Context())
-	log := zerolog.Ctx(r.Context())
-	if err != nil {
-		log.Warn().Err(err).Interface("digests", res).Msg("digests stopped early")
-		return err
-	}
-	log.Info().Str("event.id", ev.ID()).Interface("digests", res).Msg("digests sent")
-	httpx.WriteJSON(w, http.StatusOK, res)
-	return nil
+	return httpx.Route{Name: "send-digests", Method: http.MethodPost, Path: "/", Handler: events.TickHandler("digests", h.Run)}
 }
 
 // Run sends what is due now, batch after batch, within the budget, then

@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
@@ -64,23 +62,7 @@ func NewHandler(tasks *task.Store, cfg Config) (*Handler, error) {
 
 // Route is the handler's route: ticks are POSTed to /.
 func (h *Handler) Route() httpx.Route {
-	return httpx.Route{Name: "remind", Method: http.MethodPost, Path: "/", Handler: httpx.Handle(h.tick)}
-}
-
-func (h *Handler) tick(w http.ResponseWriter, r *http.Request) error {
-	ev, err := events.Read(w, r, 64<<10)
-	if err != nil {
-		return err
-	}
-	res, err := h.Run(r.Context())
-	log := zerolog.Ctx(r.Context())
-	if err != nil {
-		log.Warn().Err(err).Interface("sent", res).Msg("reminders stopped early")
-		return err
-	}
-	log.Info().Str("event.id", ev.ID()).Interface("sent", res).Msg("reminders sent")
-	httpx.WriteJSON(w, http.StatusOK, res)
-	return nil
+	return httpx.Route{Name: "remind", Method: http.MethodPost, Path: "/", Handler: events.TickHandler("reminders", h.Run)}
 }
 
 // Run fires what is due now, batch after batch, within the budget.
