@@ -82,6 +82,8 @@ type Tick struct {
 	db    *pg.DB
 	cfg   TickConfig
 	now   func() time.Time
+	// chartTimeout is the const chartTimeout; tests shorten it.
+	chartTimeout time.Duration
 }
 
 // NewTick returns the tick over its stores: digests, tasks, the project
@@ -94,7 +96,7 @@ func NewTick(store *Store, tasks *task.Store, roles *project.Resolver, db *pg.DB
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Tick{store: store, tasks: tasks, roles: roles, db: db, cfg: cfg, now: time.Now}, nil
+	return &Tick{store: store, tasks: tasks, roles: roles, db: db, cfg: cfg, now: time.Now, chartTimeout: chartTimeout}, nil
 }
 
 // Route is the tick's route: ticks are POSTed to /.
@@ -222,13 +224,13 @@ func (h *Tick) compose(ctx context.Context, c Claim, week string, now time.Time,
 func (h *Tick) chart(ctx context.Context, subject string, projects []string, week string, from, now time.Time) ([]byte, error) {
 	day := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, time.UTC)
 	sum, err := h.tasks.Summarize(ctx, task.ExportQuery{Only: &task.Scope{Projects: projects, Assignee: subject}},
-		day, day.AddDate(0, 0, 7), now, task.ExportOptions{StatusPerDay: true, Timeout: chartTimeout})
+		day, day.AddDate(0, 0, 7), now, task.ExportOptions{StatusPerDay: true, Timeout: h.chartTimeout})
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) && pe.Code == "57014" && ctx.Err() == nil { // query_canceled: the statement timeout
 		// The status summary reads every task of the user's projects: a
 		// user of huge ones gets the digest without its chart rather than
 		// none.
-		zerolog.Ctx(ctx).Warn().Str("subject", subject).Dur("timeout", chartTimeout).Msg("digest chart took too long: sent without it")
+		zerolog.Ctx(ctx).Warn().Str("subject", subject).Dur("timeout", h.chartTimeout).Msg("digest chart took too long: sent without it")
 		return nil, nil
 	}
 	if err != nil {
