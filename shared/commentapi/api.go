@@ -190,15 +190,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Items []comment.Comment `json:"items"`
-		Next  *string           `json:"next_cursor"`
-	}{Items: items}
-	if more {
-		out.Next = httpx.IDCursor(items[len(items)-1].ID)
-	}
-	w.Header().Set("Cache-Control", "private, no-cache")
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteIDPage(w, items, more, func(x comment.Comment) uuid.UUID { return x.ID })
 	return nil
 }
 

@@ -75,8 +75,22 @@ func IDPage(r *http.Request, def, most int) (limit int, after uuid.UUID, err err
 	return limit, after, nil
 }
 
-// IDCursor is the next_cursor of an IDPage list whose page ended at last.
-func IDCursor(last uuid.UUID) *string {
+// idCursor is the next_cursor of an IDPage list whose page ended at last.
+func idCursor(last uuid.UUID) *string {
 	s := base64.RawURLEncoding.EncodeToString(last[:])
 	return &s
+}
+
+// WriteIDPage answers 200 with one page of an IDPage list: its items and,
+// when more follow, the next_cursor after the last, whose id gives id.
+func WriteIDPage[T any](w http.ResponseWriter, items []T, more bool, id func(T) uuid.UUID) {
+	out := struct {
+		Items []T     `json:"items"`
+		Next  *string `json:"next_cursor"`
+	}{Items: items}
+	if more {
+		out.Next = idCursor(id(items[len(items)-1]))
+	}
+	w.Header().Set("Cache-Control", "private, no-cache")
+	WriteJSON(w, http.StatusOK, out)
 }

@@ -59,14 +59,6 @@ func (a *API) activity(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Items []activity.Entry `json:"items"`
-		Next  *string          `json:"next_cursor"`
-	}{Items: items}
-	if more {
-		out.Next = httpx.IDCursor(items[len(items)-1].ID)
-	}
-	w.Header().Set("Cache-Control", "private, no-cache")
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteIDPage(w, items, more, func(x activity.Entry) uuid.UUID { return x.ID })
 	return nil
 }
