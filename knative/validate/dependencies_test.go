@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -70,18 +69,8 @@ func TestEndToEndWithRedisAndKafka(t *testing.T) {
 		"SINK_OIDC_CA_FILE":    "",
 		"SINK_OIDC_TOKEN_FILE": "",
 	})
-	migrate := exec.Command(bins["migrate"])
-	migrate.Env = env
-	if out, err := migrate.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	procs := map[string]*process{}
-	upstreams := map[string]string{}
-	for _, fn := range fns {
-		p, _ := startFunction(t, fn, bins[fn], env)
-		procs[fn], upstreams[fn] = p, p.addr
-	}
-	gw := startGateway(t, upstreams)
+	migrateOnce(t, bins["migrate"], env)
+	procs, gw := startBehindGateway(t, fns, bins, env)
 	carol := http.Header{"Authorization": {"Bearer " + iss.Token(t, "carol", auth.RoleMember)}}
 	send := func(method, path, body string, status int, extra ...string) (map[string]any, http.Header) {
 		t.Helper()

@@ -122,6 +122,28 @@ type process struct {
 	done chan error
 }
 
+// migrateOnce runs the migrate binary against env's database.
+func migrateOnce(t *testing.T, bin string, env []string) {
+	t.Helper()
+	migrate := exec.Command(bin)
+	migrate.Env = env
+	if out, err := migrate.CombinedOutput(); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+}
+
+// startBehindGateway starts the functions fns and a gateway routing to them.
+func startBehindGateway(t *testing.T, fns []string, bins map[string]string, env []string) (map[string]*process, *gateway) {
+	t.Helper()
+	procs := map[string]*process{}
+	upstreams := map[string]string{}
+	for _, fn := range fns {
+		p, _ := startFunction(t, fn, bins[fn], env)
+		procs[fn], upstreams[fn] = p, p.addr
+	}
+	return procs, startGateway(t, upstreams)
+}
+
 // startFunction runs bin on a free port, waits for /readyz and returns how
 // long that took: the cold start, process start to ready. When t ends it
 // sends SIGTERM, as Knative does, and expects a clean exit.
@@ -918,17 +940,8 @@ func TestWebhooksEndToEnd(t *testing.T) {
 	iss := authtest.NewIssuer(t)
 	cluster := authtest.NewSenderIssuer(t)
 	env := e2eEnv(t, dbURL, iss, cluster)
-	migrate := exec.Command(bins["migrate"])
-	migrate.Env = env
-	if out, err := migrate.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	upstreams := map[string]string{}
-	for _, fn := range fns {
-		p, _ := startFunction(t, fn, bins[fn], env)
-		upstreams[fn] = p.addr
-	}
-	gw := startGateway(t, upstreams)
+	migrateOnce(t, bins["migrate"], env)
+	_, gw := startBehindGateway(t, fns, bins, env)
 	sink, _ := startFunction(t, "deliver-webhooks", bins["deliver-webhooks"], env)
 
 	type post struct {
@@ -1014,17 +1027,8 @@ func TestDigestEndToEnd(t *testing.T) {
 	iss := authtest.NewIssuer(t)
 	cluster := authtest.NewSenderIssuer(t)
 	env := e2eEnv(t, dbURL, iss, cluster)
-	migrate := exec.Command(bins["migrate"])
-	migrate.Env = env
-	if out, err := migrate.CombinedOutput(); err != nil {
-		t.Fatalf("migrate: %v\n%s", err, out)
-	}
-	upstreams := map[string]string{}
-	for _, fn := range fns {
-		p, _ := startFunction(t, fn, bins[fn], env)
-		upstreams[fn] = p.addr
-	}
-	gw := startGateway(t, upstreams)
+	migrateOnce(t, bins["migrate"], env)
+	_, gw := startBehindGateway(t, fns, bins, env)
 	tick, _ := startFunction(t, "send-digests", bins["send-digests"], env)
 	notify, _ := startFunction(t, "notify", bins["notify"], env)
 
