@@ -102,8 +102,10 @@ manifests-sync:
 
 # images: ko (go install github.com/google/ko@v0.19.1) builds every image the manifests name,
 # offline: the base is assembled locally (knative/validate/cmd/kobase) into ko's cache and used
-# instead of ko.yaml's, which needs a registry. The resolved manifests and an OCI layout of the
-# images land in $(IMAGES).
+# instead of ko.yaml's, which needs a registry. ko pushes to a registry on loopback that lives for
+# the run (cmd/koregistry): its --oci-layout-path writes one index.json from concurrent publishes
+# without a lock, which failed CI once. The resolved manifests and an OCI layout of the images
+# (copied one at a time by imagecheck) land in $(IMAGES).
 KO      ?= ko
 KOCACHE ?= $(CURDIR)/.cache/ko
 IMAGES  ?= $(CURDIR)/bin/images
@@ -114,11 +116,12 @@ KO_DIRS := -f knative/ -f knative/gateway/ -f kafka-sources/
 images:
 	@command -v $(KO) >/dev/null || { echo "ko not found: go install github.com/google/ko@v0.19.1"; exit 1; }
 	rm -rf $(IMAGES) && mkdir -p $(IMAGES) $(KOCACHE)
-	base=$$(cd knative/validate && KOCACHE=$(KOCACHE) $(GO) run ./cmd/kobase) && echo "base: $$base" && \
-	  KOCACHE=$(KOCACHE) KO_CONFIG_PATH=ko.yaml KO_DEFAULTBASEIMAGE=$$base KO_DOCKER_REPO=ko.invalid/taskfn \
-	  $(KO) resolve --push=false --sbom=none --platform=linux/amd64,linux/arm64 \
-	    --oci-layout-path=$(IMAGES)/layout $(KO_DIRS) > $(IMAGES)/resolved.yaml
-	cd knative/validate && $(GO) run ./cmd/imagecheck -layout $(IMAGES)/layout $(IMAGES)/resolved.yaml
+	cd knative/validate && $(GO) build -o $(IMAGES)/ ./cmd/kobase ./cmd/koregistry ./cmd/imagecheck
+	base=$$(KOCACHE=$(KOCACHE) $(IMAGES)/kobase) && echo "base: $$base" && \
+	  KOCACHE=$(KOCACHE) KO_CONFIG_PATH=ko.yaml KO_DEFAULTBASEIMAGE=$$base \
+	  $(IMAGES)/koregistry -blobs $(IMAGES)/registry -- sh -c '$(KO) resolve --sbom=none \
+	    --platform=linux/amd64,linux/arm64 $(KO_DIRS) > $(IMAGES)/resolved.yaml && \
+	    $(IMAGES)/imagecheck -layout $(IMAGES)/layout $(IMAGES)/resolved.yaml'
 
 ## test-pgbouncer: the database-backed tests again, through PgBouncer in transaction pooling mode;
 ## a PgBouncer it had to start (installing Debian's package if missing) is stopped again after the run

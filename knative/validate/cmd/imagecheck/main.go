@@ -1,12 +1,14 @@
-// Command imagecheck checks the images `ko resolve --oci-layout-path` built:
-// every image a resolved manifest names must be an index holding linux/amd64
-// and linux/arm64, each running as a non-root user and smaller than -max
-// compressed: the size a registry reports and a node pulls (manifest,
-// config and compressed layers), which is what a cold start waits for. It
-// prints one line per image and platform with both the compressed and the
-// unpacked size, and exits 1 if any check fails.
+// Command imagecheck checks the images `ko resolve` pushed to the registry
+// KO_DOCKER_REPO names (make images runs it inside cmd/koregistry): every
+// image a resolved manifest names there must be an index holding
+// linux/amd64 and linux/arm64, each running as a non-root user and smaller
+// than -max compressed: the size a registry reports and a node pulls
+// (manifest, config and compressed layers), which is what a cold start
+// waits for. It prints one line per image and platform with both the
+// compressed and the unpacked size, copies the images into the OCI layout
+// -layout names, one after another, and exits 1 if any check fails.
 //
-//	imagecheck -layout DIR [-max 20MB] resolved.yaml...
+//	imagecheck [-repo REGISTRY/REPO] [-layout DIR] [-max 20MB] resolved.yaml...
 package main
 
 import (
@@ -22,8 +24,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -40,24 +45,24 @@ func main() {
 
 func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("imagecheck", flag.ContinueOnError)
-	dir := fs.String("layout", "", "OCI layout ko wrote (--oci-layout-path)")
+	repo := fs.String("repo", os.Getenv("KO_DOCKER_REPO"), "where ko pushed the images (default $KO_DOCKER_REPO)")
+	dir := fs.String("layout", "", "OCI layout to copy the checked images into (optional)")
 	maxMB := fs.Float64("max", 20, "largest compressed (pulled) image, in MB (10^6 bytes)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || fs.NArg() == 0 {
-		return errors.New("usage: imagecheck -layout DIR [-max MB] resolved.yaml...")
+	if *repo == "" || fs.NArg() == 0 {
+		return errors.New("usage: imagecheck [-repo REGISTRY/REPO] [-layout DIR] [-max MB] resolved.yaml...")
 	}
-	p, err := layout.FromPath(*dir)
-	if err != nil {
-		return err
-	}
-	root, err := p.ImageIndex()
-	if err != nil {
-		return err
+	var lp layout.Path
+	if *dir != "" {
+		var err error
+		if lp, err = layout.Write(*dir, empty.Index); err != nil {
+			return err
+		}
 	}
 
-	refs := map[string]string{} // digest → the object that runs it
+	owners := map[string]string{} // reference → the object that runs it
 	var order []string
 	for _, f := range fs.Args() {
 		b, err := os.ReadFile(f)
@@ -69,9 +74,9 @@ func run(args []string, out io.Writer) error {
 			return fmt.Errorf("%s: %w", f, err)
 		}
 		for _, im := range found {
-			if _, ok := refs[im.digest]; !ok {
-				refs[im.digest] = im.owner
-				order = append(order, im.digest)
+			if _, ok := owners[im.ref]; !ok {
+				owners[im.ref] = im.owner
+				order = append(order, im.ref)
 			}
 		}
 	}
@@ -79,31 +84,22 @@ func run(args []string, out io.Writer) error {
 		return errors.New("no name@sha256 image in the resolved manifests: were they resolved by ko?")
 	}
 
-	// Only what ko built is in the layout; pinned third-party images (the
-	// gateway's nginx) are someone else's to size.
-	built := map[string]bool{}
-	rm, err := root.IndexManifest()
-	if err != nil {
-		return err
-	}
-	for _, d := range rm.Manifests {
-		built[d.Digest.String()] = true
-	}
-
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "IMAGE\tPLATFORM\tUSER\tCOMPRESSED\tUNPACKED\tRESULT")
 	var failures []string
 	checked := 0
-	for _, dig := range order {
-		name := refs[dig]
-		if !built[dig] {
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tnot built by ko, skipped\n", name)
+	for _, ref := range order {
+		owner := owners[ref]
+		// Only what ko built is in the registry; pinned third-party images
+		// (the gateway's nginx) are someone else's to size.
+		if !strings.HasPrefix(ref, *repo+"/") {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\tnot built by ko, skipped\n", owner)
 			continue
 		}
 		checked++
-		fails, err := checkIndex(tw, root, dig, name, int64(*maxMB*1e6))
+		fails, err := check(tw, lp, ref, owner, int64(*maxMB*1e6))
 		if err != nil {
-			fails = append(fails, fmt.Sprintf("%s: %v", name, err))
+			fails = append(fails, fmt.Sprintf("%s: %v", owner, err))
 		}
 		failures = append(failures, fails...)
 	}
@@ -114,21 +110,31 @@ func run(args []string, out io.Writer) error {
 		return fmt.Errorf("%d problem(s):\n  %s", len(failures), strings.Join(failures, "\n  "))
 	}
 	if checked == 0 {
-		return errors.New("none of the manifests' images is in the layout")
+		return fmt.Errorf("none of the manifests' images is in %s", *repo)
 	}
 	fmt.Fprintf(out, "%d images, each for %s, non-root, under %g MB compressed (as pulled)\n", checked, strings.Join(wantPlatforms, " and "), *maxMB)
 	return nil
 }
 
-func checkIndex(w io.Writer, root v1.ImageIndex, dig, name string, limit int64) ([]string, error) {
-	h, err := v1.NewHash(dig)
+// check fetches ref's index from the registry, checks each platform's image
+// and, when lp is set, appends the index to that layout.
+func check(w io.Writer, lp layout.Path, ref, owner string, limit int64) ([]string, error) {
+	r, err := name.ParseReference(ref)
 	if err != nil {
 		return nil, err
 	}
-	idx, err := root.ImageIndex(h)
+	idx, err := remote.Index(r) // anonymous: the loopback registry asks for nothing
 	if err != nil {
-		return nil, fmt.Errorf("not an image index in the layout (single-platform build?): %w", err)
+		return nil, fmt.Errorf("not an image index in the registry (single-platform build?): %w", err)
 	}
+	fails, err := checkIndex(w, idx, owner, limit)
+	if err != nil || lp == "" {
+		return fails, err
+	}
+	return fails, lp.AppendIndex(idx)
+}
+
+func checkIndex(w io.Writer, idx v1.ImageIndex, name string, limit int64) ([]string, error) {
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return nil, err
@@ -225,7 +231,7 @@ func nonRoot(user string) bool {
 
 // image is a digest reference in a resolved manifest and the object
 // (metadata.name) whose pod runs it.
-type image struct{ digest, owner string }
+type image struct{ ref, owner string }
 
 // images finds the image fields of every document in a resolved manifest.
 func images(data []byte) ([]image, error) {
@@ -250,14 +256,14 @@ func images(data []byte) ([]image, error) {
 			}
 		}
 		walk(d, func(ref string) {
-			if m := digestRef.FindStringSubmatch(ref); m != nil {
-				out = append(out, image{digest: m[1], owner: owner})
+			if digestRef.MatchString(ref) {
+				out = append(out, image{ref: ref, owner: owner})
 			}
 		})
 	}
 }
 
-var digestRef = regexp.MustCompile(`@(sha256:[0-9a-f]{64})$`)
+var digestRef = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
 
 // walk calls f with the value of every "image" key in v.
 func walk(v any, f func(string)) {
