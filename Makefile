@@ -4,7 +4,7 @@ GO    ?= go
 PKGS  := ./...
 BENCHTIME ?= 2s
 
-.PHONY: build test dev lint bench fmt
+.PHONY: build test dev lint bench bench-coldstart fmt
 
 ## build: compile every function into bin/
 build:
@@ -43,6 +43,11 @@ lint:
 ## of a million tasks the first time takes minutes, hence the timeout.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 30m ./shared/... ./functions/dev
+
+## bench-coldstart: per function, the stripped binary's size, process start to /readyz 200 (p50 and
+## max over 20 starts) and RSS once ready, against a migrated database (BENCHMARKS.md, Cold start)
+bench-coldstart:
+	cd knative/validate && $(GO) test -run '^$$' -bench ColdStart -benchtime 20x -timeout 30m .
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -38,7 +38,7 @@ const e2eVersion = "e2e-build"
 
 // koLdflags renders ko.yaml's defaultLdflags the way ko does (text/template,
 // missing keys fail), with e2eVersion for the git fields.
-func koLdflags(t *testing.T) string {
+func koLdflags(t testing.TB) string {
 	t.Helper()
 	data := map[string]any{
 		"Env":   map[string]string{},
@@ -67,7 +67,7 @@ func koLdflags(t *testing.T) string {
 
 // buildFunctions compiles the named functions as ko would (CGO off,
 // -trimpath, ko.yaml's ldflags) in one go build, and returns their paths.
-func buildFunctions(t *testing.T, names []string) map[string]string {
+func buildFunctions(t testing.TB, names []string) map[string]string {
 	t.Helper()
 	dir := t.TempDir()
 	args := []string{"build", "-trimpath", "-ldflags", koLdflags(t), "-o", dir + string(filepath.Separator)}
@@ -92,7 +92,7 @@ func buildFunctions(t *testing.T, names []string) map[string]string {
 // clusterEnv is the environment a pod gets from knative/: the ConfigMap's
 // data and the Secret's keys, then overrides for this machine. Starting the
 // binaries on it proves every value in the ConfigMap parses.
-func clusterEnv(t *testing.T, overrides map[string]string) []string {
+func clusterEnv(t testing.TB, overrides map[string]string) []string {
 	t.Helper()
 	env := maps.Clone(configMapData(t, "knative", "taskfn-config"))
 	for _, d := range loadManifests(t, "knative") {
@@ -123,7 +123,7 @@ type process struct {
 }
 
 // migrateOnce runs the migrate binary against env's database.
-func migrateOnce(t *testing.T, bin string, env []string) {
+func migrateOnce(t testing.TB, bin string, env []string) {
 	t.Helper()
 	migrate := exec.Command(bin)
 	migrate.Env = env
@@ -147,7 +147,7 @@ func startBehindGateway(t *testing.T, fns []string, bins map[string]string, env 
 // startFunction runs bin on a free port, waits for /readyz and returns how
 // long that took: the cold start, process start to ready. When t ends it
 // sends SIGTERM, as Knative does, and expects a clean exit.
-func startFunction(t *testing.T, name, bin string, env []string) (*process, time.Duration) {
+func startFunction(t testing.TB, name, bin string, env []string) (*process, time.Duration) {
 	t.Helper()
 	p := &process{name: name, addr: freeAddr(t), logs: &syncBuffer{}, done: make(chan error, 1)}
 	_, port, _ := strings.Cut(p.addr, ":")
@@ -241,7 +241,7 @@ const e2eWebhookKey = "ZTJlLXRlc3Qtd2ViaG9vay1rZXktMzItYnl0ZXMtISE="
 
 // e2eEnv is the cluster's configuration with local values for what
 // differs here: the issuers, the database, no Kafka, Redis down.
-func e2eEnv(t *testing.T, dbURL string, iss *authtest.Issuer, cluster *authtest.SenderIssuer) []string {
+func e2eEnv(t testing.TB, dbURL string, iss *authtest.Issuer, cluster *authtest.SenderIssuer) []string {
 	t.Helper()
 	return clusterEnv(t, map[string]string{
 		"SINK_OIDC_ISSUER": cluster.URL(),

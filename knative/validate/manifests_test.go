@@ -120,7 +120,7 @@ func newObject(kind string) any {
 }
 
 // manifestFiles lists the .yaml and .json files directly in dir, as ko does.
-func manifestFiles(t *testing.T, dir string) []string {
+func manifestFiles(t testing.TB, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(root, dir))
 	if err != nil {
@@ -206,7 +206,7 @@ func validateKnative(d doc) error {
 }
 
 // loadManifests decodes every manifest under dirs, failing t on any error.
-func loadManifests(t *testing.T, dirs ...string) []doc {
+func loadManifests(t testing.TB, dirs ...string) []doc {
 	t.Helper()
 	var all []doc
 	for _, dir := range dirs {
@@ -442,7 +442,7 @@ func TestWorkloadConventions(t *testing.T) {
 
 // functionDirs lists the functions (functions/*/main.go), without the dev
 // runner, which is never deployed.
-func functionDirs(t *testing.T) []string {
+func functionDirs(t testing.TB) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(root, "functions"))
 	if err != nil {
@@ -537,7 +537,7 @@ func TestSecretsHoldPlaceholders(t *testing.T) {
 }
 
 // configMapData returns the data of the ConfigMap named name in dir.
-func configMapData(t *testing.T, dir, name string) map[string]string {
+func configMapData(t testing.TB, dir, name string) map[string]string {
 	t.Helper()
 	for _, d := range loadManifests(t, dir) {
 		if cm, ok := d.obj.(*corev1.ConfigMap); ok && cm.Name == name {
@@ -668,7 +668,7 @@ type koConfig struct {
 	DefaultLdflags   []string `json:"defaultLdflags"`
 }
 
-func loadKoConfig(t *testing.T) koConfig {
+func loadKoConfig(t testing.TB) koConfig {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(root, "ko.yaml"))
 	if err != nil {
