@@ -118,6 +118,24 @@ ORDER BY project, position, id`
 	return out, nil
 }
 
+// List is Load for the API: a project that does not exist is
+// project.ErrNotFound rather than an empty Set (a caller who sees every
+// project could otherwise list the fields of any key).
+func (s *Store) List(ctx context.Context, key string) (Set, error) {
+	set, err := s.Load(ctx, key)
+	if err != nil || len(set) > 0 {
+		return set, err
+	}
+	var exists bool
+	if err := s.db.Primary.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM projects WHERE key = $1)`, key).Scan(&exists); err != nil {
+		return nil, fmt.Errorf("field: list: %w", err)
+	}
+	if !exists && !strings.HasPrefix(key, project.PersonalPrefix) {
+		return nil, project.ErrNotFound
+	}
+	return set, nil
+}
+
 // Get returns the live definition id of project.
 func (s *Store) Get(ctx context.Context, project string, id int64) (Definition, error) {
 	const q = `SELECT ` + columns + ` FROM custom_fields WHERE project = $1 AND id = $2 AND deleted_at IS NULL`
@@ -132,6 +150,12 @@ func (s *Store) Get(ctx context.Context, project string, id int64) (Definition, 
 func (s *Store) Create(ctx context.Context, d Definition) (Definition, error) {
 	var created Definition
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+		if subject, ok := strings.CutPrefix(d.Project, project.PersonalPrefix); ok {
+			// A personal project is made on first use; this may be it.
+			if err := project.EnsurePersonalIn(ctx, tx, subject); err != nil {
+				return err
+			}
+		}
 		var key string
 		err := tx.QueryRow(ctx, `SELECT key FROM projects WHERE key = $1 FOR UPDATE`, d.Project).Scan(&key)
 		if errors.Is(err, pgx.ErrNoRows) {

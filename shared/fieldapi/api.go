@@ -1,0 +1,250 @@
+// Package fieldapi is the HTTP API of custom field definitions (issue
+// #22, docs/custom-fields.md): POST and GET /projects/{key}/fields, GET,
+// PATCH and DELETE /projects/{key}/fields/{id}, one route per function.
+// Who may do what is field's policy (field.CheckSee, CheckManage) on the
+// caller's project.Access: a project the caller may not see answers 404.
+package fieldapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/julienschmidt/httprouter"
+
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/field"
+	"github.com/taskfn/taskfn/shared/function"
+	"github.com/taskfn/taskfn/shared/httpx"
+	"github.com/taskfn/taskfn/shared/project"
+)
+
+// API holds what the handlers run on.
+type API struct {
+	store *field.Store
+	roles *project.Resolver
+}
+
+// Constructor is one route's constructor.
+type Constructor func(*auth.Gate, *field.Store, *project.Resolver) (httpx.Route, error)
+
+func route(name, method, path string, h func(*API) httpx.HandlerFunc) Constructor {
+	return func(g *auth.Gate, store *field.Store, roles *project.Resolver) (httpx.Route, error) {
+		if g == nil || store == nil || roles == nil {
+			return httpx.Route{}, fmt.Errorf("fieldapi: %s: %w", name, function.ErrMissing)
+		}
+		a := &API{store: store, roles: roles}
+		return g.Route(name, method, path, h(a)), nil
+	}
+}
+
+// The routes, one per function.
+var (
+	CreateRoute = route("create-field", http.MethodPost, "/projects/:key/fields", func(a *API) httpx.HandlerFunc { return a.create })
+	ListRoute   = route("list-fields", http.MethodGet, "/projects/:key/fields", func(a *API) httpx.HandlerFunc { return a.list })
+	GetRoute    = route("get-field", http.MethodGet, "/projects/:key/fields/:id", func(a *API) httpx.HandlerFunc { return a.get })
+	UpdateRoute = route("update-field", http.MethodPatch, "/projects/:key/fields/:id", func(a *API) httpx.HandlerFunc { return a.update })
+	DeleteRoute = route("delete-field", http.MethodDelete, "/projects/:key/fields/:id", func(a *API) httpx.HandlerFunc { return a.delete })
+)
+
+// Routes are all five, as the dev runner and the tests mount them.
+func Routes(g *auth.Gate, store *field.Store, roles *project.Resolver) ([]httpx.Route, error) {
+	var out []httpx.Route
+	for _, r := range []Constructor{CreateRoute, ListRoute, GetRoute, UpdateRoute, DeleteRoute} {
+		rt, err := r(g, store, roles)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+// key reads the {key} path segment; a malformed key names no project.
+func key(r *http.Request) (string, error) {
+	k := httprouter.ParamsFromContext(r.Context()).ByName("key")
+	if !project.ValidKey(k) {
+		return "", project.ErrNotFound
+	}
+	return k, nil
+}
+
+// id reads the {id} path segment; anything but a positive decimal names
+// no field.
+func id(r *http.Request) (int64, error) {
+	s := httprouter.ParamsFromContext(r.Context()).ByName("id")
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || strconv.FormatInt(n, 10) != s {
+		return 0, field.ErrNotFound
+	}
+	return n, nil
+}
+
+// decide runs check on the caller's access to project k (decided again on
+// fresh roles when cached ones refuse, so a grant counts at once).
+func (a *API) decide(r *http.Request, k string, check func(project.Access, string) error) error {
+	return a.roles.Decide(r.Context(), auth.Caller(r), func(acc project.Access) error { return check(acc, k) })
+}
+
+func writeField(w http.ResponseWriter, status int, d field.Definition) {
+	w.Header().Set("ETag", httpx.ETag(d.Version))
+	w.Header().Set("Cache-Control", "private, no-cache")
+	httpx.WriteJSON(w, status, d)
+}
+
+// noQuery refuses any query parameter: these routes take none.
+func noQuery(r *http.Request) error {
+	v, err := httpx.Query(r)
+	if err != nil {
+		return err
+	}
+	for k := range v {
+		return httpx.BadRequest(fmt.Sprintf("unknown query parameter %q", k))
+	}
+	return nil
+}
+
+// POST /projects/{key}/fields
+func (a *API) create(w http.ResponseWriter, r *http.Request) error {
+	k, err := key(r)
+	if err != nil {
+		return err
+	}
+	body, err := httpx.ReadBody(w, r, "application/json")
+	if err != nil {
+		return err
+	}
+	if err := a.decide(r, k, field.CheckManage); err != nil {
+		return err
+	}
+	in, err := field.ParseInput(body)
+	if err != nil {
+		return err
+	}
+	draft, err := field.Draft(in, k, auth.Caller(r).Subject)
+	if err != nil {
+		return err
+	}
+	created, err := a.store.Create(r.Context(), draft)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", fmt.Sprintf("/projects/%s/fields/%d", k, created.ID))
+	writeField(w, http.StatusCreated, created)
+	return nil
+}
+
+// GET /projects/{key}/fields: {"items": [fields]}, in position order; at
+// most field.MaxPerProject, so never paged.
+func (a *API) list(w http.ResponseWriter, r *http.Request) error {
+	k, err := key(r)
+	if err != nil {
+		return err
+	}
+	if err := noQuery(r); err != nil {
+		return err
+	}
+	if err := a.decide(r, k, field.CheckSee); err != nil {
+		return err
+	}
+	set, err := a.store.List(r.Context(), k)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "private, no-cache")
+	httpx.WriteJSON(w, http.StatusOK, struct {
+		Items field.Set `json:"items"`
+	}{set})
+	return nil
+}
+
+// GET /projects/{key}/fields/{id}
+func (a *API) get(w http.ResponseWriter, r *http.Request) error {
+	k, err := key(r)
+	if err != nil {
+		return err
+	}
+	if err := a.decide(r, k, field.CheckSee); err != nil {
+		return err
+	}
+	n, err := id(r)
+	if err != nil {
+		return err
+	}
+	d, err := a.store.Get(r.Context(), k, n)
+	if err != nil {
+		return err
+	}
+	writeField(w, http.StatusOK, d)
+	return nil
+}
+
+// PATCH /projects/{key}/fields/{id}: an RFC 7396 merge patch, If-Match
+// honoured (412 on another version; optional, as for projects).
+func (a *API) update(w http.ResponseWriter, r *http.Request) error {
+	k, err := key(r)
+	if err != nil {
+		return err
+	}
+	body, err := httpx.ReadBody(w, r, "application/merge-patch+json", "application/json")
+	if err != nil {
+		return err
+	}
+	ifMatch, err := httpx.Precondition(r, "If-Match")
+	if err != nil {
+		return err
+	}
+	if err := a.decide(r, k, field.CheckManage); err != nil {
+		return err
+	}
+	n, err := id(r)
+	if err != nil {
+		return err
+	}
+	in, err := field.ParseInput(body)
+	if err != nil {
+		return err
+	}
+	updated, err := a.store.Update(r.Context(), k, n, func(cur field.Definition) (field.Definition, error) {
+		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
+			return cur, field.ErrVersionMismatch
+		}
+		return in.Apply(cur)
+	})
+	if err != nil {
+		return err
+	}
+	writeField(w, http.StatusOK, updated)
+	return nil
+}
+
+// DELETE /projects/{key}/fields/{id}, If-Match honoured: the field is
+// hidden at once, its values purged by cleanup later.
+func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
+	k, err := key(r)
+	if err != nil {
+		return err
+	}
+	ifMatch, err := httpx.Precondition(r, "If-Match")
+	if err != nil {
+		return err
+	}
+	if err := a.decide(r, k, field.CheckManage); err != nil {
+		return err
+	}
+	n, err := id(r)
+	if err != nil {
+		return err
+	}
+	err = a.store.Delete(r.Context(), k, n, func(cur field.Definition) error {
+		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
+			return field.ErrVersionMismatch
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
