@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -295,9 +296,11 @@ type Purged struct {
 	Definitions int64 // deleted definitions whose row is gone
 }
 
-// PurgeDeleted removes the values of deleted definitions from tasks, at
-// most batch tasks per definition and call, oldest deletion first, and
-// deletes a definition's row once no task of its project carries its key.
+// PurgeDeleted removes the values of deleted definitions from tasks,
+// oldest deletion first, changing at most batch tasks in all, and deletes
+// a definition's row once no task of its project carries its key. Values
+// below batch means nothing is left to purge (but for rows another
+// transaction held: the next run takes them).
 //
 // It bumps no task's version or updated_at and emits no event: the values
 // were hidden when the definition was deleted, and nothing a client can
@@ -312,49 +315,62 @@ func (s *Store) PurgeDeleted(ctx context.Context, batch int) (Purged, error) {
 	if batch < 1 {
 		return out, fmt.Errorf("field: purge: batch %d", batch)
 	}
-	const defs = `
+	tried := []int64{}
+	for out.Values < int64(batch) {
+		const next = `
 SELECT id, project FROM custom_fields
-WHERE deleted_at IS NOT NULL
+WHERE deleted_at IS NOT NULL AND id <> ALL($1)
 ORDER BY deleted_at, id
-LIMIT 10`
-	type deleted struct {
-		ID      int64
-		Project string
+LIMIT 1`
+		var id int64
+		var key string
+		err := s.db.Primary.QueryRow(ctx, next, tried).Scan(&id, &key)
+		if errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return out, fmt.Errorf("field: purge: %w", err)
+		}
+		tried = append(tried, id)
+		n, gone, err := s.purgeOne(ctx, id, key, batch-int(out.Values))
+		out.Values += n
+		out.Definitions += gone
+		if err != nil {
+			return out, err
+		}
 	}
-	rows, _ := s.db.Primary.Query(ctx, defs)
-	list, err := pgx.CollectRows(rows, pgx.RowToStructByPos[deleted])
-	if err != nil {
-		return out, fmt.Errorf("field: purge: %w", err)
-	}
-	for _, d := range list {
-		key := fmt.Sprint(d.ID)
-		// Only rows that carry the key; updated_at and version stay.
-		const q = `
+	return out, nil
+}
+
+// purgeOne removes up to limit values of the deleted definition id of
+// project, then its row if no task carries it any more.
+func (s *Store) purgeOne(ctx context.Context, id int64, project string, limit int) (values, gone int64, err error) {
+	k := strconv.FormatInt(id, 10)
+	// Only rows that carry the key; updated_at and version stay. Rows
+	// another transaction holds are left for the next run.
+	const q = `
 UPDATE tasks SET fields = fields - $2::text
 WHERE id IN (
     SELECT id FROM tasks
     WHERE project = $1 AND fields ? $2::text
     LIMIT $3
     FOR UPDATE SKIP LOCKED)`
-		tag, err := s.db.Primary.Exec(ctx, q, d.Project, key, batch)
-		if err != nil {
-			return out, fmt.Errorf("field: purge values of %d: %w", d.ID, err)
-		}
-		out.Values += tag.RowsAffected()
-		if tag.RowsAffected() == int64(batch) {
-			continue // more may remain: the next tick goes on
-		}
-		const del = `
+	tag, err := s.db.Primary.Exec(ctx, q, project, k, limit)
+	if err != nil {
+		return 0, 0, fmt.Errorf("field: purge values of %d: %w", id, err)
+	}
+	if tag.RowsAffected() == int64(limit) {
+		return tag.RowsAffected(), 0, nil // more may remain
+	}
+	const del = `
 DELETE FROM custom_fields
 WHERE id = $1 AND deleted_at IS NOT NULL
   AND NOT EXISTS (SELECT 1 FROM tasks WHERE project = $2 AND fields ? $3::text)`
-		tag, err = s.db.Primary.Exec(ctx, del, d.ID, d.Project, key)
-		if err != nil {
-			return out, fmt.Errorf("field: purge definition %d: %w", d.ID, err)
-		}
-		out.Definitions += tag.RowsAffected()
+	dt, err := s.db.Primary.Exec(ctx, del, id, project, k)
+	if err != nil {
+		return tag.RowsAffected(), 0, fmt.Errorf("field: purge definition %d: %w", id, err)
 	}
-	return out, nil
+	return tag.RowsAffected(), dt.RowsAffected(), nil
 }
 
 // optionIDs is base32 without padding, lowercase: short, URL- and
