@@ -116,7 +116,7 @@ type Result struct {
 	// (docs/custom-fields.md).
 	FieldValues   int64 `json:"field_values"`
 	DeletedFields int64 `json:"deleted_fields"`
-	Complete         bool  `json:"complete"`
+	Complete      bool  `json:"complete"`
 }
 
 // Cleaner runs the deletes.

@@ -158,16 +158,32 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// GET /projects/{key}/fields/{id}
-func (a *API) get(w http.ResponseWriter, r *http.Request) error {
+// target reads the path's {key} and {id} once the caller passes check on
+// the project: a field of a project the caller may not see is not found.
+func (a *API) target(r *http.Request, check func(project.Access, string) error) (string, int64, error) {
 	k, err := key(r)
 	if err != nil {
-		return err
+		return "", 0, err
 	}
-	if err := a.decide(r, k, field.CheckSee); err != nil {
-		return err
+	if err := a.decide(r, k, check); err != nil {
+		return "", 0, err
 	}
 	n, err := id(r)
+	return k, n, err
+}
+
+// unchanged is If-Match's check on the current definition: nil when the
+// header is absent (optional, as for projects), 412 on another version.
+func unchanged(ifMatch *httpx.Condition, cur field.Definition) error {
+	if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
+		return field.ErrVersionMismatch
+	}
+	return nil
+}
+
+// GET /projects/{key}/fields/{id}
+func (a *API) get(w http.ResponseWriter, r *http.Request) error {
+	k, n, err := a.target(r, field.CheckSee)
 	if err != nil {
 		return err
 	}
@@ -180,12 +196,8 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) error {
 }
 
 // PATCH /projects/{key}/fields/{id}: an RFC 7396 merge patch, If-Match
-// honoured (412 on another version; optional, as for projects).
+// honoured.
 func (a *API) update(w http.ResponseWriter, r *http.Request) error {
-	k, err := key(r)
-	if err != nil {
-		return err
-	}
 	body, err := httpx.ReadBody(w, r, "application/merge-patch+json", "application/json")
 	if err != nil {
 		return err
@@ -194,10 +206,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.decide(r, k, field.CheckManage); err != nil {
-		return err
-	}
-	n, err := id(r)
+	k, n, err := a.target(r, field.CheckManage)
 	if err != nil {
 		return err
 	}
@@ -206,8 +215,8 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	updated, err := a.store.Update(r.Context(), k, n, func(cur field.Definition) (field.Definition, error) {
-		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
-			return cur, field.ErrVersionMismatch
+		if err := unchanged(ifMatch, cur); err != nil {
+			return cur, err
 		}
 		return in.Apply(cur)
 	})
@@ -221,27 +230,15 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 // DELETE /projects/{key}/fields/{id}, If-Match honoured: the field is
 // hidden at once, its values purged by cleanup later.
 func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
-	k, err := key(r)
-	if err != nil {
-		return err
-	}
 	ifMatch, err := httpx.Precondition(r, "If-Match")
 	if err != nil {
 		return err
 	}
-	if err := a.decide(r, k, field.CheckManage); err != nil {
-		return err
-	}
-	n, err := id(r)
+	k, n, err := a.target(r, field.CheckManage)
 	if err != nil {
 		return err
 	}
-	err = a.store.Delete(r.Context(), k, n, func(cur field.Definition) error {
-		if ifMatch != nil && !ifMatch.Matches(httpx.ETag(cur.Version), false) {
-			return field.ErrVersionMismatch
-		}
-		return nil
-	})
+	err = a.store.Delete(r.Context(), k, n, func(cur field.Definition) error { return unchanged(ifMatch, cur) })
 	if err != nil {
 		return err
 	}
