@@ -255,7 +255,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
-	fields, err := fieldapi.Wire(b, fieldapi.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth}, lim, tasks.Roles)
+	fields, err := fieldapi.Wire(b, fieldapi.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth}, lim, tasks.Roles, tasks.Cache)
 	if err != nil {
 		return nil, err
 	}

@@ -304,12 +304,14 @@ type Purged struct {
 //
 // It bumps no task's version or updated_at and emits no event: the values
 // were hidden when the definition was deleted, and nothing a client can
-// see changes. No cache is invalidated either, and none needs to be: a
-// cached task keeps its stored (id-keyed) values, and every reader renders
-// them through the live Set (Present), which no longer holds the deleted
-// id; a later write of that task drops the key (Apply). A task moved to
-// another project meanwhile is re-keyed by Keep, which drops the key too;
-// ids are never reused, so a stray key never shows.
+// see changes. No cache entry needs refreshing either: tasks are shown
+// through the live definitions only (Set.Present), and the task cache,
+// which holds tasks as they read (values by name), was dropped when the
+// definition was deleted (delete-field calls cache.FieldsChanged after
+// its commit); removing a key no live definition names changes no
+// task's reading. A task moved to another project meanwhile is re-keyed
+// by Keep, which drops the key too; ids are never reused, so a stray key
+// never shows.
 func (s *Store) PurgeDeleted(ctx context.Context, batch int) (Purged, error) {
 	var out Purged
 	if batch < 1 {

@@ -11,47 +11,68 @@ import (
 	"strconv"
 
 	"github.com/julienschmidt/httprouter"
+	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/cache"
 	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/project"
 )
 
+// Deps is what the routes are built on. Cache, the task cache, is what
+// update-field and delete-field refresh: the cache holds tasks as they
+// read, values by field name, so a rename or a delete changes how every
+// cached task of the project reads (cache.FieldsChanged). The other three
+// routes neither need nor link it.
+type Deps struct {
+	Store *field.Store
+	Roles *project.Resolver
+	Cache *cache.Cache
+}
+
 // API holds what the handlers run on.
 type API struct {
 	store *field.Store
 	roles *project.Resolver
+	cache *cache.Cache
 }
 
-// Constructor is one route's constructor.
-type Constructor func(*auth.Gate, *field.Store, *project.Resolver) (httpx.Route, error)
+// Constructor is one route's constructor; NeedsCache says whether its
+// Deps must hold the task cache.
+type Constructor struct {
+	NeedsCache bool
+	build      func(*auth.Gate, Deps) (httpx.Route, error)
+}
 
-func route(name, method, path string, h func(*API) httpx.HandlerFunc) Constructor {
-	return func(g *auth.Gate, store *field.Store, roles *project.Resolver) (httpx.Route, error) {
-		if g == nil || store == nil || roles == nil {
+// Build returns the route on g and d.
+func (c Constructor) Build(g *auth.Gate, d Deps) (httpx.Route, error) { return c.build(g, d) }
+
+func route(name, method, path string, needsCache bool, h func(*API) httpx.HandlerFunc) Constructor {
+	return Constructor{NeedsCache: needsCache, build: func(g *auth.Gate, d Deps) (httpx.Route, error) {
+		if g == nil || d.Store == nil || d.Roles == nil || (needsCache && d.Cache == nil) {
 			return httpx.Route{}, fmt.Errorf("fieldapi: %s: %w", name, function.ErrMissing)
 		}
-		a := &API{store: store, roles: roles}
+		a := &API{store: d.Store, roles: d.Roles, cache: d.Cache}
 		return g.Route(name, method, path, h(a)), nil
-	}
+	}}
 }
 
 // The routes, one per function.
 var (
-	CreateRoute = route("create-field", http.MethodPost, "/projects/:key/fields", func(a *API) httpx.HandlerFunc { return a.create })
-	ListRoute   = route("list-fields", http.MethodGet, "/projects/:key/fields", func(a *API) httpx.HandlerFunc { return a.list })
-	GetRoute    = route("get-field", http.MethodGet, "/projects/:key/fields/:id", func(a *API) httpx.HandlerFunc { return a.get })
-	UpdateRoute = route("update-field", http.MethodPatch, "/projects/:key/fields/:id", func(a *API) httpx.HandlerFunc { return a.update })
-	DeleteRoute = route("delete-field", http.MethodDelete, "/projects/:key/fields/:id", func(a *API) httpx.HandlerFunc { return a.delete })
+	CreateRoute = route("create-field", http.MethodPost, "/projects/:key/fields", false, func(a *API) httpx.HandlerFunc { return a.create })
+	ListRoute   = route("list-fields", http.MethodGet, "/projects/:key/fields", false, func(a *API) httpx.HandlerFunc { return a.list })
+	GetRoute    = route("get-field", http.MethodGet, "/projects/:key/fields/:id", false, func(a *API) httpx.HandlerFunc { return a.get })
+	UpdateRoute = route("update-field", http.MethodPatch, "/projects/:key/fields/:id", true, func(a *API) httpx.HandlerFunc { return a.update })
+	DeleteRoute = route("delete-field", http.MethodDelete, "/projects/:key/fields/:id", true, func(a *API) httpx.HandlerFunc { return a.delete })
 )
 
 // Routes are all five, as the dev runner and the tests mount them.
-func Routes(g *auth.Gate, store *field.Store, roles *project.Resolver) ([]httpx.Route, error) {
+func Routes(g *auth.Gate, d Deps) ([]httpx.Route, error) {
 	var out []httpx.Route
 	for _, r := range []Constructor{CreateRoute, ListRoute, GetRoute, UpdateRoute, DeleteRoute} {
-		rt, err := r(g, store, roles)
+		rt, err := r.Build(g, d)
 		if err != nil {
 			return nil, err
 		}
@@ -158,6 +179,16 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// fieldsChanged drops the cached tasks after a rename or a delete. The
+// change is committed, so a Redis that does not take it fails nothing:
+// the cache then serves this process from the primary until it does
+// (cache.FieldsChanged), and the warning says so.
+func (a *API) fieldsChanged(r *http.Request) {
+	if err := a.cache.FieldsChanged(r.Context()); err != nil {
+		zerolog.Ctx(r.Context()).Warn().Err(err).Msg("fieldapi: task cache not invalidated; the answer goes on")
+	}
+}
+
 // target reads the path's {key} and {id} once the caller passes check on
 // the project: a field of a project the caller may not see is not found.
 func (a *API) target(r *http.Request, check func(project.Access, string) error) (string, int64, error) {
@@ -214,14 +245,22 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	renamed := false
 	updated, err := a.store.Update(r.Context(), k, n, func(cur field.Definition) (field.Definition, error) {
 		if err := unchanged(ifMatch, cur); err != nil {
 			return cur, err
 		}
-		return in.Apply(cur)
+		next, err := in.Apply(cur)
+		renamed = next.Name != cur.Name
+		return next, err
 	})
 	if err != nil {
 		return err
+	}
+	// Cached tasks show values under the old name: after the commit,
+	// before the answer, so the caller's next GET of a task reads the new.
+	if renamed {
+		a.fieldsChanged(r)
 	}
 	writeField(w, http.StatusOK, updated)
 	return nil
@@ -242,6 +281,8 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Cached tasks still show the field's values: gone with the commit.
+	a.fieldsChanged(r)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -55,7 +55,7 @@ func newPod(t testing.TB) *pod {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fs, err := fieldapi.Wire(svc.Base, fieldapi.Config{Config: cfg.Config, Auth: cfg.Auth, Projects: cfg.Projects}, nil, svc.Roles)
+	fs, err := fieldapi.Wire(svc.Base, fieldapi.Config{Config: cfg.Config, Auth: cfg.Auth, Projects: cfg.Projects}, nil, svc.Roles, svc.Cache)
 	if err != nil {
 		t.Fatal(err)
 	}
