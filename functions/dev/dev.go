@@ -17,6 +17,7 @@ import (
 	"github.com/taskfn/taskfn/shared/devissuer"
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/digest"
+	"github.com/taskfn/taskfn/shared/fieldapi"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/ingest"
@@ -254,6 +255,10 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
+	fields, err := fieldapi.Wire(b, fieldapi.Config{Config: cfg.Task.Config, Auth: cfg.Task.Auth}, lim, tasks.Roles, tasks.Cache)
+	if err != nil {
+		return nil, err
+	}
 	delivery, err := webhook.Wire(b, cfg.Webhook, tasks.Roles, cfg.Kafka.TasksTopic, pub)
 	if err != nil {
 		return nil, err
@@ -265,6 +270,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	}
 	routes := append(slices.Clone(tasks.Routes), projects.Routes...)
 	routes = append(routes, hooks...)
+	routes = append(routes, fields...)
 	routes = append(routes, comments...)
 	routes = append(routes, inbox.Routes...)
 	routes = append(routes, reports.Routes...)

@@ -53,6 +53,16 @@ func TestREADMEFlow(t *testing.T) {
 	call(t, base, "DELETE", "/tasks/"+id, carol, "", 204)
 	call(t, base, "GET", "/tasks/"+id, carol, "", 404)
 
+	// The README's custom fields: carol defines two in "web", dave (in its
+	// Keycloak group) lists them.
+	call(t, base, "POST", "/projects", carol, `{"key":"web","name":"Web site"}`, 201)
+	call(t, base, "POST", "/projects/web/fields", carol, `{"name":"severity","type":"select","options":[{"name":"low"},{"name":"medium"},{"name":"high"}]}`, 201)
+	call(t, base, "POST", "/projects/web/fields", carol, `{"name":"estimate","type":"number"}`, 201)
+	fields := call(t, base, "GET", "/projects/web/fields", dave, "", 200)
+	if items, _ := fields["items"].([]any); len(items) != 2 {
+		t.Fatalf("fields: %v", fields)
+	}
+
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)

@@ -1075,3 +1075,91 @@ func TestDigestEndToEnd(t *testing.T) {
 		t.Fatalf("inbox %+v", inbox.Items)
 	}
 }
+
+// TestFieldsEndToEnd: the custom field definition routes, the real
+// binaries behind the real gateway. A maintainer defines two fields, lists
+// them, renames one and adds an option under If-Match, and deletes the
+// other; a viewer reads but may not write, a stranger does not see the
+// project, and a bad type is a 422.
+func TestFieldsEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs functions")
+	}
+	lookTool(t, "nginx")
+	fns := []string{"create-project", "put-project-member", "create-field", "list-fields", "get-field", "update-field", "delete-field"}
+	bins := buildFunctions(t, append(slices.Clone(fns), "migrate"))
+	dbURL := pgtest.NewEmpty(t)
+	iss := authtest.NewIssuer(t)
+	cluster := authtest.NewSenderIssuer(t)
+	env := e2eEnv(t, dbURL, iss, cluster)
+	migrateOnce(t, bins["migrate"], env)
+	_, gw := startBehindGateway(t, fns, bins, env)
+
+	as := func(sub string, kv ...string) http.Header {
+		h := http.Header{"Authorization": {"Bearer " + iss.Token(t, sub, auth.RoleMember)}, "Content-Type": {"application/json"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	carol, dave, erin := as("carol"), as("dave"), as("erin")
+	body := strings.NewReader
+	decodeReply(t, do(t, http.MethodPost, gw.url+"/projects", body(`{"key":"ops","name":"Ops"}`), carol), http.StatusCreated, nil)
+	decodeReply(t, do(t, http.MethodPut, gw.url+"/projects/ops/members/dave", body(`{"role":"viewer"}`), carol), http.StatusCreated, nil)
+
+	type option struct{ ID, Name string }
+	type fieldJSON struct {
+		ID       int64
+		Name     string
+		Type     string
+		Options  []option
+		Required bool
+		Position int
+		Version  int64
+	}
+	var sev, est fieldJSON
+	resp := do(t, http.MethodPost, gw.url+"/projects/ops/fields",
+		body(`{"name":"severity","type":"select","options":[{"name":"low"},{"name":"high"}]}`), carol)
+	decodeReply(t, resp, http.StatusCreated, &sev)
+	if loc := resp.Header.Get("Location"); loc != fmt.Sprintf("/projects/ops/fields/%d", sev.ID) || len(sev.Options) != 2 || sev.Options[0].ID == "" {
+		t.Fatalf("created %+v at %q", sev, loc)
+	}
+	decodeReply(t, do(t, http.MethodPost, gw.url+"/projects/ops/fields", body(`{"name":"estimate","type":"number","required":true}`), carol), http.StatusCreated, &est)
+	readProblem(t, do(t, http.MethodPost, gw.url+"/projects/ops/fields", body(`{"name":"mood","type":"emoji"}`), carol), http.StatusUnprocessableEntity)
+	readProblem(t, do(t, http.MethodPost, gw.url+"/projects/ops/fields", body(`{"name":"Severity","type":"text"}`), carol), http.StatusConflict)
+
+	// The viewer reads; it may not write. A stranger sees nothing.
+	var list struct{ Items []fieldJSON }
+	decodeReply(t, do(t, http.MethodGet, gw.url+"/projects/ops/fields", nil, dave), http.StatusOK, &list)
+	if len(list.Items) != 2 || list.Items[0].Name != "severity" || list.Items[1].Name != "estimate" {
+		t.Fatalf("listed %+v", list.Items)
+	}
+	readProblem(t, do(t, http.MethodPost, gw.url+"/projects/ops/fields", body(`{"name":"x","type":"text"}`), dave), http.StatusForbidden)
+	readProblem(t, do(t, http.MethodGet, gw.url+"/projects/ops/fields", nil, erin), http.StatusNotFound)
+	readProblem(t, do(t, http.MethodDelete, gw.url+fmt.Sprintf("/projects/ops/fields/%d", est.ID), nil, erin), http.StatusNotFound)
+
+	// Rename the field and add an option, under If-Match; the option ids stay.
+	path := fmt.Sprintf("/projects/ops/fields/%d", sev.ID)
+	patch := fmt.Sprintf(`{"name":"Severity","options":[{"id":%q,"name":"low"},{"id":%q,"name":"high"},{"name":"critical"}]}`, sev.Options[0].ID, sev.Options[1].ID)
+	readProblem(t, do(t, http.MethodPatch, gw.url+path, body(patch), as("carol", "If-Match", `"9"`)), http.StatusPreconditionFailed)
+	var up fieldJSON
+	resp = do(t, http.MethodPatch, gw.url+path, body(patch), as("carol", "If-Match", `"1"`, "Content-Type", "application/merge-patch+json"))
+	decodeReply(t, resp, http.StatusOK, &up)
+	if up.Name != "Severity" || len(up.Options) != 3 || up.Options[0].ID != sev.Options[0].ID || up.Version != 2 || resp.Header.Get("ETag") != `"2"` {
+		t.Fatalf("patched %+v, ETag %q", up, resp.Header.Get("ETag"))
+	}
+	readProblem(t, do(t, http.MethodPatch, gw.url+path, body(`{"type":"text"}`), carol), http.StatusUnprocessableEntity)
+	var got fieldJSON
+	decodeReply(t, do(t, http.MethodGet, gw.url+path, nil, dave), http.StatusOK, &got)
+	if got.Name != "Severity" {
+		t.Errorf("read back %+v", got)
+	}
+
+	// Delete: gone from the list at once.
+	decodeReply(t, do(t, http.MethodDelete, gw.url+fmt.Sprintf("/projects/ops/fields/%d", est.ID), nil, carol), http.StatusNoContent, nil)
+	decodeReply(t, do(t, http.MethodGet, gw.url+"/projects/ops/fields", nil, carol), http.StatusOK, &list)
+	if len(list.Items) != 1 || list.Items[0].ID != sev.ID {
+		t.Errorf("after the delete %+v", list.Items)
+	}
+	readProblem(t, do(t, http.MethodGet, gw.url+fmt.Sprintf("/projects/ops/fields/%d", est.ID), nil, carol), http.StatusNotFound)
+}

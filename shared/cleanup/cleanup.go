@@ -1,7 +1,7 @@
 // Package cleanup deletes what taskfn no longer needs, in bounded batches:
 // trashed tasks past the trash's retention, read notifications and their emails,
-// reports, published outbox rows, and processed-event records past the
-// redelivery window. Each batch is one short transaction that skips rows
+// reports, published outbox rows, processed-event records past the
+// redelivery window, and the values of deleted custom fields. Each batch is one short transaction that skips rows
 // another holds (FOR UPDATE SKIP LOCKED), so two runs at once share the
 // work and neither blocks the API. The SQL stays with each table's
 // package; this one only decides what is old and keeps to a time budget.
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/taskfn/taskfn/shared/cache"
+	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/ingest"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/outbox"
@@ -110,7 +111,12 @@ type Result struct {
 	Outbox           int64 `json:"outbox"`
 	ProcessedEvents  int64 `json:"processed_events"`
 	CommandReceipts  int64 `json:"command_receipts"` // ingest-events' (docs/producers.md)
-	Complete         bool  `json:"complete"`
+	// FieldValues: values of deleted custom fields removed from tasks;
+	// DeletedFields: those fields' rows, gone once no task holds a value
+	// (docs/custom-fields.md).
+	FieldValues   int64 `json:"field_values"`
+	DeletedFields int64 `json:"deleted_fields"`
+	Complete      bool  `json:"complete"`
 }
 
 // Cleaner runs the deletes.
@@ -119,6 +125,7 @@ type Cleaner struct {
 	tasks   *task.Store
 	inbox   *notify.Store
 	reports *report.Store
+	fields  *field.Store
 	cache   *cache.Cache
 	cfg     Retention
 }
@@ -145,7 +152,11 @@ func New(db *pg.DB, cfg Retention, taskCache *cache.Cache) (*Cleaner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cleaner{db: db, tasks: tasks, inbox: inbox, reports: reports, cache: taskCache, cfg: cfg}, nil
+	fields, err := field.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Cleaner{db: db, tasks: tasks, inbox: inbox, reports: reports, fields: fields, cache: taskCache, cfg: cfg}, nil
 }
 
 // retireTasks archives (or trashes) a batch of finished tasks and
@@ -215,6 +226,13 @@ func (c *Cleaner) Run(ctx context.Context, now time.Time) (Result, error) {
 			return outbox.PurgePublished(ctx, c.db.Primary, cutoff, batch)
 		}, &res.Outbox},
 		{"trash", days(c.cfg.TrashDays), c.purgeTrash, &res.PurgedTasks},
+		// Deleted at once by their route; no age to wait for. Hidden
+		// already, so no cache entry needs refreshing (field.PurgeDeleted).
+		{"deleted custom fields", now, func(ctx context.Context, _ time.Time, batch int) (int64, error) {
+			p, err := c.fields.PurgeDeleted(ctx, batch)
+			res.DeletedFields += p.Definitions
+			return p.Values, err
+		}, &res.FieldValues},
 		{"finished tasks", days(c.cfg.TaskDays), c.retireTasks, retired},
 	}
 	for _, s := range steps {

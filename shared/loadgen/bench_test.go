@@ -144,7 +144,7 @@ func BenchmarkLoad(b *testing.B) {
 		"./functions/update-project", "./functions/list-project-members", "./functions/list-task-activity",
 		"./functions/update-task", "./functions/update-tasks", "./functions/list-comments", "./functions/list-relations",
 		"./functions/list-trash", "./functions/delete-task", "./functions/restore-task", "./functions/ingest-events",
-		"./functions/get-preferences", "./functions/put-preferences")
+		"./functions/get-preferences", "./functions/put-preferences", "./functions/list-fields")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		b.Fatalf("building the functions: %v", err)
@@ -208,6 +208,10 @@ func BenchmarkLoad(b *testing.B) {
 	ingestEvents := startProc(b, logs, "ingest-events", filepath.Join(bin, "ingest-events"), common, "/readyz")
 	getPrefs := startProc(b, logs, "get-preferences", filepath.Join(bin, "get-preferences"), common, "/readyz")
 	putPrefs := startProc(b, logs, "put-preferences", filepath.Join(bin, "put-preferences"), common, "/readyz")
+	listFields := startProc(b, logs, "list-fields", filepath.Join(bin, "list-fields"), common, "/readyz")
+	if err := seedFields(ctx, db); err != nil {
+		b.Fatal(err)
+	}
 	trashSeeded, err := seedTrash(ctx, db)
 	if err != nil {
 		b.Fatal(err)
@@ -456,6 +460,9 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET activity", history, activityStep(history, hot, members), 0},
 		{"GET relations", relations, pageStep(relations, hot, members, "/relations"), 0},
 		{"GET comments", comments, pageStep(comments, hot, members, "/comments?limit=50"), 0},
+		// A project's field definitions, read with every task form: the
+		// role lookup and one index scan of benchFields rows.
+		{"GET fields", listFields, fixed(http.StatusOK, http.MethodGet, listFields.url+"/projects/team-3/fields", members, nil), 0},
 		{"GET members", listMembers, fixed(http.StatusOK, http.MethodGet, listMembers.url+"/projects/team-0/members?limit=50", members, nil), 0},
 		{"GET /trash", listTrash, fixed(http.StatusOK, http.MethodGet, listTrash.url+"/trash?limit=50", members, nil), 0},
 		// The member's own preferences: a primary-key read; a PUT that
@@ -509,6 +516,7 @@ func BenchmarkLoad(b *testing.B) {
 	rPatch, rBulk, rComments, rRelations := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"], *res["GET relations"]
 	rTrash, rCycle, rIngest := *res["GET /trash"], *res["trash + restore"], *res["ingest, structured"]
 	rGetPrefs, rPutPrefs := *res["GET /me/preferences"], *res["PUT /me/preferences"]
+	rFields := *res["GET fields"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
 		for i := range perRound[ours] {
@@ -572,6 +580,7 @@ func BenchmarkLoad(b *testing.B) {
 	add(rPutMember, &rStatic)
 	add(rPatchProject, &rStatic)
 	add(rListMembers, &rStatic)
+	add(rFields, &rStatic)
 	add(rActivity, &rPgx)
 	add(rComments, &rPgx)
 	add(rRelations, &rPgx)
@@ -610,6 +619,7 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET comments", fmt.Sprintf("a page of 50 comments, %d in the table", commentsSeeded)},
 		{"GET /trash", fmt.Sprintf("a page of 50 of the member's trash, %d trashed tasks in the table", trashSeeded)},
 		{"GET /me/preferences", "the caller's preferences"},
+		{"GET fields", fmt.Sprintf("a project's %d field definitions", benchFields)},
 	} {
 		if ran(c.name) {
 			p99 := res[c.name].Latency.Quantile(0.99)
@@ -723,6 +733,25 @@ UNION ALL
 SELECT 'team-0', $3, 'member', 'bench'
 ON CONFLICT (project, subject) DO UPDATE SET role = EXCLUDED.role`
 	_, err := db.Exec(ctx, q, member, memberProjects, teammate)
+	return err
+}
+
+// benchFields is how many custom fields team-3 defines for the GET
+// fields scenario: a fifth of the limit, select fields with options among
+// them.
+const benchFields = 10
+
+// seedFields defines benchFields fields in team-3, unless it has them.
+func seedFields(ctx context.Context, db *pgxpool.Pool) error {
+	const q = `
+INSERT INTO custom_fields (project, name, type, options, position, created_by)
+SELECT 'team-3', 'field ' || g,
+       CASE WHEN g % 2 = 0 THEN 'select' ELSE 'number' END,
+       CASE WHEN g % 2 = 0 THEN '[{"id":"opt_aaaaaaaa","name":"low"},{"id":"opt_bbbbbbbb","name":"medium"},{"id":"opt_cccccccc","name":"high"}]'::jsonb ELSE '[]' END,
+       g, 'bench'
+FROM generate_series(0, $1::int - 1) AS g
+ON CONFLICT DO NOTHING`
+	_, err := db.Exec(ctx, q, benchFields)
 	return err
 }
 

@@ -101,25 +101,10 @@ func writeProject(w http.ResponseWriter, status int, a project.Access, p project
 // key reads the {key} path segment; a malformed key names no project.
 func key(r *http.Request) (string, error) {
 	k := httprouter.ParamsFromContext(r.Context()).ByName("key")
-	if !validKey(k) {
+	if !project.ValidKey(k) {
 		return "", project.ErrNotFound
 	}
 	return k, nil
-}
-
-// validKey: a team project's key, or a personal project's ("~" and a subject).
-func validKey(k string) bool {
-	if s, ok := cutPersonal(k); ok {
-		return project.ValidSubject(s)
-	}
-	return auth.ValidProjectKey(k)
-}
-
-func cutPersonal(k string) (string, bool) {
-	if len(k) > len(project.PersonalPrefix) && k[:len(project.PersonalPrefix)] == project.PersonalPrefix {
-		return k[len(project.PersonalPrefix):], true
-	}
-	return "", false
 }
 
 // access resolves the caller's access.

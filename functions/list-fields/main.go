@@ -1,0 +1,18 @@
+// Command list-fields is the Knative function behind GET /projects/{key}/fields.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/taskfn/taskfn/shared/fieldapi"
+	"github.com/taskfn/taskfn/shared/lifecycle"
+)
+
+const name = "list-fields"
+
+func main() {
+	os.Exit(lifecycle.Run(name, func(ctx context.Context) error {
+		return fieldapi.Serve(ctx, name, fieldapi.ListRoute)
+	}))
+}
