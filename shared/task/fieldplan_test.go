@@ -86,7 +86,9 @@ func TestFieldFilterPlans(t *testing.T) {
 	if err := db.Primary.QueryRow(t.Context(), `SELECT count(*) FROM tasks WHERE project = 'big'`).Scan(&big); err != nil || big != fieldPlanProject {
 		t.Fatalf("big has %d tasks (%v), want %d", big, err, fieldPlanProject)
 	}
-	eq := func(id int64, v string) FieldFilter { return FieldFilter{ID: id, Op: FieldEq, Value: json.RawMessage(v)} }
+	eq := func(id int64, v string) FieldFilter {
+		return FieldFilter{ID: id, Op: FieldEq, Value: json.RawMessage(v)}
+	}
 	rng := func(id int64, op FieldOp, v string) FieldFilter {
 		return FieldFilter{ID: id, Op: op, Value: json.RawMessage(v)}
 	}
