@@ -57,7 +57,7 @@ func ResolveFieldFilters(set field.Set, qs []FieldQuery) ([]FieldFilter, error) 
 			bad.Add(name, "names no custom field of the project")
 			continue
 		}
-		if q.Op != FieldEq && !field.Ordered(d.Type) {
+		if q.Op != FieldEq && !ordered(d.Type) {
 			bad.Add(name, "takes [gte] and [lte] only for number, date and datetime fields; a "+string(d.Type)+" field is filtered by equality")
 			continue
 		}
@@ -75,29 +75,32 @@ func ResolveFieldFilters(set field.Set, qs []FieldQuery) ([]FieldFilter, error) 
 	return out, nil
 }
 
+// ordered reports whether t's values have an order ranges compare in.
+func ordered(t field.Type) bool { return t == field.Number || t == field.Date || t == field.DateTime }
+
 // fieldValue parses v as a value of d's type, in the stored form.
 func fieldValue(d field.Definition, v string) (FieldFilter, string) {
 	var f FieldFilter
 	str := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
 	switch d.Type {
-	case field.TypeNumber:
+	case field.Number:
 		n, err := strconv.ParseFloat(v, 64)
 		if err != nil || strings.ContainsAny(v, "xXpP_") || n != n {
 			return f, "must be a decimal number"
 		}
 		f.Value = json.RawMessage(strconv.FormatFloat(n, 'f', -1, 64))
-	case field.TypeDate:
+	case field.Date:
 		if _, err := time.Parse(time.DateOnly, v); err != nil {
 			return f, "must be a date, YYYY-MM-DD"
 		}
 		f.Value = str(v)
-	case field.TypeDatetime:
+	case field.DateTime:
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
 			return f, "must be an RFC 3339 date-time, e.g. 2026-12-01T09:00:00Z"
 		}
-		f.Value = str(t.UTC().Format(field.DatetimeLayout))
-	case field.TypeCheckbox:
+		f.Value = str(t.UTC().Format(field.DateTimeLayout))
+	case field.Checkbox:
 		switch v {
 		case "true":
 			f.Value = json.RawMessage("true")
@@ -107,14 +110,14 @@ func fieldValue(d field.Definition, v string) (FieldFilter, string) {
 		default:
 			return f, "must be true or false"
 		}
-	case field.TypeSelect, field.TypeMultiSelect:
+	case field.Select, field.MultiSelect:
 		o, ok := optionOf(d, v)
 		if !ok {
 			return f, "names no option of the field"
 		}
 		id, _ := json.Marshal(o.ID)
 		f.Value = id
-		if d.Type == field.TypeMultiSelect {
+		if d.Type == field.MultiSelect {
 			f.Value = json.RawMessage("[" + string(id) + "]") // has the option
 		}
 	default: // text, url, user: exact

@@ -83,7 +83,9 @@ func fieldsKey(t Task) string {
 // others in next.DroppedFields, or, when the store refuses drops, fails
 // with a 422 naming them. next.FieldsPatch is then merged in, validated
 // against the target's definitions (a *errs.ValidationError naming
-// fields.<name>). cur.Fields is rendered too, for the history and events.
+// fields.<name>); a task made or moved into the project must then have
+// every required field. cur.Fields is rendered too, for the history and
+// events.
 func (s *Store) applyFields(ctx context.Context, cur *Task, next *Task) error {
 	moved := cur != nil && fieldsKey(*cur) != fieldsKey(*next)
 	if cur != nil && !moved && next.FieldsPatch == nil {
@@ -116,11 +118,11 @@ func (s *Store) applyFields(ctx context.Context, cur *Task, next *Task) error {
 			next.DroppedFields = dropped
 		}
 	}
-	stored := base
-	if next.FieldsPatch != nil || cur == nil {
-		if stored, err = target.Apply(base, next.FieldsPatch, cur == nil); err != nil {
-			return err
-		}
+	// A task entering a project, made or moved there, must have its
+	// required fields; one already there keeps what it has.
+	stored, err := target.Apply(base, next.FieldsPatch, cur == nil || moved)
+	if err != nil {
+		return err
 	}
 	if len(stored) == 0 {
 		stored = nil
