@@ -148,3 +148,22 @@ func (w Write) StoredMany(ctx context.Context, ts []task.Task) {
 		}
 	}
 }
+
+// FieldsChanged drops every cached task at once (a new generation): a
+// custom field definition was renamed or deleted, which changes how the
+// tasks of its project read, and the cache holds tasks as they read
+// (their values by field name). Definitions change rarely, so one
+// invalidation costs a refill, never a stale name. The definitions'
+// writers call it after their commit, before they answer. If Redis does
+// not take it, this process reads the primary and retries until it does,
+// as after a lost refresh; the error says so.
+func (c *Cache) FieldsChanged(ctx context.Context) error {
+	if c.rdb == nil {
+		return nil
+	}
+	err := c.invalidate(ctx)
+	if err != nil {
+		c.lost(err)
+	}
+	return err
+}
