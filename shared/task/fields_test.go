@@ -411,3 +411,43 @@ func TestFieldFilters(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldValuesBulk: a bulk change (PATCH /tasks, and the ingest
+// commands' path through the same patch) validates values as a single
+// PATCH does: one bad value refuses the whole change, naming the field.
+func TestFieldValuesBulk(t *testing.T) {
+	t.Parallel()
+	e := newFieldsEnv(t)
+	ctx := t.Context()
+	var ids []uuid.UUID
+	for range 2 {
+		d := draft("alice", "T")
+		d.Project = "web"
+		c, err := e.s.Create(ctx, "alice", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	bulk := func(v string) ([]task.Task, error) {
+		return e.s.UpdateMany(ctx, "alice", ids, func(cur task.Task) (task.Task, error) {
+			cur.FieldsPatch = map[string]json.RawMessage{"points": raw(v)}
+			return cur, nil
+		})
+	}
+	_, err := bulk(`"x"`)
+	var be *task.BulkError
+	if !errors.As(err, &be) || len(be.Failures) != 2 || !slices.Equal(fieldNames(be.Failures[0].Err), []string{"fields.points"}) {
+		t.Fatalf("bad bulk: %v", err)
+	}
+	out, err := bulk(`8`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range out {
+		got, err := e.s.Get(ctx, tk.ID)
+		if err != nil || string(got.Fields["points"]) != "8" || got.Version != 2 || string(tk.Fields["points"]) != "8" {
+			t.Errorf("after bulk: %s v%d (%v)", got.Fields["points"], got.Version, err)
+		}
+	}
+}
