@@ -82,6 +82,22 @@ func (e fieldsEnv) optionID(name, option string) string {
 
 func raw(s string) json.RawMessage { return json.RawMessage(s) }
 
+// create makes a task of alice's in web with the values fields (a JSON
+// object by name).
+func (e fieldsEnv) create(t *testing.T, fields string) task.Task {
+	t.Helper()
+	d := draft("alice", "T")
+	d.Project = "web"
+	if err := json.Unmarshal([]byte(fields), &d.FieldsPatch); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.s.Create(t.Context(), "alice", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // sameJSON compares a value by meaning: the database keeps "<" where
 // encoding/json wrote "\u003c".
 func sameJSON(got json.RawMessage, want string) bool {
@@ -191,13 +207,7 @@ func TestFieldValuesMergeAndHistory(t *testing.T) {
 	t.Parallel()
 	e := newFieldsEnv(t)
 	ctx := t.Context()
-	d := draft("alice", "T")
-	d.Project = "web"
-	d.FieldsPatch = map[string]json.RawMessage{"points": raw(`1`), "note": raw(`"x"`)}
-	tk, err := e.s.Create(ctx, "alice", d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := e.create(t, `{"points": 1, "note": "x"}`)
 	patch := func(p string) task.Task {
 		t.Helper()
 		var m map[string]json.RawMessage
@@ -249,14 +259,7 @@ func TestFieldValuesMove(t *testing.T) {
 	t.Parallel()
 	e := newFieldsEnv(t)
 	ctx := t.Context()
-	d := draft("alice", "T")
-	d.Project = "web"
-	d.FieldsPatch = map[string]json.RawMessage{"points": raw(`5`), "note": raw(`"n"`),
-		"severity": raw(`"` + e.optionID("severity", "High") + `"`), "tags": raw(`["` + e.optionID("tags", "a") + `"]`)}
-	tk, err := e.s.Create(ctx, "alice", d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := e.create(t, `{"points": 5, "note": "n", "severity": "`+e.optionID("severity", "High")+`", "tags": ["`+e.optionID("tags", "a")+`"]}`)
 	move := func(s *task.Store, p string) (task.Task, error) {
 		var m map[string]json.RawMessage
 		_ = json.Unmarshal([]byte(p), &m)
@@ -265,7 +268,7 @@ func TestFieldValuesMove(t *testing.T) {
 			return cur, nil
 		})
 	}
-	_, err = move(e.s.RefusingDrops(), `{"team": "core"}`)
+	_, err := move(e.s.RefusingDrops(), `{"team": "core"}`)
 	if got := fieldNames(err); !slices.Equal(got, []string{"fields.note", "fields.tags"}) {
 		t.Fatalf("refused move: %v, want a 422 naming fields.note and fields.tags", err)
 	}
@@ -300,13 +303,7 @@ func TestFieldValuesFollowDefinitions(t *testing.T) {
 	t.Parallel()
 	e := newFieldsEnv(t)
 	ctx := t.Context()
-	d := draft("alice", "T")
-	d.Project = "web"
-	d.FieldsPatch = map[string]json.RawMessage{"points": raw(`5`), "note": raw(`"n"`)}
-	tk, err := e.s.Create(ctx, "alice", d)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tk := e.create(t, `{"points": 5, "note": "n"}`)
 	if _, err := e.defs.Update(ctx, "web", e.web["points"].ID, func(cur field.Definition) (field.Definition, error) {
 		cur.Name = "estimate"
 		return cur, nil
@@ -419,16 +416,7 @@ func TestFieldValuesBulk(t *testing.T) {
 	t.Parallel()
 	e := newFieldsEnv(t)
 	ctx := t.Context()
-	var ids []uuid.UUID
-	for range 2 {
-		d := draft("alice", "T")
-		d.Project = "web"
-		c, err := e.s.Create(ctx, "alice", d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, c.ID)
-	}
+	ids := []uuid.UUID{e.create(t, `{}`).ID, e.create(t, `{}`).ID}
 	bulk := func(v string) ([]task.Task, error) {
 		return e.s.UpdateMany(ctx, "alice", ids, func(cur task.Task) (task.Task, error) {
 			cur.FieldsPatch = map[string]json.RawMessage{"points": raw(v)}
