@@ -345,14 +345,19 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 		q.Only = task.ScopeOf(acc)
 	}
 	if len(q.FieldQueries) > 0 {
-		// Names resolve against the project's live definitions. A
-		// project the caller may not see lists nothing (visibility);
-		// its field names are not told either way.
+		// Names resolve against the project's live definitions. Of a
+		// project the caller does not see whole (at most its tasks
+		// assigned to the caller), a filter that does not resolve lists
+		// nothing rather than a 422, which would tell its field names.
 		set, err := a.store.FieldSet(r.Context(), q.Project)
 		if err != nil {
 			return err
 		}
 		if q.Fields, err = task.ResolveFieldFilters(set, q.FieldQueries); err != nil {
+			if q.Only != nil && !slices.Contains(q.Only.Projects, q.Project) {
+				WritePage(w, &task.Page{Items: []task.Task{}})
+				return nil
+			}
 			return err
 		}
 	}
