@@ -163,9 +163,13 @@ type TaskSnapshot struct {
 	RecurrenceTZ string     `json:"recurrence_tz"`
 	Reminders    []string   `json:"reminders"`
 	SeriesID     *uuid.UUID `json:"series_id"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-	Version      int64      `json:"version"`
+	// Fields are the task's custom field values by field name, as the
+	// API shows them; {} for none, and absent only in events written
+	// before custom fields.
+	Fields    map[string]json.RawMessage `json:"fields"`
+	CreatedAt time.Time                  `json:"created_at"`
+	UpdatedAt time.Time                  `json:"updated_at"`
+	Version   int64                      `json:"version"`
 }
 
 // MarshalJSON writes the snapshot with the defaults a task has in the
@@ -178,6 +182,9 @@ func (s TaskSnapshot) MarshalJSON() ([]byte, error) {
 	}
 	if s.Reminders == nil {
 		s.Reminders = []string{}
+	}
+	if s.Fields == nil {
+		s.Fields = map[string]json.RawMessage{}
 	}
 	return json.Marshal(plain(s))
 }

@@ -209,7 +209,7 @@ func BenchmarkLoad(b *testing.B) {
 	getPrefs := startProc(b, logs, "get-preferences", filepath.Join(bin, "get-preferences"), common, "/readyz")
 	putPrefs := startProc(b, logs, "put-preferences", filepath.Join(bin, "put-preferences"), common, "/readyz")
 	listFields := startProc(b, logs, "list-fields", filepath.Join(bin, "list-fields"), common, "/readyz")
-	if err := seedFields(ctx, db); err != nil {
+	if err := seedFieldDefinitions(ctx, db); err != nil {
 		b.Fatal(err)
 	}
 	trashSeeded, err := seedTrash(ctx, db)
@@ -347,13 +347,14 @@ func BenchmarkLoad(b *testing.B) {
 		return must(loadgen.NewRequest(http.MethodPost, ingestEvents.url+"/events", h, body))
 	})
 
-	// One project's list, as a member of it by Keycloak group.
-	projectList := func(base proc, tokens []string) loadgen.Step {
+	// One project's list, as a member of it by Keycloak group; filter
+	// is added to the query (a custom field filter, or nothing).
+	projectList := func(base proc, tokens []string, filter string) loadgen.Step {
 		reqs := make([][]loadgen.Request, len(tokens))
 		for w, token := range tokens {
 			for _, st := range statuses {
 				reqs[w] = append(reqs[w], must(loadgen.NewRequest(http.MethodGet,
-					base.url+"/tasks?project="+teammatesProject+"&status="+st+"&sort=-created_at&limit=50", bearer(token), nil)))
+					base.url+"/tasks?project="+teammatesProject+"&status="+st+"&sort=-created_at&limit=50"+filter, bearer(token), nil)))
 			}
 		}
 		var next atomic.Int64
@@ -452,7 +453,11 @@ func BenchmarkLoad(b *testing.B) {
 		{"bare pgx list", barePgxList, listStep(barePgxList, make([]string, cfg.Concurrency)), 0},
 		{"list, status filter", list, listStep(list, readers), 0},
 		{"list, as a member", list, listStep(list, members), 0},
-		{"list, one project", list, projectList(list, teammates), 0},
+		{"list, one project", list, projectList(list, teammates, ""), 0},
+		// The same page filtered by a custom field, beside its ceiling:
+		// the store's List of that page, resolved as the route resolves it.
+		{"bare pgx list, custom field", barePgxList, projectList(barePgxList, make([]string, cfg.Concurrency), benchFieldFilter), 0},
+		{"list, custom field", list, projectList(list, teammates, benchFieldFilter), 0},
 		{"GET /projects/{key}", getProject, fixed(http.StatusOK, http.MethodGet, getProject.url+"/projects/team-3", members, nil), 0},
 		{"GET /projects", listProjects, fixed(http.StatusOK, http.MethodGet, listProjects.url+"/projects?limit=50", members, nil), 0},
 		{"PUT member", putMember, fixed(http.StatusOK, http.MethodPut, putMember.url+"/projects/team-0/members/"+teammate, members, []byte(`{"role":"member"}`)), 0},
@@ -575,6 +580,9 @@ func BenchmarkLoad(b *testing.B) {
 	add(rList, &rPgxList)
 	add(rListMember, &rPgxList)
 	add(rListProject, &rPgxList)
+	rListField, rPgxListField := *res["list, custom field"], *res["bare pgx list, custom field"]
+	add(rPgxListField, nil)
+	add(rListField, &rPgxListField)
 	add(rGetProject, &rStatic)
 	add(rListProjects, &rStatic)
 	add(rPutMember, &rStatic)
@@ -614,6 +622,7 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	for _, c := range []struct{ name, what string }{
 		{"list, one project", "a project's list (status filter, newest first, 50)"},
+		{"list, custom field", "a project's list filtered by a custom field (select, a third of the project)"},
 		{"list, as a member", fmt.Sprintf("a member's list across %d projects", memberProjects)},
 		{"GET activity", fmt.Sprintf("an activity page (50 of %d lines)", activityLines)},
 		{"GET comments", fmt.Sprintf("a page of 50 comments, %d in the table", commentsSeeded)},
@@ -647,7 +656,7 @@ func BenchmarkLoad(b *testing.B) {
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rListField, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -713,6 +722,10 @@ func seed(ctx context.Context, cfg benchConfig) (*pgxpool.Pool, string, error) {
 		db.Close()
 		return nil, "", err
 	}
+	if err := seedFields(ctx, db); err != nil {
+		db.Close()
+		return nil, "", err
+	}
 	// Steady state for every run: visibility map set, statistics fresh.
 	if _, err := db.Exec(ctx, "VACUUM ANALYZE tasks"); err != nil {
 		db.Close()
@@ -741,8 +754,8 @@ ON CONFLICT (project, subject) DO UPDATE SET role = EXCLUDED.role`
 // them.
 const benchFields = 10
 
-// seedFields defines benchFields fields in team-3, unless it has them.
-func seedFields(ctx context.Context, db *pgxpool.Pool) error {
+// seedFieldDefinitions defines benchFields fields in team-3, unless it has them.
+func seedFieldDefinitions(ctx context.Context, db *pgxpool.Pool) error {
 	const q = `
 INSERT INTO custom_fields (project, name, type, options, position, created_by)
 SELECT 'team-3', 'field ' || g,
@@ -753,6 +766,35 @@ FROM generate_series(0, $1::int - 1) AS g
 ON CONFLICT DO NOTHING`
 	_, err := db.Exec(ctx, q, benchFields)
 	return err
+}
+
+// benchField is the custom field the list scenario filters the
+// teammates' project by: a select of three options, "high" on a third of
+// its tasks (about 330 of its ~1000, 66 a status).
+const (
+	benchField       = "severity"
+	benchFieldFilter = "&field." + benchField + "=high"
+)
+
+// seedFields gives teammatesProject the select field benchField and its
+// tasks a value each (every third "high"), unless it has them.
+func seedFields(ctx context.Context, db *pgxpool.Pool) error {
+	const def = `
+INSERT INTO custom_fields (project, name, type, options, position, created_by)
+SELECT $1, $2, 'select', '[{"id": "low", "name": "low"}, {"id": "high", "name": "high"}, {"id": "critical", "name": "critical"}]', 0, 'bench'
+WHERE NOT EXISTS (SELECT FROM custom_fields WHERE project = $1 AND lower(name) = $2 AND deleted_at IS NULL)`
+	const values = `
+UPDATE tasks
+SET fields = jsonb_build_object(d.id::text, (ARRAY['low', 'high', 'critical'])[1 + abs(hashtext(tasks.id::text)) % 3])
+FROM custom_fields AS d
+WHERE d.project = $1 AND lower(d.name) = $2 AND d.deleted_at IS NULL
+  AND tasks.project = $1 AND NOT tasks.fields ? d.id::text`
+	for _, q := range []string{def, values} {
+		if _, err := db.Exec(ctx, q, teammatesProject, benchField); err != nil {
+			return fmt.Errorf("seeding custom fields: %w", err)
+		}
+	}
+	return nil
 }
 
 // bulkSize is how many tasks one bulk PATCH changes.

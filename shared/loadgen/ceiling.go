@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -88,7 +89,8 @@ func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
 }
 
 // PgxListHandler answers GET /tasks?status=S with the first page of 50
-// tasks of status S, read by the store's List and written by the list
+// tasks of status S (of project=K, and filtered by field.<name>=v, if
+// given), read by the store's List and written by the list
 // route's own taskapi.WritePage: what a list costs before the function's
 // own layers (token, query parsing, policy, logging, metrics).
 func PgxListHandler(store *task.Store) http.Handler {
@@ -99,7 +101,26 @@ func PgxListHandler(store *task.Store) http.Handler {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		page, err := store.List(r.Context(), task.ListQuery{Statuses: []task.Status{st}, Limit: 50})
+		q := task.ListQuery{Statuses: []task.Status{st}, Limit: 50, Project: r.URL.Query().Get("project")}
+		// A custom field filter (make bench's "list, custom field"),
+		// resolved against the project's definitions as the route does.
+		var fq []task.FieldQuery
+		for k, v := range r.URL.Query() {
+			if name, ok := strings.CutPrefix(k, "field."); ok {
+				fq = append(fq, task.FieldQuery{Name: name, Op: task.FieldEq, Value: v[0]})
+			}
+		}
+		if len(fq) > 0 {
+			set, err := store.FieldSet(r.Context(), q.Project)
+			if err == nil {
+				q.Fields, err = task.ResolveFieldFilters(set, fq)
+			}
+			if err != nil {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+		}
+		page, err := store.List(r.Context(), q)
 		if err != nil {
 			w.WriteHeader(http.StatusBadGateway)
 			return

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/taskfn/taskfn/shared/errs"
+	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -61,7 +62,9 @@ type WorkerConfig struct {
 type Renderers struct {
 	// Sheet starts an xlsx export into out, its temporary files under
 	// tempDir, failing the report (CannotBuild) past maxTemp bytes of them.
-	Sheet func(out io.Writer, tempDir string, maxTemp int64) (SheetWriter, error)
+	// fields are the export's custom field columns (task.Store.ExportFields),
+	// after the built-in ones.
+	Sheet func(out io.Writer, tempDir string, maxTemp int64, fields []field.Definition) (SheetWriter, error)
 	// Figure draws the charts of summary s of report r, made at now, into
 	// out as format (svg or png).
 	Figure func(out io.Writer, format Format, r Report, s task.Summary, now time.Time) error
@@ -222,17 +225,22 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 		return w.writeAnalytics(ctx, r, q, opts, out)
 
 	case KindTasksExport:
+		// A column per custom field of the export's project(s).
+		fields, err := w.tasks.ExportFields(ctx, q)
+		if err != nil {
+			return 0, err
+		}
 		var enc rowEncoder
 		switch r.Request.Format {
 		case FormatCSV:
-			enc = newCSVEncoder(out)
+			enc = newCSVEncoder(out, fields)
 		case FormatJSONL:
 			enc = newJSONLEncoder(out)
 		case FormatXLSX:
 			if w.cfg.Render.Sheet == nil {
 				return 0, errNoRenderer
 			}
-			x, err := w.cfg.Render.Sheet(out, w.cfg.TempDir, w.cfg.TempMaxBytes)
+			x, err := w.cfg.Render.Sheet(out, w.cfg.TempDir, w.cfg.TempMaxBytes, fields)
 			if err != nil {
 				return 0, err
 			}
@@ -256,7 +264,7 @@ func (w *Worker) write(ctx context.Context, r Report, out *chunkWriter) (int64, 
 			}
 			return w.store.SetTotal(ctx, r.ID, r.Attempt, n)
 		}
-		err := w.tasks.Export(ctx, q, opts, func(t *task.Task) error {
+		err = w.tasks.Export(ctx, q, opts, func(t *task.Task) error {
 			// Not reached after that count; the cap holds without it.
 			if out.rows == limit {
 				return tooMany
@@ -352,19 +360,33 @@ var csvColumns = []string{"id", "title", "description", "status", "priority", "d
 type csvEncoder struct {
 	w      *csv.Writer
 	header bool
+	fields []field.Definition // a column each, after csvColumns
 	rec    []string
 }
 
-func newCSVEncoder(out io.Writer) *csvEncoder {
-	return &csvEncoder{w: csv.NewWriter(out), rec: make([]string, len(csvColumns))}
+func newCSVEncoder(out io.Writer, fields []field.Definition) *csvEncoder {
+	return &csvEncoder{w: csv.NewWriter(out), fields: fields, rec: make([]string, len(csvColumns)+len(fields))}
+}
+
+// writeHeader names the columns: the built-in ones, then each custom
+// field's name.
+func (e *csvEncoder) writeHeader() error {
+	e.header = true
+	head := CSVColumns()
+	for _, d := range e.fields {
+		head = append(head, cell(d.Name))
+	}
+	return e.w.Write(head)
 }
 
 func (e *csvEncoder) encode(t *task.Task) error {
 	if !e.header {
-		e.header = true
-		if err := e.w.Write(csvColumns); err != nil {
+		if err := e.writeHeader(); err != nil {
 			return err
 		}
+	}
+	for i, d := range e.fields {
+		e.rec[len(csvColumns)+i] = cell(FieldText(d, FieldValue(t, d)))
 	}
 	labels, err := json.Marshal(nonNil(t.Labels))
 	if err != nil {
@@ -391,13 +413,59 @@ func (e *csvEncoder) encode(t *task.Task) error {
 
 func (e *csvEncoder) flush() error {
 	if !e.header { // an empty export still names its columns
-		e.header = true
-		if err := e.w.Write(csvColumns); err != nil {
+		if err := e.writeHeader(); err != nil {
 			return err
 		}
 	}
 	e.w.Flush()
 	return e.w.Error()
+}
+
+// FieldValue is t's value of the field d names (by name, whatever the
+// case: an export of several projects has a column per name), nil for none.
+func FieldValue(t *task.Task, d field.Definition) json.RawMessage {
+	if v, ok := t.Fields[d.Name]; ok {
+		return v
+	}
+	for n, v := range t.Fields {
+		if strings.EqualFold(n, d.Name) {
+			return v
+		}
+	}
+	return nil
+}
+
+// FieldText is a value as a text cell shows it: strings as they are,
+// numbers and booleans as JSON writes them, options by name (an option
+// id d does not know, from another project's field of the same name, as
+// its id), a multi_select's names joined by ", "; "" for none.
+func FieldText(d field.Definition, v json.RawMessage) string {
+	if v == nil {
+		return ""
+	}
+	name := func(id string) string {
+		for _, o := range d.Options {
+			if o.ID == id {
+				return o.Name
+			}
+		}
+		return id
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		if d.Type.HasOptions() {
+			return name(s)
+		}
+		return s
+	}
+	var ids []string
+	if json.Unmarshal(v, &ids) == nil {
+		for i, id := range ids {
+			ids[i] = name(id)
+		}
+		return strings.Join(ids, ", ")
+	}
+	return string(v)
 }
 
 // cell neutralises a value a spreadsheet would run as a formula (OWASP's

@@ -71,6 +71,9 @@ FOR UPDATE`
 		if err != nil {
 			return fmt.Errorf("task: bulk: %w", err)
 		}
+		if err := s.present(ctx, found); err != nil {
+			return err
+		}
 		byID := make(map[uuid.UUID]Task, len(found))
 		for _, t := range found {
 			byID[t.ID] = t
@@ -84,10 +87,15 @@ FOR UPDATE`
 				continue
 			}
 			n, err := change(cur)
+			if err == nil {
+				// Custom field values, validated as a single task's.
+				err = s.applyFields(ctx, &cur, &n)
+			}
 			if err != nil {
 				refused = append(refused, Failure{i, id, err})
 				continue
 			}
+			byID[id] = cur // with its values rendered, for the history
 			next[i] = n
 		}
 		if len(refused) > 0 {
@@ -119,6 +127,7 @@ FOR UPDATE`
 		for _, i := range changed {
 			id := ids[i]
 			cur, up := byID[id], updated[id]
+			up.Fields, up.DroppedFields = next[i].Fields, next[i].DroppedFields
 			out[i] = up
 			lines = append(lines, activity.Line{TaskID: id, Actor: actor, Kind: activity.Updated, Changes: activityChanges(&cur, up)})
 			for _, d := range changeData(actor, cur, up) {
@@ -187,8 +196,10 @@ func writeTasks(ctx context.Context, tx pgx.Tx, changed []int, ids []uuid.UUID, 
 	assignee := make([]*string, n)
 	archived := make([]bool, n)
 	rule, zone, reminders := make([]*string, n), make([]string, n), make([]string, n)
+	fields := make([]string, n)
 	for j, i := range changed {
 		t := next[i]
+		fields[j] = storedArg(t.StoredFields)
 		tid[j], title[j], desc[j], status[j], prio[j], proj[j] = ids[i].String(), t.Title, t.Description, string(t.Status), string(t.Priority), t.Project
 		due[j], assignee[j], archived[j] = t.DueAt, t.AssigneeID, t.Archived
 		rule[j], zone[j] = t.Recurrence, zoneArg(t.RecurrenceTZ)
@@ -218,13 +229,14 @@ SET title = n.title,
     recurrence = n.recurrence,
     recurrence_tz = n.recurrence_tz,
     reminders = ARRAY(SELECT jsonb_array_elements_text(n.reminders::jsonb)),
+    fields = n.fields::jsonb,
     version = t.version + 1,
     updated_at = now()
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::text[], $13::text[])
-    AS n(id, title, description, status, priority, due_at, assignee_id, labels, project, archived, recurrence, recurrence_tz, reminders)
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::text[], $13::text[], $14::text[])
+    AS n(id, title, description, status, priority, due_at, assignee_id, labels, project, archived, recurrence, recurrence_tz, reminders, fields)
 WHERE t.id = n.id
 RETURNING ` + qualifiedColumns
-	rows, _ := tx.Query(ctx, q, tid, title, desc, status, prio, due, assignee, labels, proj, archived, rule, zone, reminders)
+	rows, _ := tx.Query(ctx, q, tid, title, desc, status, prio, due, assignee, labels, proj, archived, rule, zone, reminders, fields)
 	written, err := pgx.CollectRows(rows, ScanRows())
 	if err != nil {
 		return nil, noProject(fmt.Errorf("task: bulk: %w", err))

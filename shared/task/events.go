@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -34,6 +35,7 @@ func (t Task) Snapshot() events.TaskSnapshot {
 		RecurrenceTZ: zoneArg(t.RecurrenceTZ),
 		Reminders:    nonNil(t.Reminders),
 		SeriesID:     t.SeriesID,
+		Fields:       nonNilFields(t.Fields),
 		CreatedAt:    t.CreatedAt,
 		UpdatedAt:    t.UpdatedAt,
 		Version:      t.Version,
@@ -41,7 +43,8 @@ func (t Task) Snapshot() events.TaskSnapshot {
 }
 
 // changedFields names, as in the JSON and in the order of
-// events.TaskFields, the fields an update changed.
+// events.TaskFields, the fields an update changed; then each custom field
+// whose value changed (by name, rendered), as "fields.<name>", sorted.
 func changedFields(before, after Task) []string {
 	differs := map[string]bool{
 		"project":       before.Project != after.Project,
@@ -63,7 +66,25 @@ func changedFields(before, after Task) []string {
 			out = append(out, f)
 		}
 	}
+	if !sameFields(before.Fields, after.Fields) || !sameFields(before.StoredFields, after.StoredFields) {
+		named := changedFieldNames(before.Fields, after.Fields)
+		if len(named) == 0 {
+			// Values of fields the project no longer defines: invisible,
+			// but a write all the same (cleanup's purge aside).
+			named = []string{"fields"}
+		}
+		out = append(out, named...)
+	}
 	return out
+}
+
+// nonNilFields is fields, {} for none: events and exports always carry
+// the object.
+func nonNilFields(fields map[string]json.RawMessage) map[string]json.RawMessage {
+	if fields == nil {
+		return map[string]json.RawMessage{}
+	}
+	return fields
 }
 
 // changeData is the events of turning before into after: updated, then
@@ -109,8 +130,16 @@ func (s *Store) publish(ctx context.Context, id uuid.UUID) {
 
 // fieldJSON is the value of field in t's JSON.
 func fieldJSON(t Task, field string) json.RawMessage {
+	if name, ok := strings.CutPrefix(field, "fields."); ok {
+		if v, ok := t.Fields[name]; ok {
+			return v
+		}
+		return json.RawMessage("null")
+	}
 	var v any
 	switch field {
+	case "fields":
+		v = nonNilFields(t.Fields)
 	case "project":
 		v = t.Project
 	case "title":
@@ -154,6 +183,9 @@ func activityChanges(before *Task, after Task) []activity.Change {
 				continue // the defaults say nothing; a zone alone is UTC's
 			}
 			out = append(out, activity.Change{Field: f, Old: null, New: v})
+		}
+		for _, f := range changedFieldNames(nil, after.Fields) {
+			out = append(out, activity.Change{Field: f, Old: null, New: fieldJSON(after, f)})
 		}
 		return out
 	}

@@ -357,7 +357,7 @@ func TestSnapshot(t *testing.T) {
 	want := events.TaskSnapshot{
 		ID: in.ID, Project: "team", Title: "T", Description: "D", Status: "blocked", Priority: "high",
 		DueAt: &now, OwnerID: "o", AssigneeID: ptr("a"), Labels: []string{}, Subtasks: &events.Subtasks{Total: 3, Done: 1},
-		RecurrenceTZ: "UTC", Reminders: []string{},
+		RecurrenceTZ: "UTC", Reminders: []string{}, Fields: map[string]json.RawMessage{},
 		CreatedAt: now, UpdatedAt: now, Version: 3,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -1,15 +1,18 @@
 package task
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/pg"
 )
 
@@ -75,8 +78,49 @@ func (q ExportQuery) where(args []any) (string, []any) {
 		}
 		conds = append(conds, "status = ANY("+arg(st)+")")
 	}
-	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, nil, liveAndArchived}.conds(arg)...)
+	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, nil, liveAndArchived, nil}.conds(arg)...)
 	return strings.Join(conds, "\n  AND "), args
+}
+
+// ExportFields are the custom fields an export of q has a column for:
+// the definitions of its project, or for an export of several projects
+// the union of their names (the first project's, in key order, giving a
+// name's type and place), in definition position order.
+func (s *Store) ExportFields(ctx context.Context, q ExportQuery) ([]field.Definition, error) {
+	var keys []string
+	switch {
+	case q.Project != "":
+		keys = []string{q.Project}
+	case q.Only != nil:
+		keys = slices.Clone(q.Only.Projects)
+	default:
+		const all = `SELECT DISTINCT project FROM custom_fields WHERE deleted_at IS NULL`
+		rows, _ := s.db.Replica.Query(ctx, all)
+		var err error
+		if keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, fmt.Errorf("task: export fields: %w", err)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	slices.Sort(keys)
+	sets, err := s.fields.LoadMany(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	var out []field.Definition
+	seen := map[string]bool{}
+	for _, k := range keys {
+		for _, d := range sets[k] {
+			if n := strings.ToLower(d.Name); !seen[n] {
+				seen[n] = true
+				out = append(out, d)
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b field.Definition) int { return cmp.Compare(a.Position, b.Position) })
+	return out, nil
 }
 
 // nonNilKeys: pgx sends a nil slice as NULL, and ANY(NULL) is NULL, not false.
@@ -128,10 +172,21 @@ ORDER BY created_at, id` + limit
 		}
 		defer rows.Close()
 		scan := ScanRows()
+		sets := map[string]field.Set{} // each project's, loaded on its first row with values
 		for rows.Next() {
 			t, err := scan(rows)
 			if err != nil {
 				return fmt.Errorf("task: export: %w", err)
+			}
+			if len(t.StoredFields) > 0 {
+				set, ok := sets[t.Project]
+				if !ok {
+					if set, err = s.fields.Load(ctx, t.Project); err != nil {
+						return err
+					}
+					sets[t.Project] = set
+				}
+				t.Fields = presentIn(set, t.StoredFields)
 			}
 			if err := each(&t); err != nil {
 				return err

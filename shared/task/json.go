@@ -1,6 +1,10 @@
 package task
 
 import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -82,12 +86,41 @@ func (t *Task) AppendJSON(b []byte) []byte {
 		b = appendUUID(b, *t.SeriesID)
 		b = append(b, '"')
 	}
+	b = append(b, `,"fields":`...)
+	b = AppendFields(b, t.Fields)
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, t.CreatedAt)
 	b = append(b, `,"updated_at":`...)
 	b = appendTime(b, t.UpdatedAt)
 	b = append(b, `,"version":`...)
 	b = strconv.AppendInt(b, t.Version, 10)
+	return append(b, '}')
+}
+
+// AppendFields appends custom field values by name as encoding/json
+// writes a map of json.RawMessage: keys sorted, each value compacted and
+// HTML-escaped; {} for none.
+func AppendFields(b []byte, fields map[string]json.RawMessage) []byte {
+	if len(fields) == 0 {
+		return append(b, "{}"...)
+	}
+	names := slices.Sorted(maps.Keys(fields))
+	b = append(b, '{')
+	for i, n := range names {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = AppendJSONString(b, n)
+		b = append(b, ':')
+		var compact bytes.Buffer
+		if err := json.Compact(&compact, fields[n]); err != nil {
+			b = append(b, "null"...) // the store reads values as valid JSON
+			continue
+		}
+		var escaped bytes.Buffer
+		json.HTMLEscape(&escaped, compact.Bytes())
+		b = append(b, escaped.Bytes()...)
+	}
 	return append(b, '}')
 }
 

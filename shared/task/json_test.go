@@ -25,6 +25,9 @@ func referenceJSON(t *testing.T, tk Task) []byte {
 	if tk.RecurrenceTZ == "" {
 		tk.RecurrenceTZ = DefaultRecurrenceTZ
 	}
+	if tk.Fields == nil {
+		tk.Fields = map[string]json.RawMessage{}
+	}
 	want, err := json.Marshal(reflectTask(tk))
 	if err != nil {
 		t.Fatal(err)
@@ -53,6 +56,10 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 			Description: "by Friday", Status: StatusInProgress, Priority: PriorityHigh, DueAt: &due,
 			OwnerID: "4f1c9a2e-owner", AssigneeID: &assignee, Labels: []string{"backend", "q3"},
 			Recurrence: &rule, RecurrenceTZ: "Europe/Berlin", Reminders: []string{"-P1D", "-PT1H"}, SeriesID: &series,
+			Fields: map[string]json.RawMessage{
+				"severity": json.RawMessage(`"7"`), "points": json.RawMessage(`3.5`), "done <ok>": json.RawMessage(`true`),
+				"tags": json.RawMessage(`["1","2"]`), "note": json.RawMessage(`"a <b> & c"`),
+			},
 			CreatedAt: whole, UpdatedAt: due, Version: 42,
 		}, false},
 		{"nil labels are []", Task{Title: "x", Labels: nil}, false},

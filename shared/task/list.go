@@ -34,6 +34,12 @@ type ListQuery struct {
 	// Query is full-text search over title and description, in
 	// websearch syntax ("quoted phrase", -excluded, or).
 	Query string
+	// FieldQueries are the custom field filters as the query string
+	// names them; the route resolves them into Fields against Project's
+	// definitions (ResolveFieldFilters). List reads only Fields.
+	FieldQueries []FieldQuery
+	// Fields are custom field filters by definition id.
+	Fields []FieldFilter
 	// Ascending lists oldest first; the default is newest first.
 	Ascending bool
 	Limit     int     // 1..MaxListLimit, validated by the caller
@@ -120,6 +126,10 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 		last := items[len(items)-1]
 		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Ascending: q.Ascending}
 	}
+	if err := s.present(ctx, items); err != nil {
+		(&Page{buf: buf}).Release()
+		return Page{}, err
+	}
 	return Page{Items: items, Next: next, buf: buf}, nil
 }
 
@@ -135,7 +145,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 // best plan depends on how common the value is.
 func (q ListQuery) genericPlanSafe() bool {
 	return q.OwnerID == "" && q.AssigneeID == "" && q.Label == "" && q.Parent == nil &&
-		q.DueBefore == nil && q.DueAfter == nil && q.Query == "" && !q.manyProjects()
+		q.DueBefore == nil && q.DueAfter == nil && q.Query == "" && len(q.Fields) == 0 && !q.manyProjects()
 }
 
 // maxProjectBranches bounds a list's project branches: a caller who sees
@@ -187,7 +197,7 @@ func listSQL(q ListQuery) (string, []any, error) {
 	if q.Archived {
 		archived = archivedOnly
 	}
-	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, q.Parent, archived}.conds(arg)
+	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, q.Parent, archived, q.Fields}.conds(arg)
 	cmp, dir := "<", "DESC"
 	if q.Ascending {
 		cmp, dir = ">", "ASC"
@@ -360,6 +370,7 @@ type filters struct {
 	query                      string
 	parent                     *uuid.UUID
 	archived                   archivedFilter
+	fields                     []FieldFilter
 }
 
 // archivedFilter says which of the tasks not in the trash a query wants.
@@ -407,5 +418,5 @@ func (f filters) conds(arg func(any) string) []string {
 		// sorts them, whatever else the branch fixes.
 		c = append(c, "id IN (SELECT task_id FROM task_relations WHERE other_id = "+arg(f.parent.String())+"::uuid AND kind = 'subtask_of')")
 	}
-	return c
+	return append(c, fieldConds(f.fields, arg)...)
 }

@@ -1,6 +1,8 @@
 package task
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -40,6 +42,10 @@ type Patch struct {
 	Recurrence   mergepatch.Field[string]
 	RecurrenceTZ mergepatch.Field[string]
 	Reminders    mergepatch.Field[[]string]
+	// Fields is a merge patch of the custom field values by name, each
+	// value raw (null clears it); nil when the body has no fields. The
+	// store validates it against the project's definitions.
+	Fields map[string]json.RawMessage
 }
 
 // readOnly fields belong to the server; naming them is a validation error
@@ -86,6 +92,8 @@ func ParsePatch(body []byte) (Patch, error) {
 			err = mergepatch.Decode(raw, &p.RecurrenceTZ)
 		case "reminders":
 			err = mergepatch.Decode(raw, &p.Reminders)
+		case "fields":
+			p.Fields, err = parseFields(raw)
 		default:
 			if slices.Contains(readOnly, k) {
 				bad.Add(k, "is read-only")
@@ -98,6 +106,16 @@ func ParsePatch(body []byte) (Patch, error) {
 		}
 	}
 	return p, bad.Err()
+}
+
+// parseFields reads the fields member: an object of values by field
+// name, each checked against its definition later, by the store.
+func parseFields(raw json.RawMessage) (map[string]json.RawMessage, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, errors.New("must be an object of values by field name; a field set to null is cleared")
+	}
+	return m, nil
 }
 
 // Draft builds a new task from a create request: the patch applied to the
@@ -223,6 +241,9 @@ func (p Patch) Apply(cur Task) (Task, []errs.FieldError) {
 				t.Reminders[i] = norm
 			}
 		}
+	}
+	if p.Fields != nil {
+		t.FieldsPatch = p.Fields
 	}
 	if len(bad) > 0 {
 		return t, bad

@@ -41,8 +41,8 @@ const (
 func (s *Store) CreateNext(ctx context.Context, id uuid.UUID) (next Task, why string, err error) {
 	const q = `
 INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project,
-                   recurrence, recurrence_tz, reminders, series_id, recurs_from)
-VALUES ($1, $2, $3, 'todo', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                   recurrence, recurrence_tz, reminders, series_id, recurs_from, fields)
+VALUES ($1, $2, $3, 'todo', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb)
 ON CONFLICT (recurs_from) WHERE recurs_from IS NOT NULL DO NOTHING
 RETURNING ` + Columns
 	newID, err := uuid.NewV7()
@@ -83,7 +83,8 @@ RETURNING ` + Columns
 			series = *cur.SeriesID
 		}
 		rows, _ = tx.Query(ctx, q, newID, cur.Title, cur.Description, cur.Priority, due, cur.OwnerID, cur.AssigneeID,
-			nonNil(cur.Labels), cur.Project, rule, zoneArg(cur.RecurrenceTZ), nonNil(cur.Reminders), series, cur.ID)
+			nonNil(cur.Labels), cur.Project, rule, zoneArg(cur.RecurrenceTZ), nonNil(cur.Reminders), series, cur.ID,
+			storedArg(cur.StoredFields)) // the occurrence keeps the series' values
 		next, err = pgx.CollectOneRow(rows, ScanRows())
 		if errors.Is(err, pgx.ErrNoRows) {
 			why = NextExisting
@@ -91,6 +92,9 @@ RETURNING ` + Columns
 		}
 		if err != nil {
 			return noProject(fmt.Errorf("task: next occurrence: %w", err))
+		}
+		if next, err = s.presentOne(ctx, next); err != nil {
+			return err
 		}
 		why = NextFiled
 		if err := activity.Add(ctx, tx, next.ID, "", activity.Created, activityChanges(nil, next)); err != nil {

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/events"
+	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/outbox"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/project"
@@ -36,6 +38,20 @@ type Store struct {
 	topic    string           // of task events
 	pub      outbox.Publisher // nil: events wait for the relay
 	also     pg.Also[Task]    // run in each Create's and Update's transaction
+	// fields loads projects' custom field definitions (fields.go).
+	fields *field.Store
+	// refuseDrops: a move that would drop custom field values is a 422
+	// rather than done (PATCH ?drop_fields=false).
+	refuseDrops bool
+}
+
+// RefusingDrops returns a copy of s whose Update refuses to move a task
+// to a project that does not define all of its custom fields, naming
+// them, rather than dropping their values. s itself is unchanged.
+func (s *Store) RefusingDrops() *Store {
+	cp := *s
+	cp.refuseDrops = true
+	return &cp
 }
 
 // Option configures a Store.
@@ -66,7 +82,11 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 		return nil, errors.New("task: NewStore needs a database")
 	}
 	mode := db.Replica.Config().ConnConfig.DefaultQueryExecMode
-	s := &Store{db: db, prepares: mode == pgx.QueryExecModeCacheStatement, topic: events.DefaultTasksTopic}
+	fields, err := field.NewStore(db)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db, prepares: mode == pgx.QueryExecModeCacheStatement, topic: events.DefaultTasksTopic, fields: fields}
 	for _, o := range opts {
 		o(s)
 	}
@@ -78,7 +98,7 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 
 // Columns are what ScanRows reads, in its order — keep the two in step.
 // The generated search column is left out.
-const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, subtasks_total, subtasks_done, archived_at, recurrence, recurrence_tz, reminders, series_id, created_at, updated_at, version"
+const Columns = "id, project, title, description, status, priority, due_at, owner_id, assignee_id, labels, subtasks_total, subtasks_done, archived_at, recurrence, recurrence_tz, reminders, series_id, fields, created_at, updated_at, version"
 
 // ScanRows returns a function that reads rows of Columns, for
 // pgx.CollectRows and CollectOneRow; it reuses its scan targets from one
@@ -99,10 +119,11 @@ func ScanRows() pgx.RowToFunc[Task] {
 		rule             pgtype.Text
 		tz               pgtype.DriverBytes
 		series           pgtype.UUID
+		fields           pgtype.DriverBytes // the jsonb's text, valid until the next row
 	)
 	dest := []any{&id, &t.Project, &t.Title, &t.Description, &status, &priority, &due,
 		&t.OwnerID, &assignee, &t.Labels, &t.Subtasks.Total, &t.Subtasks.Done, &archived,
-		&rule, &tz, &t.Reminders, &series, &t.CreatedAt, &t.UpdatedAt, &t.Version}
+		&rule, &tz, &t.Reminders, &series, &fields, &t.CreatedAt, &t.UpdatedAt, &t.Version}
 	return func(row pgx.CollectableRow) (Task, error) {
 		t.Labels, t.Reminders = nil, nil // the targets pgx would append to
 		if err := row.Scan(dest...); err != nil {
@@ -131,6 +152,14 @@ func ScanRows() pgx.RowToFunc[Task] {
 		if series.Valid {
 			s := uuid.UUID(series.Bytes)
 			out.SeriesID = &s
+		}
+		// Most tasks have no values: "{}" costs no map. The id-keyed form
+		// only; the store renders Fields through the live definitions.
+		out.Fields, out.StoredFields, out.FieldsPatch, out.DroppedFields = nil, nil, nil, nil
+		if len(fields) > 2 {
+			if err := json.Unmarshal(fields, &out.StoredFields); err != nil {
+				return Task{}, fmt.Errorf("task: fields: %w", err)
+			}
 		}
 		return out, nil
 	}
@@ -164,21 +193,25 @@ func (s *Store) Create(ctx context.Context, actor string, t Task) (Task, error) 
 		t.ID = id
 	}
 	const q = `
-INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project, recurrence, recurrence_tz, reminders)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project, recurrence, recurrence_tz, reminders, fields)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
 RETURNING ` + Columns
 	var created Task
 	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
 		if err := ensurePersonal(ctx, tx, t.Project); err != nil {
 			return err
 		}
+		if err := s.applyFields(ctx, nil, &t); err != nil {
+			return err
+		}
 		rows, _ := tx.Query(ctx, q,
 			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNil(t.Labels), projectArg(t.Project),
-			t.Recurrence, zoneArg(t.RecurrenceTZ), nonNil(t.Reminders))
+			t.Recurrence, zoneArg(t.RecurrenceTZ), nonNil(t.Reminders), storedArg(t.StoredFields))
 		var err error
 		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
 			return noProject(fmt.Errorf("task: create: %w", err))
 		}
+		created.Fields = t.Fields
 		if err := activity.Add(ctx, tx, created.ID, actor, activity.Created, activityChanges(nil, created)); err != nil {
 			return err
 		}
@@ -194,14 +227,22 @@ RETURNING ` + Columns
 
 // Get returns the task with id, read from the replica.
 func (s *Store) Get(ctx context.Context, id uuid.UUID) (Task, error) {
-	return get(ctx, s.db.Replica, id)
+	t, err := get(ctx, s.db.Replica, id)
+	if err != nil {
+		return Task{}, err
+	}
+	return s.presentOne(ctx, t)
 }
 
 // GetPrimary is Get on the primary, for reads that must see every
 // acknowledged write even while the replica lags (the task cache's
 // fallback when Redis cannot vouch for an entry).
 func (s *Store) GetPrimary(ctx context.Context, id uuid.UUID) (Task, error) {
-	return get(ctx, s.db.Primary, id)
+	t, err := get(ctx, s.db.Primary, id)
+	if err != nil {
+		return Task{}, err
+	}
+	return s.presentOne(ctx, t)
 }
 
 func get(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (Task, error) {
@@ -238,8 +279,14 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		if err != nil {
 			return err
 		}
+		if cur, err = s.presentOne(ctx, cur); err != nil {
+			return err
+		}
 		next, err := change(cur)
 		if err != nil {
+			return err
+		}
+		if err := s.applyFields(ctx, &cur, &next); err != nil {
 			return err
 		}
 		if SameContent(cur, next) {
@@ -254,6 +301,7 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		if updated, err = writeTask(ctx, tx, id, next); err != nil {
 			return err
 		}
+		updated.Fields, updated.DroppedFields = next.Fields, next.DroppedFields
 		wrote = true
 		if err := activity.Add(ctx, tx, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
 			return err
@@ -307,13 +355,14 @@ SET title = $2,
     recurrence = $11,
     recurrence_tz = $12,
     reminders = $13,
+    fields = $14::jsonb,
     version = version + 1,
     updated_at = now()
 WHERE id = $1
 RETURNING ` + Columns
 	rows, _ := tx.Query(ctx, q,
 		id, next.Title, next.Description, next.Status, next.Priority, next.DueAt, next.AssigneeID, nonNil(next.Labels), next.Project, next.Archived,
-		next.Recurrence, zoneArg(next.RecurrenceTZ), nonNil(next.Reminders))
+		next.Recurrence, zoneArg(next.RecurrenceTZ), nonNil(next.Reminders), storedArg(next.StoredFields))
 	updated, err := collectOne(rows, "update")
 	return updated, noProject(err)
 }
@@ -397,6 +446,9 @@ func (s *Store) GetMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Tas
 	found, err := pgx.CollectRows(rows, ScanRows())
 	if err != nil {
 		return nil, fmt.Errorf("task: get many: %w", err)
+	}
+	if err := s.present(ctx, found); err != nil {
+		return nil, err
 	}
 	out := make(map[uuid.UUID]Task, len(found))
 	for _, t := range found {

@@ -4,6 +4,7 @@
 package task
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -84,10 +85,26 @@ type Task struct {
 	Reminders []string `json:"reminders"`
 	// SeriesID is the first task of the series this one recurs in; nil for
 	// a task that is no later occurrence of one. The store keeps it.
-	SeriesID  *uuid.UUID `json:"series_id"`
-	CreatedAt time.Time  `json:"created_at" db:"created_at"`
-	UpdatedAt time.Time  `json:"updated_at" db:"updated_at"`
-	Version   int64      `json:"version" db:"version"`
+	SeriesID *uuid.UUID `json:"series_id"`
+	// Fields are the task's custom field values by field name, as the API
+	// shows them: StoredFields rendered through the project's live
+	// definitions (field.Set.Present), so a renamed field shows its new
+	// name and a deleted one nothing, at once. nil is none ({} in JSON).
+	Fields map[string]json.RawMessage `json:"fields"`
+	// StoredFields are the values as the tasks.fields column holds them,
+	// keyed by definition id; only the store reads and writes them.
+	StoredFields map[string]json.RawMessage `json:"-"`
+	// FieldsPatch is a write's merge patch of Fields by name (a null value
+	// clears a field), validated by the store against the project's
+	// definitions inside the write (field.Set.Apply); nil changes nothing.
+	FieldsPatch map[string]json.RawMessage `json:"-"`
+	// DroppedFields names, after a move to another project, the fields
+	// the target project does not define, whose values the move dropped.
+	// Set by Update only; not part of the representation.
+	DroppedFields []string  `json:"-"`
+	CreatedAt     time.Time `json:"created_at" db:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at" db:"updated_at"`
+	Version       int64     `json:"version" db:"version"`
 }
 
 // Subtasks counts a task's subtasks (tasks subtask_of it) and those of
@@ -112,3 +129,14 @@ var (
 	ErrVersionMismatch = errs.New(errs.Precondition, "task version mismatch",
 		"the task has changed since the version named in If-Match; fetch it again")
 )
+
+// fieldsDropped refuses a move asked with drop_fields=false that would
+// drop the values of fields the target project does not define: a 422
+// naming each, so the client can fix them or move with drop_fields=true.
+func fieldsDropped(target string, names []string) error {
+	var f errs.Fields
+	for _, n := range names {
+		f.Add("fields."+n, "is not defined in project "+target+", so the move would drop its value; move with drop_fields=true to drop it")
+	}
+	return f.Err()
+}

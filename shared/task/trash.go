@@ -142,6 +142,9 @@ RETURNING ` + Columns
 		if out, err = collectOne(rows, "restore"); err != nil {
 			return err
 		}
+		if out, err = s.presentOne(ctx, out); err != nil {
+			return err
+		}
 		if err := activity.Add(ctx, tx, id, actor, activity.Restored, nil); err != nil {
 			return err
 		}
@@ -294,6 +297,16 @@ func (s *Store) ListTrash(ctx context.Context, q TrashQuery) ([]Trashed, *Cursor
 		items = items[:q.Limit]
 		last := items[len(items)-1]
 		next = &Cursor{CreatedAt: last.DeletedAt, ID: last.ID}
+	}
+	tasks := make([]Task, len(items))
+	for i := range items {
+		tasks[i] = items[i].Task
+	}
+	if err := s.present(ctx, tasks); err != nil {
+		return nil, nil, err
+	}
+	for i := range items {
+		items[i].Fields = tasks[i].Fields
 	}
 	return items, next, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -215,6 +216,10 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	store, err := a.moveStore(r)
+	if err != nil {
+		return err
+	}
 	cw := a.cache.BeginWrite(r.Context())
 	var (
 		t       task.Task
@@ -225,7 +230,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	err = a.decide(r, func(acc project.Access) error {
 		var err error
 		parents = parents[:0]
-		t, err = a.store.Update(r.Context(), acc.ID.Subject, tid, func(cur task.Task) (task.Task, error) {
+		t, err = store.Update(r.Context(), acc.ID.Subject, tid, func(cur task.Task) (task.Task, error) {
 			if !task.CanSee(acc, cur) {
 				return cur, task.ErrNotFound
 			}
@@ -246,8 +251,39 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) error {
 	// Before the reply: a GET after this PATCH must find the new version.
 	cw.Stored(r.Context(), t)
 	cw.StoredMany(r.Context(), parents)
+	if len(t.DroppedFields) > 0 {
+		// The body is the task; what a move dropped is said beside it.
+		w.Header().Set(DroppedFieldsHeader, strings.Join(t.DroppedFields, ", "))
+	}
 	writeTask(w, http.StatusOK, t)
 	return nil
+}
+
+// DroppedFieldsHeader names, on the answer to a PATCH that moved a task
+// to another project, the custom fields whose values the move dropped
+// (the target project does not define them), comma-separated.
+const DroppedFieldsHeader = "Dropped-Fields"
+
+// moveStore reads PATCH's one query parameter, drop_fields: true (the
+// default) lets a move drop the values of fields the target project does
+// not define; false refuses such a move with a 422 naming them.
+func (a *API) moveStore(r *http.Request) (*task.Store, error) {
+	v, err := httpx.Query(r)
+	if err != nil {
+		return nil, err
+	}
+	for k := range v {
+		if k != "drop_fields" {
+			return nil, httpx.BadRequest(fmt.Sprintf("unknown query parameter %q", k))
+		}
+	}
+	switch v.Get("drop_fields") {
+	case "", "true":
+		return a.store, nil
+	case "false":
+		return a.store.RefusingDrops(), nil
+	}
+	return nil, httpx.BadRequest(`query parameter "drop_fields" must be true or false`)
 }
 
 // DELETE /tasks/{id}, If-Match honoured: to the trash, from which
@@ -307,6 +343,23 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		q.Only = task.ScopeOf(acc)
+	}
+	if len(q.FieldQueries) > 0 {
+		// Names resolve against the project's live definitions. Of a
+		// project the caller does not see whole (at most its tasks
+		// assigned to the caller), a filter that does not resolve lists
+		// nothing rather than a 422, which would tell its field names.
+		set, err := a.store.FieldSet(r.Context(), q.Project)
+		if err != nil {
+			return err
+		}
+		if q.Fields, err = task.ResolveFieldFilters(set, q.FieldQueries); err != nil {
+			if q.Only != nil && !slices.Contains(q.Only.Projects, q.Project) {
+				WritePage(w, &task.Page{Items: []task.Task{}})
+				return nil
+			}
+			return err
+		}
 	}
 	page, err := a.store.List(r.Context(), q)
 	if err != nil {

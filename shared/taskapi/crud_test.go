@@ -1,6 +1,7 @@
 package taskapi
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -31,7 +32,7 @@ func TestCreate(t *testing.T) {
 		{name: "minimal gets defaults", body: map[string]any{"title": "Write docs"}, as: carol, status: 201,
 			check: func(t *testing.T, got task.Task) {
 				want := task.Task{Project: "~" + carol, Title: "Write docs", Status: task.StatusTodo, Priority: task.PriorityMedium, OwnerID: carol, Labels: []string{},
-					RecurrenceTZ: "UTC", Reminders: []string{}, Version: 1}
+					RecurrenceTZ: "UTC", Reminders: []string{}, Fields: map[string]json.RawMessage{}, Version: 1}
 				got.ID, got.CreatedAt, got.UpdatedAt = [16]byte{}, time.Time{}, time.Time{}
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("task (-want +got):\n%s", d)

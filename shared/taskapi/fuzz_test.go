@@ -39,6 +39,9 @@ func FuzzListQuery(f *testing.F) {
 		"cursor=%21%21", "cursor=eyJ0IjoxfQ", "sort=created_at&cursor=" + desc.Encode(), "due_before=yesterday",
 		"due_after=2026-13-01", "q=", "q=+", "colour=red", "owner=someone", "sort=title;drop%20table%20tasks",
 		"limit=1;limit=2", "q=100%", "li%zzmit=1", "label=a%00b",
+		// Custom field filters (TestFieldsThroughAPI): accepted, refused.
+		"project=web&field.severity=high", "project=web&field.points%5Bgte%5D=3&field.points%5Blte%5D=8",
+		"field.severity=high", "project=web&field.=1", "project=web&field.a%5Bgt%5D=1", "project=web&field.a=%00",
 	} {
 		f.Add(q)
 	}

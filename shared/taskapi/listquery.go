@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/taskfn/taskfn/shared/errs"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -20,6 +22,10 @@ const (
 	DefaultLimit = 50
 	MaxLimit     = 200
 	maxQuery     = 500
+	// maxFieldFilters bounds the custom field filters of one list: each
+	// is a condition on every row the page's plan reads.
+	maxFieldFilters = 10
+	maxFieldValue   = 255
 )
 
 // listQuery reads the list asked for by r's query string: all of the
@@ -57,6 +63,9 @@ func parseList(v url.Values) (task.ListQuery, error) {
 	if err := parseDueFilters(v, &q); err != nil {
 		return q, err
 	}
+	if err := parseFieldFilters(v, &q); err != nil {
+		return q, err
+	}
 	if s, ok := v["parent"]; ok {
 		id, err := uuid.Parse(s[0])
 		if err != nil || len(s[0]) != 36 {
@@ -86,13 +95,55 @@ var listParams = map[string]bool{
 // status given more than once.
 func checkListParams(v url.Values) error {
 	for k, vs := range v {
-		if !listParams[k] {
+		if !listParams[k] && !strings.HasPrefix(k, fieldParam) {
 			return httpx.BadRequest(fmt.Sprintf("unknown query parameter %q", k))
 		}
 		if k != "status" && len(vs) > 1 {
 			return httpx.BadRequest(fmt.Sprintf("query parameter %q is given more than once", k))
 		}
 	}
+	return nil
+}
+
+// fieldParam starts a custom field filter's parameter:
+// field.<name>=v, field.<name>[gte]=v, field.<name>[lte]=v.
+const fieldParam = "field."
+
+// parseFieldFilters reads the custom field filters. Their names resolve
+// per project, so they need project=; what a name means, and whether
+// its value fits, the route decides against the project's definitions
+// (task.ResolveFieldFilters).
+func parseFieldFilters(v url.Values, q *task.ListQuery) error {
+	for k, vs := range v {
+		rest, ok := strings.CutPrefix(k, fieldParam)
+		if !ok {
+			continue
+		}
+		name, op := rest, task.FieldEq
+		if base, ok := strings.CutSuffix(rest, "[gte]"); ok {
+			name, op = base, task.FieldGte
+		} else if base, ok := strings.CutSuffix(rest, "[lte]"); ok {
+			name, op = base, task.FieldLte
+		}
+		if strings.TrimSpace(name) == "" || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 || strings.ContainsAny(name, "[]") {
+			return httpx.BadRequest(fmt.Sprintf("query parameter %q: want field.<name>, field.<name>[gte] or field.<name>[lte]", k))
+		}
+		val := vs[0]
+		if !utf8.ValidString(val) || utf8.RuneCountInString(val) > maxFieldValue || strings.IndexFunc(val, unicode.IsControl) >= 0 {
+			return badParam(k, fmt.Sprintf("must be at most %d printable characters", maxFieldValue))
+		}
+		q.FieldQueries = append(q.FieldQueries, task.FieldQuery{Name: name, Op: op, Value: val})
+	}
+	if len(q.FieldQueries) > maxFieldFilters {
+		return httpx.BadRequest(fmt.Sprintf("at most %d custom field filters", maxFieldFilters))
+	}
+	if len(q.FieldQueries) > 0 && q.Project == "" {
+		return errs.Validation(errs.FieldError{Field: "project", Detail: "is required with a custom field filter: field names are a project's"})
+	}
+	// One order for one query string, whatever the map's.
+	slices.SortFunc(q.FieldQueries, func(a, b task.FieldQuery) int {
+		return strings.Compare(a.Name+"\x00"+string(a.Op), b.Name+"\x00"+string(b.Op))
+	})
 	return nil
 }
 

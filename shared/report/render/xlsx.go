@@ -24,6 +24,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/report"
 	"github.com/taskfn/taskfn/shared/task"
 )
@@ -72,11 +73,12 @@ type Sheet struct {
 	dir     string
 	maxTemp int64
 	f       *excelize.File
-	tmp     *os.File      // the rows, as <row> elements
-	w       *bufio.Writer // on tmp
-	date    int           // the style of date cells
-	rows    int           // tasks written
-	row     []byte        // the row being written, reused
+	tmp     *os.File           // the rows, as <row> elements
+	w       *bufio.Writer      // on tmp
+	date    int                // the style of date cells
+	rows    int                // tasks written
+	row     []byte             // the row being written, reused
+	fields  []field.Definition // a column each, after xlsxColumns
 }
 
 // sheetPart is the one sheet's part in the package, as excelize names it.
@@ -85,7 +87,10 @@ const sheetPart = "xl/worksheets/sheet1.xml"
 // NewSheet starts an xlsx export into out, its temporary files in a
 // directory of its own under tempDir ("": the system's), failing the
 // export past maxTemp bytes of them.
-func NewSheet(out io.Writer, tempDir string, maxTemp int64) (_ report.SheetWriter, err error) {
+func NewSheet(out io.Writer, tempDir string, maxTemp int64, fields []field.Definition) (_ report.SheetWriter, err error) {
+	if len(fields) > len(columnNames)-len(xlsxColumns) {
+		return nil, report.CannotBuild(fmt.Sprintf("a spreadsheet export holds at most %d custom fields; narrow it to fewer projects or ask for csv", len(columnNames)-len(xlsxColumns)))
+	}
 	dir, err := os.MkdirTemp(tempDir, "report-xlsx-")
 	if err != nil {
 		// A read-only or missing temporary directory: a configuration
@@ -93,7 +98,7 @@ func NewSheet(out io.Writer, tempDir string, maxTemp int64) (_ report.SheetWrite
 		// report.
 		return nil, fmt.Errorf("report: xlsx: temporary directory: %w", err)
 	}
-	e := &Sheet{out: out, dir: dir, maxTemp: maxTemp}
+	e := &Sheet{out: out, dir: dir, maxTemp: maxTemp, fields: fields}
 	defer func() {
 		if err != nil {
 			_ = e.Close()
@@ -136,6 +141,9 @@ func NewSheet(out io.Writer, tempDir string, maxTemp int64) (_ report.SheetWrite
 	for i, c := range xlsxColumns {
 		e.row = appendText(e.row, i, 1, head, c)
 	}
+	for i, d := range fields {
+		e.row = appendText(e.row, len(xlsxColumns)+i, 1, head, d.Name)
+	}
 	e.row = append(e.row, `</row>`...)
 	if _, err := e.w.Write(e.row); err != nil {
 		return nil, fmt.Errorf("report: xlsx: %w", err)
@@ -143,11 +151,12 @@ func NewSheet(out io.Writer, tempDir string, maxTemp int64) (_ report.SheetWrite
 	return e, nil
 }
 
-// columnNames are the sheet's column letters, A to R.
+// columnNames are the sheet's column letters: A to R for the built-in
+// columns, then room for the custom fields of a few projects.
 var columnNames = func() []string {
-	names := make([]string, len(xlsxColumns))
+	names := make([]string, len(xlsxColumns)+4*field.MaxPerProject)
 	for i := range names {
-		names[i] = string(rune('A' + i))
+		names[i], _ = excelize.ColumnNumberToName(i + 1)
 	}
 	return names
 }()
@@ -193,6 +202,9 @@ func (e *Sheet) Encode(t *task.Task) error {
 	b = appendText(b, 16, r, 0, t.RecurrenceTZ)
 	if t.SeriesID != nil {
 		b = appendText(b, 17, r, 0, t.SeriesID.String())
+	}
+	for i, d := range e.fields {
+		b = e.appendField(b, len(xlsxColumns)+i, r, d, report.FieldValue(t, d))
 	}
 	b = append(b, `</row>`...)
 	e.row = b
@@ -305,6 +317,40 @@ func (e *Sheet) appendTime(b []byte, col, row int, t *time.Time) []byte {
 	return appendValue(b, col, row, e.date, "", strconv.FormatFloat(serial, 'f', -1, 64))
 }
 
+// appendField appends a custom field's value typed: a number as a
+// number cell, a date or datetime as a date cell, a checkbox as a
+// boolean, the rest as text (report.FieldText: options by name).
+func (e *Sheet) appendField(b []byte, col, row int, d field.Definition, v json.RawMessage) []byte {
+	if v == nil {
+		return b
+	}
+	switch d.Type {
+	case field.Number:
+		if _, err := strconv.ParseFloat(string(v), 64); err == nil {
+			return appendValue(b, col, row, 0, "", string(v))
+		}
+	case field.Checkbox:
+		switch string(v) {
+		case "true":
+			return appendValue(b, col, row, 0, "b", "1")
+		case "false":
+			return appendValue(b, col, row, 0, "b", "0")
+		}
+	case field.Date, field.DateTime:
+		var s string
+		layout := field.DateLayout
+		if d.Type == field.DateTime {
+			layout = field.DateTimeLayout
+		}
+		if json.Unmarshal(v, &s) == nil {
+			if t, err := time.Parse(layout, s); err == nil {
+				return e.appendTime(b, col, row, &t)
+			}
+		}
+	}
+	return appendText(b, col, row, 0, report.FieldText(d, v))
+}
+
 // excelUnixEpoch is 1970-01-01 as an Excel date number.
 const excelUnixEpoch = 25569
 
@@ -344,7 +390,7 @@ func (e *Sheet) Flush() error {
 	if err := e.checkTemp(); err != nil {
 		return err
 	}
-	last := columnNames[len(columnNames)-1] + strconv.Itoa(e.rows+1)
+	last := columnNames[len(xlsxColumns)+len(e.fields)-1] + strconv.Itoa(e.rows+1)
 	if err := e.f.AutoFilter(xlsxSheet, "A1:"+last, nil); err != nil {
 		return fmt.Errorf("report: xlsx: %w", err)
 	}
