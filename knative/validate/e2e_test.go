@@ -1086,7 +1086,8 @@ func TestFieldsEndToEnd(t *testing.T) {
 		t.Skip("builds and runs functions")
 	}
 	lookTool(t, "nginx")
-	fns := []string{"create-project", "put-project-member", "create-field", "list-fields", "get-field", "update-field", "delete-field"}
+	fns := []string{"create-project", "put-project-member", "create-field", "list-fields", "get-field", "update-field", "delete-field",
+		"create-task", "update-task", "list-tasks"}
 	bins := buildFunctions(t, append(slices.Clone(fns), "migrate"))
 	dbURL := pgtest.NewEmpty(t)
 	iss := authtest.NewIssuer(t)
@@ -1162,4 +1163,7 @@ func TestFieldsEndToEnd(t *testing.T) {
 		t.Errorf("after the delete %+v", list.Items)
 	}
 	readProblem(t, do(t, http.MethodGet, gw.url+fmt.Sprintf("/projects/ops/fields/%d", est.ID), nil, carol), http.StatusNotFound)
+
+	// Values on tasks through the task routes: create, filter, move.
+	e2eCustomFieldValues(t, gw.url, dbURL, carol)
 }

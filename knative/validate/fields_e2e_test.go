@@ -13,13 +13,11 @@ import (
 
 // e2eCustomFieldValues is the black-box path of custom field values
 // (issue #22) through the gateway: values on create, a list filtered by
-// a field, and a move that drops a value and says so. FOR THE
-// INTEGRATOR: call it from TestEndToEnd once both halves of the feature
-// are merged, as e2eCustomFieldValues(t, gw.url, dbURL, carol) after the
-// task steps; with the definitions routes merged, make the definitions
-// through POST /projects/{key}/fields instead of SQL. It needs the
-// create-task, list-tasks and update-task functions behind gw, and carol
-// a member token of subject "carol".
+// a field, and a move that drops a value and says so. TestFieldsEndToEnd
+// calls it after driving the definitions routes, so the definitions here
+// are made directly: two projects with a same-named field, to move
+// between. It needs create-task, list-tasks and update-task behind gw,
+// and carol a member token of subject "carol".
 func e2eCustomFieldValues(t *testing.T, gwURL, dbURL string, carol http.Header) {
 	t.Helper()
 	ctx := context.Background()
