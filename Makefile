@@ -78,7 +78,9 @@ FUZZ_TARGETS := \
   ./shared/auth:FuzzRequire \
   ./shared/cache:FuzzDecode \
   ./shared/recurrence:FuzzCheck \
-  ./shared/digest:FuzzParsePreferences
+  ./shared/digest:FuzzParsePreferences \
+  ./shared/field:FuzzParseInput \
+  ./shared/field:FuzzApply
 .PHONY: fuzz
 fuzz:
 	@failed=""; log=$$(mktemp); trap 'rm -f $$log' EXIT; \
