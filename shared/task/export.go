@@ -85,7 +85,8 @@ func (q ExportQuery) where(args []any) (string, []any) {
 // ExportFields are the custom fields an export of q has a column for:
 // the definitions of its project, or for an export of several projects
 // the union of their names (the first project's, in key order, giving a
-// name's type and place), in definition position order.
+// name's type and place; a select's options those of every project's
+// field of that name), in definition position order.
 func (s *Store) ExportFields(ctx context.Context, q ExportQuery) ([]field.Definition, error) {
 	var keys []string
 	switch {
@@ -110,12 +111,22 @@ func (s *Store) ExportFields(ctx context.Context, q ExportQuery) ([]field.Defini
 		return nil, err
 	}
 	var out []field.Definition
-	seen := map[string]bool{}
+	at := map[string]int{} // a name's column in out
 	for _, k := range keys {
 		for _, d := range sets[k] {
-			if n := strings.ToLower(d.Name); !seen[n] {
-				seen[n] = true
+			n := strings.ToLower(d.Name)
+			i, ok := at[n]
+			if !ok {
+				at[n] = len(out)
+				d.Options = slices.Clone(d.Options)
 				out = append(out, d)
+				continue
+			}
+			// Another project's field of the same name: its options join
+			// the column's, so its tasks' option ids show as names too
+			// (ids are random, never shared by two projects' options).
+			if out[i].Type.HasOptions() && d.Type.HasOptions() {
+				out[i].Options = append(out[i].Options, d.Options...)
 			}
 		}
 	}

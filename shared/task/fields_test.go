@@ -439,3 +439,44 @@ func TestFieldValuesBulk(t *testing.T) {
 		}
 	}
 }
+
+// TestExportFieldsAcrossProjects: an export of several projects has one
+// column per field name, placed and typed by the first project's field,
+// and a select column knows every project's options of that name, so a
+// task of either project shows its option's name, not its id.
+func TestExportFieldsAcrossProjects(t *testing.T) {
+	e := newFieldsEnv(t)
+	cols, err := e.s.ExportFields(t.Context(), task.ExportQuery{Only: &task.Scope{Projects: []string{"web", "ops"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	var severity field.Definition
+	for _, c := range cols {
+		names = append(names, c.Name)
+		if c.Name == "severity" {
+			severity = c
+		}
+	}
+	slices.Sort(names)
+	want := []string{"at", "link", "note", "ok", "points", "reviewer", "severity", "start", "tags", "team"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("columns %v, want %v", names, want)
+	}
+	var options []string
+	for _, o := range severity.Options {
+		options = append(options, o.Name)
+	}
+	if severity.Project != "ops" || !slices.Equal(options, []string{"high", "critical", "Low", "High"}) {
+		t.Errorf("severity column from %s with options %v, want ops' then web's", severity.Project, options)
+	}
+	web, err := e.s.ExportFields(t.Context(), task.ExportQuery{Project: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range web {
+		if c.Name == "severity" && len(c.Options) != 2 {
+			t.Errorf("one project's export: severity options %v, want web's two", c.Options)
+		}
+	}
+}
