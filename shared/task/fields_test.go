@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/errs"
+	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/pg"
 	"github.com/taskfn/taskfn/shared/task"
@@ -478,5 +480,39 @@ func TestExportFieldsAcrossProjects(t *testing.T) {
 		if c.Name == "severity" && len(c.Options) != 2 {
 			t.Errorf("one project's export: severity options %v, want web's two", c.Options)
 		}
+	}
+}
+
+// TestReminderEventsCarryFieldValues: the reminder tick's events carry
+// the task's custom field values by name, as every other task event does.
+func TestReminderEventsCarryFieldValues(t *testing.T) {
+	e := newFieldsEnv(t)
+	now := time.Now()
+	due := now.Add(2 * time.Hour)
+	d := draft("alice", "Reminded")
+	d.Project, d.DueAt, d.Reminders = "web", &due, []string{"-PT1H"}
+	values := `{"note": "call back", "severity": "` + e.optionID("severity", "High") + `"}`
+	if err := json.Unmarshal([]byte(values), &d.FieldsPatch); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.s.Create(t.Context(), "alice", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, err := e.s.FireReminders(t.Context(), now.Add(61*time.Minute), 100); err != nil || f.Reminders != 1 {
+		t.Fatalf("fired %+v, %v; want one reminder", f, err)
+	}
+	var got map[string]json.RawMessage
+	for _, ev := range outboxEvents(t, e.db) {
+		if ev.Key == c.ID.String() && ev.Type == events.TaskReminder {
+			var data events.TaskReminderData
+			if err := json.Unmarshal(ev.Data, &data); err != nil {
+				t.Fatal(err)
+			}
+			got = data.Task.Fields
+		}
+	}
+	if len(got) != 2 || !sameJSON(got["note"], `"call back"`) || !sameJSON(got["severity"], `"`+e.optionID("severity", "High")+`"`) {
+		t.Errorf("reminder's fields %s", got)
 	}
 }

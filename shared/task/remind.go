@@ -56,7 +56,8 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 		var (
 			fireAt   pgtype.Timestamptz
 			reminder pgtype.Text
-			batch    []events.Event
+			due      []Task
+			data     []events.Data // with only the task to fill in
 		)
 		scan := ScanRows()
 		for rows.Next() {
@@ -66,26 +67,41 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 				return fmt.Errorf("task: reminders: %w", err)
 			}
 			out.Tasks++
-			var d events.Data
 			switch {
 			case !fireAt.Valid:
 				continue // nothing passed: next_remind_at was ahead of the row
 			case reminder.Valid:
 				out.Reminders++
-				d = events.TaskReminderData{Reminder: reminder.String, RemindAt: fireAt.Time.UTC(), Task: t.Snapshot()}
+				data = append(data, events.TaskReminderData{Reminder: reminder.String, RemindAt: fireAt.Time.UTC()})
 			default:
 				out.Overdue++
-				d = events.TaskOverdueData{DueAt: fireAt.Time.UTC(), Task: t.Snapshot()}
+				data = append(data, events.TaskOverdueData{DueAt: fireAt.Time.UTC()})
 			}
-			ev, err := events.NewTaskEvent(s.topic, t.ID, d)
-			if err != nil {
-				rows.Close()
-				return err
-			}
-			batch, ids = append(batch, ev), append(ids, t.ID)
+			due = append(due, t)
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("task: reminders: %w", err)
+		}
+		// The events carry the custom field values by name, as every task
+		// event does; tasks without values cost no query.
+		if err := s.present(ctx, due); err != nil {
+			return err
+		}
+		batch := make([]events.Event, 0, len(due))
+		for i, t := range due {
+			switch d := data[i].(type) {
+			case events.TaskReminderData:
+				d.Task = t.Snapshot()
+				data[i] = d
+			case events.TaskOverdueData:
+				d.Task = t.Snapshot()
+				data[i] = d
+			}
+			ev, err := events.NewTaskEvent(s.topic, t.ID, data[i])
+			if err != nil {
+				return err
+			}
+			batch, ids = append(batch, ev), append(ids, t.ID)
 		}
 		return outbox.AddMany(ctx, tx, batch) // one statement: a batch is hundreds
 	})
