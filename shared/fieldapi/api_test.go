@@ -1,6 +1,7 @@
 package fieldapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -197,4 +198,40 @@ func TestFieldLimit(t *testing.T) {
 	p.must(200, carol, "GET", "/projects/ops/fields", "").decode(t, &list)
 	p.must(204, carol, "DELETE", fmt.Sprintf("/projects/ops/fields/%d", list.Items[0].ID), "")
 	p.must(201, carol, "POST", "/projects/ops/fields", `{"name":"one-more","type":"text"}`)
+}
+
+// TestFieldChangesReachCachedTasks: the task cache holds tasks with their
+// values by name, so a rename and a delete must drop it: the next GET of
+// a task read (and cached) before shows the new name, then no value.
+func TestFieldChangesReachCachedTasks(t *testing.T) {
+	t.Parallel()
+	p, carol, _, _ := setUp(t)
+	var est fieldJSON
+	p.must(201, carol, "POST", "/projects/ops/fields", `{"name":"estimate","type":"number"}`).decode(t, &est)
+	var tk struct {
+		ID     string                     `json:"id"`
+		Fields map[string]json.RawMessage `json:"fields"`
+	}
+	p.must(201, carol, "POST", "/tasks", `{"title":"Sized","project":"ops","fields":{"estimate":3}}`).decode(t, &tk)
+	get := func() map[string]json.RawMessage {
+		var got struct {
+			Fields map[string]json.RawMessage `json:"fields"`
+		}
+		p.must(200, carol, "GET", "/tasks/"+tk.ID, "").decode(t, &got)
+		return got.Fields
+	}
+	for range 2 { // the first read fills the cache, the second is served from it
+		if f := get(); string(f["estimate"]) != "3" {
+			t.Fatalf("before the rename: %v", f)
+		}
+	}
+	path := fmt.Sprintf("/projects/ops/fields/%d", est.ID)
+	p.must(200, carol, "PATCH", path, `{"name":"points"}`)
+	if f := get(); len(f) != 1 || string(f["points"]) != "3" {
+		t.Errorf("after the rename: %v, want points: 3", f)
+	}
+	p.must(204, carol, "DELETE", path, "")
+	if f := get(); len(f) != 0 {
+		t.Errorf("after the delete: %v, want none", f)
+	}
 }
