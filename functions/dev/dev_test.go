@@ -59,8 +59,22 @@ func TestREADMEFlow(t *testing.T) {
 	call(t, base, "POST", "/projects/web/fields", carol, `{"name":"severity","type":"select","options":[{"name":"low"},{"name":"medium"},{"name":"high"}]}`, 201)
 	call(t, base, "POST", "/projects/web/fields", carol, `{"name":"estimate","type":"number"}`, 201)
 	fields := call(t, base, "GET", "/projects/web/fields", dave, "", 200)
-	if items, _ := fields["items"].([]any); len(items) != 2 {
+	items, _ := fields["items"].([]any)
+	if len(items) != 2 {
 		t.Fatalf("fields: %v", fields)
+	}
+	// A task with values, found by the README's filtered list.
+	var high string
+	if sev, _ := items[0].(map[string]any); sev != nil {
+		opts, _ := sev["options"].([]any)
+		if o, _ := opts[len(opts)-1].(map[string]any); o != nil && o["name"] == "high" {
+			high, _ = o["id"].(string)
+		}
+	}
+	call(t, base, "POST", "/tasks", carol, `{"title":"Fix the login page","project":"web","fields":{"severity":"`+high+`","estimate":3}}`, 201)
+	found := call(t, base, "GET", "/tasks?project=web&field.severity=high&field.estimate%5Bgte%5D=2", carol, "", 200)
+	if items, _ := found["items"].([]any); len(items) != 1 {
+		t.Fatalf("filtered list: %v", found)
 	}
 
 	resp, err := http.Get(base + "/metrics")
@@ -69,7 +83,7 @@ func TestREADMEFlow(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	m, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{`taskfn_http_requests_total{method="POST",route="create-task",status="201"} 1`, "taskfn_pgxpool_max_conns", "taskfn_http_request_duration_seconds_bucket"} {
+	for _, want := range []string{`taskfn_http_requests_total{method="POST",route="create-task",status="201"} 2`, "taskfn_pgxpool_max_conns", "taskfn_http_request_duration_seconds_bucket"} {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
