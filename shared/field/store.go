@@ -86,16 +86,33 @@ func translate(op string, err error) error {
 // Load returns project's live definitions in position order: an empty Set
 // when it has none.
 func (s *Store) Load(ctx context.Context, project string) (Set, error) {
-	m, err := s.LoadMany(ctx, []string{project})
+	return Load(ctx, s.db.Primary, project)
+}
+
+// LoadMany returns the live definitions of each of projects, in one query;
+// every project asked for has an entry, an empty Set when it has none.
+func (s *Store) LoadMany(ctx context.Context, projects []string) (map[string]Set, error) {
+	return LoadMany(ctx, s.db.Primary, projects)
+}
+
+// Querier runs a query: a pool, or the transaction a write already holds.
+type Querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// Load is Store.Load on q. A write loads its project's definitions in its
+// own transaction: from the pool it would hold one connection and wait
+// for a second, and a full pool of such writes waits forever.
+func Load(ctx context.Context, q Querier, project string) (Set, error) {
+	m, err := LoadMany(ctx, q, []string{project})
 	if err != nil {
 		return nil, err
 	}
 	return m[project], nil
 }
 
-// LoadMany returns the live definitions of each of projects, in one query;
-// every project asked for has an entry, an empty Set when it has none.
-func (s *Store) LoadMany(ctx context.Context, projects []string) (map[string]Set, error) {
+// LoadMany is Store.LoadMany on q.
+func LoadMany(ctx context.Context, q Querier, projects []string) (map[string]Set, error) {
 	out := make(map[string]Set, len(projects))
 	for _, p := range projects {
 		out[p] = Set{}
@@ -103,12 +120,12 @@ func (s *Store) LoadMany(ctx context.Context, projects []string) (map[string]Set
 	if len(projects) == 0 {
 		return out, nil
 	}
-	const q = `
+	const sql = `
 SELECT ` + columns + `
 FROM custom_fields
 WHERE project = ANY($1) AND deleted_at IS NULL
 ORDER BY project, position, id`
-	rows, _ := s.db.Primary.Query(ctx, q, projects)
+	rows, _ := q.Query(ctx, sql, projects)
 	defs, err := pgx.CollectRows(rows, scan)
 	if err != nil {
 		return nil, fmt.Errorf("field: load: %w", err)

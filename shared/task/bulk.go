@@ -71,7 +71,7 @@ FOR UPDATE`
 		if err != nil {
 			return fmt.Errorf("task: bulk: %w", err)
 		}
-		if err := s.present(ctx, found); err != nil {
+		if err := s.present(ctx, tx, found); err != nil {
 			return err
 		}
 		byID := make(map[uuid.UUID]Task, len(found))
@@ -89,7 +89,7 @@ FOR UPDATE`
 			n, err := change(cur)
 			if err == nil {
 				// Custom field values, validated as a single task's.
-				err = s.applyFields(ctx, &cur, &n)
+				err = s.applyFields(ctx, tx, &cur, &n)
 			}
 			if err != nil {
 				refused = append(refused, Failure{i, id, err})

@@ -88,26 +88,8 @@ func (q ExportQuery) where(args []any) (string, []any) {
 // name's type and place; a select's options those of every project's
 // field of that name), in definition position order.
 func (s *Store) ExportFields(ctx context.Context, q ExportQuery) ([]field.Definition, error) {
-	var keys []string
-	switch {
-	case q.Project != "":
-		keys = []string{q.Project}
-	case q.Only != nil:
-		keys = slices.Clone(q.Only.Projects)
-	default:
-		const all = `SELECT DISTINCT project FROM custom_fields WHERE deleted_at IS NULL`
-		rows, _ := s.db.Replica.Query(ctx, all)
-		var err error
-		if keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return nil, fmt.Errorf("task: export fields: %w", err)
-		}
-	}
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	slices.Sort(keys)
-	sets, err := s.fields.LoadMany(ctx, keys)
-	if err != nil {
+	keys, sets, err := exportSets(ctx, s.db.Replica, q)
+	if err != nil || len(keys) == 0 {
 		return nil, err
 	}
 	var out []field.Definition
@@ -132,6 +114,36 @@ func (s *Store) ExportFields(ctx context.Context, q ExportQuery) ([]field.Defini
 	}
 	slices.SortStableFunc(out, func(a, b field.Definition) int { return cmp.Compare(a.Position, b.Position) })
 	return out, nil
+}
+
+// exportSets are the live definitions of the projects an export of q
+// reads, through q (the export's own snapshot, or a pool outside one), and
+// those projects' keys in order: its project, its scope's, or for an
+// export of everything every project with a definition.
+func exportSets(ctx context.Context, db field.Querier, q ExportQuery) ([]string, map[string]field.Set, error) {
+	var keys []string
+	switch {
+	case q.Project != "":
+		keys = []string{q.Project}
+	case q.Only != nil:
+		keys = slices.Clone(q.Only.Projects)
+	default:
+		const all = `SELECT DISTINCT project FROM custom_fields WHERE deleted_at IS NULL`
+		rows, _ := db.Query(ctx, all)
+		var err error
+		if keys, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return nil, nil, fmt.Errorf("task: export fields: %w", err)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil, nil
+	}
+	slices.Sort(keys)
+	sets, err := field.LoadMany(ctx, db, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keys, sets, nil
 }
 
 // nonNilKeys: pgx sends a nil slice as NULL, and ANY(NULL) is NULL, not false.
@@ -177,27 +189,25 @@ SELECT ` + Columns + `
 FROM tasks
 WHERE ` + where + `
 ORDER BY created_at, id` + limit
+		// The definitions first, in the same snapshot: while the rows
+		// stream, the connection takes no other query.
+		_, sets, err := exportSets(ctx, tx, q)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, sql, s.mode(args)...)
 		if err != nil {
 			return fmt.Errorf("task: export: %w", err)
 		}
 		defer rows.Close()
 		scan := ScanRows()
-		sets := map[string]field.Set{} // each project's, loaded on its first row with values
 		for rows.Next() {
 			t, err := scan(rows)
 			if err != nil {
 				return fmt.Errorf("task: export: %w", err)
 			}
 			if len(t.StoredFields) > 0 {
-				set, ok := sets[t.Project]
-				if !ok {
-					if set, err = s.fields.Load(ctx, t.Project); err != nil {
-						return err
-					}
-					sets[t.Project] = set
-				}
-				t.Fields = presentIn(set, t.StoredFields)
+				t.Fields = presentIn(sets[t.Project], t.StoredFields)
 			}
 			if err := each(&t); err != nil {
 				return err

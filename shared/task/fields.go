@@ -19,8 +19,10 @@ import (
 // definitions, so a deleted field's values vanish at once, before cleanup
 // purges its keys.
 
-// sets loads the live definitions of each project of tasks.
-func (s *Store) sets(ctx context.Context, tasks []Task) (map[string]field.Set, error) {
+// sets loads the live definitions of each project of tasks through q: the
+// transaction of the write or read that holds tasks, or a pool outside
+// one (never a pool inside one: that waits for a second connection).
+func (s *Store) sets(ctx context.Context, q field.Querier, tasks []Task) (map[string]field.Set, error) {
 	var keys []string
 	for i := range tasks {
 		if len(tasks[i].StoredFields) > 0 && !slices.Contains(keys, tasks[i].Project) {
@@ -30,14 +32,14 @@ func (s *Store) sets(ctx context.Context, tasks []Task) (map[string]field.Set, e
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	return s.fields.LoadMany(ctx, keys)
+	return field.LoadMany(ctx, q, keys)
 }
 
 // present renders tasks' stored values by name (Fields) through their
 // projects' live definitions; a task without values costs nothing, a
 // page of them one query.
-func (s *Store) present(ctx context.Context, tasks []Task) error {
-	sets, err := s.sets(ctx, tasks)
+func (s *Store) present(ctx context.Context, q field.Querier, tasks []Task) error {
+	sets, err := s.sets(ctx, q, tasks)
 	if err != nil || sets == nil {
 		return err
 	}
@@ -48,9 +50,9 @@ func (s *Store) present(ctx context.Context, tasks []Task) error {
 }
 
 // presentOne is present for one task.
-func (s *Store) presentOne(ctx context.Context, t Task) (Task, error) {
+func (s *Store) presentOne(ctx context.Context, q field.Querier, t Task) (Task, error) {
 	one := []Task{t}
-	if err := s.present(ctx, one); err != nil {
+	if err := s.present(ctx, q, one); err != nil {
 		return Task{}, err
 	}
 	return one[0], nil
@@ -86,13 +88,13 @@ func fieldsKey(t Task) string {
 // fields.<name>); a task made or moved into the project must then have
 // every required field. cur.Fields is rendered too, for the history and
 // events.
-func (s *Store) applyFields(ctx context.Context, cur *Task, next *Task) error {
+func (s *Store) applyFields(ctx context.Context, tx field.Querier, cur *Task, next *Task) error {
 	moved := cur != nil && fieldsKey(*cur) != fieldsKey(*next)
 	if cur != nil && !moved && next.FieldsPatch == nil {
 		next.StoredFields, next.Fields = cur.StoredFields, cur.Fields
 		return nil
 	}
-	target, err := s.fields.Load(ctx, fieldsKey(*next))
+	target, err := field.Load(ctx, tx, fieldsKey(*next))
 	if err != nil {
 		return err
 	}
@@ -100,7 +102,7 @@ func (s *Store) applyFields(ctx context.Context, cur *Task, next *Task) error {
 	if cur != nil {
 		base = cur.StoredFields
 		if moved && len(cur.StoredFields) > 0 {
-			from, err := s.fields.Load(ctx, fieldsKey(*cur))
+			from, err := field.Load(ctx, tx, fieldsKey(*cur))
 			if err != nil {
 				return err
 			}

@@ -1,11 +1,14 @@
 package task_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/field"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/pgtest"
 	"github.com/taskfn/taskfn/shared/task"
 )
 
@@ -514,5 +518,68 @@ func TestReminderEventsCarryFieldValues(t *testing.T) {
 	}
 	if len(got) != 2 || !sameJSON(got["note"], `"call back"`) || !sameJSON(got["severity"], `"`+e.optionID("severity", "High")+`"`) {
 		t.Errorf("reminder's fields %s", got)
+	}
+}
+
+// TestFieldWritesOnOneConnection: a write loads its project's definitions
+// in its own transaction. Loaded from the pool instead, each write would
+// hold one connection and wait for a second, and concurrent writes on a
+// full pool would wait for ever (TestConcurrentDelivery in shared/ingest
+// hung so). On a pool of one connection, creates, a move and a bulk
+// change with values must all finish.
+func TestFieldWritesOnOneConnection(t *testing.T) {
+	e := newFieldsEnv(t)
+	cfg := pgtest.NewConfig(t)
+	cfg.MaxConns = 1
+	db, err := pg.Open(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// The fresh database of cfg gets the same projects and fields.
+	one := fieldsEnv{db: db, web: map[string]field.Definition{}}
+	if one.s, err = task.NewStore(db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Primary.Exec(t.Context(), `INSERT INTO projects (key, name, created_by) VALUES ('web', 'Web', 'x'), ('ops', 'Ops', 'x')`); err != nil {
+		t.Fatal(err)
+	}
+	defs, err := field.NewStore(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"note", "points"} {
+		d := e.web[name]
+		d.CreatedBy = "x"
+		if _, err := defs.Create(t.Context(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 8)
+	for i := range 4 {
+		wg.Go(func() {
+			d := draft("alice", fmt.Sprintf("T%d", i))
+			d.Project, d.FieldsPatch = "web", map[string]json.RawMessage{"note": raw(`"n"`), "points": raw(`2`)}
+			c, err := one.s.Create(ctx, "alice", d)
+			if err != nil {
+				errc <- err
+				return
+			}
+			_, err = one.s.Update(ctx, "alice", c.ID, func(cur task.Task) (task.Task, error) {
+				cur.Project, cur.FieldsPatch = "ops", nil
+				return cur, nil
+			})
+			errc <- err
+		})
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			t.Fatalf("a write on one connection: %v", err)
+		}
 	}
 }

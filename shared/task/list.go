@@ -126,7 +126,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 		last := items[len(items)-1]
 		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Ascending: q.Ascending}
 	}
-	if err := s.present(ctx, items); err != nil {
+	if err := s.present(ctx, s.db.Replica, items); err != nil {
 		(&Page{buf: buf}).Release()
 		return Page{}, err
 	}

@@ -109,7 +109,7 @@ WHERE id = $1`
 		if err != nil {
 			return nil, err
 		}
-		if t, err = s.presentOne(ctx, t); err != nil {
+		if t, err = s.presentOne(ctx, tx, t); err != nil {
 			return nil, err
 		}
 		if err := s.addEvents(ctx, tx, id, events.TaskUpdatedData{Actor: actor, Changed: []string{"subtasks"}, Task: t.Snapshot()}); err != nil {

@@ -93,7 +93,7 @@ RETURNING ` + Columns
 		if err != nil {
 			return noProject(fmt.Errorf("task: next occurrence: %w", err))
 		}
-		if next, err = s.presentOne(ctx, next); err != nil {
+		if next, err = s.presentOne(ctx, tx, next); err != nil {
 			return err
 		}
 		why = NextFiled

@@ -84,7 +84,7 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 		}
 		// The events carry the custom field values by name, as every task
 		// event does; tasks without values cost no query.
-		if err := s.present(ctx, due); err != nil {
+		if err := s.present(ctx, tx, due); err != nil {
 			return err
 		}
 		batch := make([]events.Event, 0, len(due))

@@ -201,7 +201,7 @@ RETURNING ` + Columns
 		if err := ensurePersonal(ctx, tx, t.Project); err != nil {
 			return err
 		}
-		if err := s.applyFields(ctx, nil, &t); err != nil {
+		if err := s.applyFields(ctx, tx, nil, &t); err != nil {
 			return err
 		}
 		rows, _ := tx.Query(ctx, q,
@@ -231,7 +231,7 @@ func (s *Store) Get(ctx context.Context, id uuid.UUID) (Task, error) {
 	if err != nil {
 		return Task{}, err
 	}
-	return s.presentOne(ctx, t)
+	return s.presentOne(ctx, s.db.Replica, t)
 }
 
 // GetPrimary is Get on the primary, for reads that must see every
@@ -242,7 +242,7 @@ func (s *Store) GetPrimary(ctx context.Context, id uuid.UUID) (Task, error) {
 	if err != nil {
 		return Task{}, err
 	}
-	return s.presentOne(ctx, t)
+	return s.presentOne(ctx, s.db.Primary, t)
 }
 
 func get(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID) (Task, error) {
@@ -279,14 +279,14 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		if err != nil {
 			return err
 		}
-		if cur, err = s.presentOne(ctx, cur); err != nil {
+		if cur, err = s.presentOne(ctx, tx, cur); err != nil {
 			return err
 		}
 		next, err := change(cur)
 		if err != nil {
 			return err
 		}
-		if err := s.applyFields(ctx, &cur, &next); err != nil {
+		if err := s.applyFields(ctx, tx, &cur, &next); err != nil {
 			return err
 		}
 		if SameContent(cur, next) {
@@ -447,7 +447,7 @@ func (s *Store) GetMany(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Tas
 	if err != nil {
 		return nil, fmt.Errorf("task: get many: %w", err)
 	}
-	if err := s.present(ctx, found); err != nil {
+	if err := s.present(ctx, s.db.Replica, found); err != nil {
 		return nil, err
 	}
 	out := make(map[uuid.UUID]Task, len(found))

@@ -142,7 +142,7 @@ RETURNING ` + Columns
 		if out, err = collectOne(rows, "restore"); err != nil {
 			return err
 		}
-		if out, err = s.presentOne(ctx, out); err != nil {
+		if out, err = s.presentOne(ctx, tx, out); err != nil {
 			return err
 		}
 		if err := activity.Add(ctx, tx, id, actor, activity.Restored, nil); err != nil {
@@ -302,7 +302,7 @@ func (s *Store) ListTrash(ctx context.Context, q TrashQuery) ([]Trashed, *Cursor
 	for i := range items {
 		tasks[i] = items[i].Task
 	}
-	if err := s.present(ctx, tasks); err != nil {
+	if err := s.present(ctx, s.db.Replica, tasks); err != nil {
 		return nil, nil, err
 	}
 	for i := range items {
