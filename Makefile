@@ -137,7 +137,8 @@ PGBOUNCER_ADDR ?= 127.0.0.1:6432
 # (advisory lock), so they connect to PostgreSQL directly, as the migration Job does.
 PGBOUNCER_PKGS := ./shared/pg/... ./shared/pgtest/... ./shared/task/... ./shared/taskapi/... ./shared/cache/... \
   ./shared/outbox/... ./shared/notify/... ./shared/people/... ./shared/report/... ./shared/cleanup/... \
-  ./shared/project/... ./shared/projectapi/... ./shared/activity/... ./shared/commentapi/...
+  ./shared/project/... ./shared/projectapi/... ./shared/activity/... ./shared/commentapi/... \
+  ./shared/field/... ./shared/fieldapi/...
 .PHONY: test-pgbouncer
 test-pgbouncer:
 	TEST_PGBOUNCER_ADDR=$(PGBOUNCER_ADDR) bash .ci/pgbouncer/start

@@ -201,7 +201,7 @@ WHERE project = $1 AND deleted_at IS NULL`
 INSERT INTO custom_fields (project, name, type, options, required, position, created_by)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING ` + columns
-		rows, _ := tx.Query(ctx, q, d.Project, d.Name, string(d.Type), opts, d.Required, next, d.CreatedBy)
+		rows, _ := tx.Query(ctx, q, d.Project, d.Name, string(d.Type), string(opts), d.Required, next, d.CreatedBy)
 		created, err = collectOne(rows, "create")
 		return err
 	})
@@ -245,7 +245,7 @@ func (s *Store) Update(ctx context.Context, project string, id int64, change fun
 UPDATE custom_fields SET name = $3, options = $4, required = $5, version = version + 1, updated_at = now()
 WHERE project = $1 AND id = $2
 RETURNING ` + columns
-		rows, _ = tx.Query(ctx, q, project, id, next.Name, opts, next.Required)
+		rows, _ = tx.Query(ctx, q, project, id, next.Name, string(opts), next.Required)
 		updated, err = collectOne(rows, "update")
 		return err
 	})
@@ -408,7 +408,9 @@ func NewOptionID() (string, error) {
 }
 
 // newOptionIDs gives the options without an id a fresh one and returns
-// them as the options column stores them.
+// them as the options column stores them. Callers pass it as a string:
+// in exec mode (behind PgBouncer) pgx sends []byte as bytea text, which
+// jsonb refuses.
 func newOptionIDs(opts []Option) ([]byte, error) {
 	out := make([]Option, len(opts))
 	copy(out, opts)
