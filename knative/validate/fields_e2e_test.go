@@ -3,7 +3,6 @@ package validate
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -39,43 +38,30 @@ func e2eCustomFieldValues(t *testing.T, gwURL, dbURL string, carol http.Header) 
 		}
 	}
 	asJSON := func(h http.Header) http.Header { c := h.Clone(); c.Set("Content-Type", "application/json"); return c }
-	read := func(resp *http.Response, status int, v any) {
-		t.Helper()
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != status {
-			t.Fatalf("%s %s: %d %s, want %d", resp.Request.Method, resp.Request.URL, resp.StatusCode, b, status)
-		}
-		if v != nil {
-			if err := json.Unmarshal(b, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 	type withFields struct {
 		ID      string                     `json:"id"`
 		Project string                     `json:"project"`
 		Fields  map[string]json.RawMessage `json:"fields"`
 	}
 	var a withFields
-	read(do(t, http.MethodPost, gwURL+"/tasks", strings.NewReader(`{"title": "A", "project": "e2e-web", "fields": {"severity": "hi", "note": "n"}}`), asJSON(carol)), http.StatusCreated, &a)
-	read(do(t, http.MethodPost, gwURL+"/tasks", strings.NewReader(`{"title": "B", "project": "e2e-web", "fields": {"severity": "lo"}}`), asJSON(carol)), http.StatusCreated, nil)
-	read(do(t, http.MethodPost, gwURL+"/tasks", strings.NewReader(`{"title": "C", "project": "e2e-web", "fields": {"severity": "nope"}}`), asJSON(carol)), http.StatusUnprocessableEntity, nil)
+	decodeReply(t, do(t, http.MethodPost, gwURL+"/tasks", strings.NewReader(`{"title": "A", "project": "e2e-web", "fields": {"severity": "hi", "note": "n"}}`), asJSON(carol)), http.StatusCreated, &a)
+	decodeReply(t, do(t, http.MethodPost, gwURL+"/tasks", strings.NewReader(`{"title": "B", "project": "e2e-web", "fields": {"severity": "lo"}}`), asJSON(carol)), http.StatusCreated, nil)
+	decodeReply(t, do(t, http.MethodPost, gwURL+"/tasks", strings.NewReader(`{"title": "C", "project": "e2e-web", "fields": {"severity": "nope"}}`), asJSON(carol)), http.StatusUnprocessableEntity, nil)
 
 	var page struct{ Items []withFields }
-	read(do(t, http.MethodGet, gwURL+"/tasks?project=e2e-web&field.severity=high", nil, carol), http.StatusOK, &page)
+	decodeReply(t, do(t, http.MethodGet, gwURL+"/tasks?project=e2e-web&field.severity=high", nil, carol), http.StatusOK, &page)
 	if len(page.Items) != 1 || page.Items[0].ID != a.ID || string(page.Items[0].Fields["severity"]) != `"hi"` {
 		t.Errorf("filtered list: %+v", page.Items)
 	}
-	read(do(t, http.MethodGet, gwURL+"/tasks?field.severity=high", nil, carol), http.StatusUnprocessableEntity, nil)
+	decodeReply(t, do(t, http.MethodGet, gwURL+"/tasks?field.severity=high", nil, carol), http.StatusUnprocessableEntity, nil)
 
-	read(do(t, http.MethodPatch, gwURL+"/tasks/"+a.ID+"?drop_fields=false", strings.NewReader(`{"project": "e2e-ops"}`), asJSON(carol)), http.StatusUnprocessableEntity, nil)
+	decodeReply(t, do(t, http.MethodPatch, gwURL+"/tasks/"+a.ID+"?drop_fields=false", strings.NewReader(`{"project": "e2e-ops"}`), asJSON(carol)), http.StatusUnprocessableEntity, nil)
 	resp := do(t, http.MethodPatch, gwURL+"/tasks/"+a.ID, strings.NewReader(`{"project": "e2e-ops"}`), asJSON(carol))
 	if got := resp.Header.Get("Dropped-Fields"); got != "note" {
 		t.Errorf("Dropped-Fields %q, want note", got)
 	}
 	var moved withFields
-	read(resp, http.StatusOK, &moved)
+	decodeReply(t, resp, http.StatusOK, &moved)
 	if moved.Project != "e2e-ops" || string(moved.Fields["severity"]) != `"h2"` || len(moved.Fields) != 1 {
 		t.Errorf("moved: %+v", moved)
 	}

@@ -53,11 +53,17 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 		if err != nil {
 			return fmt.Errorf("task: reminders: %w", err)
 		}
+		// A fire is a due task and what fires: a reminder, or (empty) the
+		// overdue notice.
+		type fire struct {
+			at       time.Time
+			reminder string
+		}
 		var (
 			fireAt   pgtype.Timestamptz
 			reminder pgtype.Text
 			due      []Task
-			data     []events.Data // with only the task to fill in
+			fires    []fire
 		)
 		scan := ScanRows()
 		for rows.Next() {
@@ -67,17 +73,10 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 				return fmt.Errorf("task: reminders: %w", err)
 			}
 			out.Tasks++
-			switch {
-			case !fireAt.Valid:
+			if !fireAt.Valid {
 				continue // nothing passed: next_remind_at was ahead of the row
-			case reminder.Valid:
-				out.Reminders++
-				data = append(data, events.TaskReminderData{Reminder: reminder.String, RemindAt: fireAt.Time.UTC()})
-			default:
-				out.Overdue++
-				data = append(data, events.TaskOverdueData{DueAt: fireAt.Time.UTC()})
 			}
-			due = append(due, t)
+			due, fires = append(due, t), append(fires, fire{fireAt.Time.UTC(), reminder.String})
 		}
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("task: reminders: %w", err)
@@ -89,15 +88,14 @@ func (s *Store) FireReminders(ctx context.Context, now time.Time, batch int) (Fi
 		}
 		batch := make([]events.Event, 0, len(due))
 		for i, t := range due {
-			switch d := data[i].(type) {
-			case events.TaskReminderData:
-				d.Task = t.Snapshot()
-				data[i] = d
-			case events.TaskOverdueData:
-				d.Task = t.Snapshot()
-				data[i] = d
+			var d events.Data = events.TaskOverdueData{DueAt: fires[i].at, Task: t.Snapshot()}
+			if fires[i].reminder != "" {
+				d = events.TaskReminderData{Reminder: fires[i].reminder, RemindAt: fires[i].at, Task: t.Snapshot()}
+				out.Reminders++
+			} else {
+				out.Overdue++
 			}
-			ev, err := events.NewTaskEvent(s.topic, t.ID, data[i])
+			ev, err := events.NewTaskEvent(s.topic, t.ID, d)
 			if err != nil {
 				return err
 			}
