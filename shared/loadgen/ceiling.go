@@ -112,6 +112,7 @@ func PgxListHandler(store *task.Store) http.Handler {
 		}
 		if len(fq) > 0 {
 			set, err := store.FieldSet(r.Context(), q.Project)
+			q.Definitions = set
 			if err == nil {
 				q.Fields, err = task.ResolveFieldFilters(set, fq)
 			}

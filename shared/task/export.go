@@ -78,7 +78,7 @@ func (q ExportQuery) where(args []any) (string, []any) {
 		}
 		conds = append(conds, "status = ANY("+arg(st)+")")
 	}
-	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, nil, liveAndArchived, nil}.conds(arg)...)
+	conds = append(conds, filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, nil, liveAndArchived}.conds(arg)...)
 	return strings.Join(conds, "\n  AND "), args
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/taskfn/taskfn/shared/field"
 )
 
 // ListQuery selects and orders a page of tasks. Filters combine with AND.
@@ -40,10 +42,19 @@ type ListQuery struct {
 	FieldQueries []FieldQuery
 	// Fields are custom field filters by definition id.
 	Fields []FieldFilter
+	// Definitions are Project's live custom field definitions, when the
+	// caller has read them (to resolve FieldQueries): List shows the
+	// page's values by name with them rather than reading them again.
+	Definitions field.Set
 	// Ascending lists oldest first; the default is newest first.
 	Ascending bool
 	Limit     int     // 1..MaxListLimit, validated by the caller
 	After     *Cursor // resume strictly after this position
+
+	// sizes are Project's live tasks by status, each counted up to
+	// sizeCap (Store.statusSizes), for a page filtered by custom fields;
+	// nil counts every status as big (fieldPageSQL).
+	sizes map[Status]int
 }
 
 // Page is one page of a list. Next is nil on the last page.
@@ -84,6 +95,13 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 	}
 	if q.After != nil && q.After.Ascending != q.Ascending {
 		return Page{}, fmt.Errorf("%w: it was made for the other sort order", ErrBadCursor)
+	}
+	if gatedFieldPage(q, nil) {
+		sizes, err := s.statusSizes(ctx, q.Project)
+		if err != nil {
+			return Page{}, err
+		}
+		q.sizes = sizes
 	}
 	sql, args, err := listSQL(q)
 	if err != nil {
@@ -126,7 +144,12 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 		last := items[len(items)-1]
 		next = &Cursor{CreatedAt: last.CreatedAt, ID: last.ID, Ascending: q.Ascending}
 	}
-	if err := s.present(ctx, s.db.Replica, items); err != nil {
+	if q.Project != "" && q.Definitions != nil {
+		// Every task of the page is of Project (visibilityConds).
+		for i := range items {
+			items[i].Fields = presentIn(q.Definitions, items[i].StoredFields)
+		}
+	} else if err := s.present(ctx, s.db.Replica, items); err != nil {
 		(&Page{buf: buf}).Release()
 		return Page{}, err
 	}
@@ -142,10 +165,12 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 // it is what a custom plan would be, and planning a member's 20 branches
 // was three quarters of PostgreSQL's time for the page (make bench). A
 // filter value is another matter: with owner_id or label as well, the
-// best plan depends on how common the value is.
+// best plan depends on how common the value is. A custom field equality
+// is safe too: fieldPageSQL's branches are either bounded by a window of
+// rows whatever the plan, or choose their plan themselves when they run.
 func (q ListQuery) genericPlanSafe() bool {
 	return q.OwnerID == "" && q.AssigneeID == "" && q.Label == "" && q.Parent == nil &&
-		q.DueBefore == nil && q.DueAfter == nil && q.Query == "" && len(q.Fields) == 0 && !q.manyProjects()
+		q.DueBefore == nil && q.DueAfter == nil && q.Query == "" && (len(q.Fields) == 0 || gatedFieldPage(q, nil)) && !q.manyProjects()
 }
 
 // maxProjectBranches bounds a list's project branches: a caller who sees
@@ -197,7 +222,8 @@ func listSQL(q ListQuery) (string, []any, error) {
 	if q.Archived {
 		archived = archivedOnly
 	}
-	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, q.Parent, archived, q.Fields}.conds(arg)
+	common := filters{q.OwnerID, q.AssigneeID, q.Label, q.DueBefore, q.DueAfter, q.Query, q.Parent, archived}.conds(arg)
+	fields := fieldConds(q.Fields, arg)
 	cmp, dir := "<", "DESC"
 	if q.Ascending {
 		cmp, dir = ">", "ASC"
@@ -220,7 +246,10 @@ func listSQL(q ListQuery) (string, []any, error) {
 	// custom plan and plans every run (see List). The limit is an int
 	// checked by List.
 	limit := strconv.Itoa(q.Limit + 1)
-	return mergeSQL(visibility, statuses, common, order, limit), args, nil
+	if gatedFieldPage(q, statuses) {
+		return fieldPageSQL(visibility, statuses, q.bigStatuses(statuses), common, fields, arg(q.Project), order, q.Limit+1), args, nil
+	}
+	return mergeSQL(visibility, statuses, append(common, fields...), order, limit), args, nil
 }
 
 // visibilityConds returns the conditions of each visibility branch: one
@@ -370,7 +399,6 @@ type filters struct {
 	query                      string
 	parent                     *uuid.UUID
 	archived                   archivedFilter
-	fields                     []FieldFilter
 }
 
 // archivedFilter says which of the tasks not in the trash a query wants.
@@ -418,5 +446,5 @@ func (f filters) conds(arg func(any) string) []string {
 		// sorts them, whatever else the branch fixes.
 		c = append(c, "id IN (SELECT task_id FROM task_relations WHERE other_id = "+arg(f.parent.String())+"::uuid AND kind = 'subtask_of')")
 	}
-	return append(c, fieldConds(f.fields, arg)...)
+	return c
 }

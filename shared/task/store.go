@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -43,6 +44,8 @@ type Store struct {
 	// refuseDrops: a move that would drop custom field values is a 422
 	// rather than done (PATCH ?drop_fields=false).
 	refuseDrops bool
+	// sizes caches statusSizes, by project.
+	sizes *expirable.LRU[string, map[Status]int]
 }
 
 // RefusingDrops returns a copy of s whose Update refuses to move a task
@@ -86,7 +89,8 @@ func NewStore(db *pg.DB, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, prepares: mode == pgx.QueryExecModeCacheStatement, topic: events.DefaultTasksTopic, fields: fields}
+	s := &Store{db: db, prepares: mode == pgx.QueryExecModeCacheStatement, topic: events.DefaultTasksTopic, fields: fields,
+		sizes: expirable.NewLRU[string, map[Status]int](sizeProjects, nil, sizeTTL)}
 	for _, o := range opts {
 		o(s)
 	}

@@ -353,6 +353,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
+		q.Definitions = set
 		if q.Fields, err = task.ResolveFieldFilters(set, q.FieldQueries); err != nil {
 			if q.Only != nil && !slices.Contains(q.Only.Projects, q.Project) {
 				WritePage(w, &task.Page{Items: []task.Task{}})
