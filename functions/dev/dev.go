@@ -17,6 +17,7 @@ import (
 	"github.com/taskfn/taskfn/shared/devissuer"
 	"github.com/taskfn/taskfn/shared/devkafka"
 	"github.com/taskfn/taskfn/shared/digest"
+	"github.com/taskfn/taskfn/shared/digestsend"
 	"github.com/taskfn/taskfn/shared/fieldapi"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
@@ -51,7 +52,7 @@ type devConfig struct {
 	Sender  auth.SenderConfig
 	Webhook webhook.Config
 	Ingest  ingest.SinkConfig
-	Digest  digest.TickConfig
+	Digest  digestsend.TickConfig
 
 	Addr string `envconfig:"DEV_ADDR" default:"127.0.0.1:8080"`
 	// ExternalIssuer reads OIDC_ISSUER without the default, to tell whether
@@ -247,7 +248,7 @@ func wireFunctions(ctx context.Context, b *function.Base, cfg devConfig) ([]http
 	if err != nil {
 		return nil, err
 	}
-	digests, err := digest.NewTick(digestStore, tasks.Store, tasks.Roles, b.DB, cfg.Digest)
+	digests, err := digestsend.NewTick(digestStore, tasks.Store, tasks.Roles, b.DB, cfg.Digest)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/config"
 	"github.com/taskfn/taskfn/shared/digest"
+	"github.com/taskfn/taskfn/shared/digestsend"
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/kafka"
 	"github.com/taskfn/taskfn/shared/lifecycle"
@@ -29,7 +30,7 @@ type settings struct {
 	Sender   auth.SenderConfig
 	Kafka    kafka.Config
 	Projects project.ResolverConfig
-	Digest   digest.TickConfig
+	Digest   digestsend.TickConfig
 }
 
 func main() { os.Exit(lifecycle.Run(name, run)) }
@@ -60,7 +61,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	h, err := digest.NewTick(store, tasks, roles, b.DB, cfg.Digest)
+	h, err := digestsend.NewTick(store, tasks, roles, b.DB, cfg.Digest)
 	if err != nil {
 		return err
 	}

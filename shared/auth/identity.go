@@ -18,6 +18,10 @@ const (
 	RoleMember  Role = "task-member"
 )
 
+// Roles are every role taskfn knows: the routes any user of the API may
+// call gate on them.
+var Roles = []Role{RoleAdmin, RoleManager, RoleMember}
+
 // Identity is a verified caller.
 type Identity struct {
 	Subject  string // token "sub": owner_id / assignee_id refer to it

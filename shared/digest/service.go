@@ -1,10 +1,10 @@
-// Package digest is the weekly digest (issue #19): a subject's preferences
-// (GET and PUT /me/preferences, one function each), the rule of when its
-// digest is due (Monday 07:00 in its zone, Plan), and the send-digests
-// tick that computes each due digest and files it once, with its event
-// (dev.taskfn.digest.weekly.v1) for notify to turn into an inbox entry
-// and an email with the chart inline. Store is the one place with SQL for
-// preferences and digests. docs/digest.md tells the whole of it.
+// Package digest is the weekly digest's data (issue #19): a subject's
+// preferences (GET and PUT /me/preferences, one function each), the rule
+// of when its digest is due (Monday 07:00 in its zone, Plan), and Store,
+// the one place with SQL for preferences and digests. The send-digests
+// tick that composes each due digest with its chart is package
+// digestsend, so the preference functions link no chart renderer.
+// docs/digest.md tells the whole of it.
 package digest
 
 import (
@@ -17,7 +17,6 @@ import (
 	"github.com/taskfn/taskfn/shared/function"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/ratelimit"
-	"github.com/taskfn/taskfn/shared/task"
 )
 
 // Config is what the two preference functions read.
@@ -50,7 +49,7 @@ func Open(ctx context.Context, name string, cfg Config, logOut io.Writer) (*Serv
 // over store (nil: a new one, which files no events: the routes write
 // none).
 func Wire(b *function.Base, cfg Config, lim *ratelimit.Limiter, store *Store) (*Service, error) {
-	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), auth.Roles...)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +86,7 @@ func Serve(ctx context.Context, name string, route func(*auth.Gate, *Store) (htt
 	if err != nil {
 		return err
 	}
-	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), task.Anyone...)
+	gate, err := b.Gate(cfg.Auth, lim.ByMethod(), auth.Roles...)
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ import (
 func forbidden(reason string) error { return errs.New(errs.Forbidden, "forbidden: "+reason, reason) }
 
 // Anyone is every role that may use the task API at all.
-var Anyone = []auth.Role{auth.RoleAdmin, auth.RoleManager, auth.RoleMember}
+var Anyone = auth.Roles
 
 // The policy, in one place. Global roles: task-admin does anything
 // everywhere; task-manager reads and changes every project's tasks;

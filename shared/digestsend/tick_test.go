@@ -1,4 +1,4 @@
-package digest_test
+package digestsend_test
 
 import (
 	"context"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/digest"
+	"github.com/taskfn/taskfn/shared/digestsend"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/notify"
 	"github.com/taskfn/taskfn/shared/notify/smtptest"
@@ -31,7 +32,26 @@ import (
 )
 
 // Monday 7 Dec 2026, 09:00 UTC: past 07:00 in Berlin (06:00Z) and in UTC.
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
 var monday = utc("2026-12-07T09:00:00Z")
+
+func zone(t *testing.T, name string) *time.Location {
+	t.Helper()
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func utc(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
 
 type tickEnv struct {
 	t     testing.TB
@@ -102,13 +122,13 @@ VALUES (gen_random_uuid(), $1, $2, 'low', $3, $4, $5, $6, $7, $8, $8)`,
 		title, status, owner, assignee, key, due, completed, monday.Add(-14*24*time.Hour))
 }
 
-func (e *tickEnv) tick(now time.Time, batch int) *digest.Tick {
+func (e *tickEnv) tick(now time.Time, batch int) *digestsend.Tick {
 	e.t.Helper()
-	h, err := digest.NewTick(e.store, e.tasks, e.roles, e.db, digest.TickConfig{BatchSize: batch, Budget: time.Minute, Lease: time.Minute})
+	h, err := digestsend.NewTick(e.store, e.tasks, e.roles, e.db, digestsend.TickConfig{BatchSize: batch, Budget: time.Minute, Lease: time.Minute})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	digest.SetNow(h, func() time.Time { return now })
+	digestsend.SetNow(h, func() time.Time { return now })
 	return h
 }
 
@@ -172,7 +192,7 @@ func TestTickExactlyOnce(t *testing.T) {
 		e.seed("task of "+s, project.PersonalKey(s), s, nil, nil, nil)
 	}
 	var wg sync.WaitGroup
-	results := make([]digest.Result, 4)
+	results := make([]digestsend.Result, 4)
 	for i := range 4 {
 		h := e.tick(monday, 2)
 		wg.Go(func() {

@@ -1,4 +1,4 @@
-package digest_test
+package digestsend_test
 
 import (
 	"context"

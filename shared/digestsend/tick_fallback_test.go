@@ -1,4 +1,4 @@
-package digest_test
+package digestsend_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/digest"
+	"github.com/taskfn/taskfn/shared/digestsend"
 	"github.com/taskfn/taskfn/shared/events"
 )
 
@@ -119,7 +120,7 @@ func TestTickChartTimeout(t *testing.T) {
 			e.seed("a task of web", "web", "cy", nil, nil, nil)
 			h := e.tick(monday, 5)
 			if tt.slow {
-				digest.SetChartTimeout(h, 200*time.Millisecond)
+				digestsend.SetChartTimeout(h, 200*time.Millisecond)
 				defer e.lockActivity()()
 			}
 			var logs bytes.Buffer
@@ -128,7 +129,7 @@ func TestTickChartTimeout(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (digest.Result{Sent: 1, Complete: true}); !cmp.Equal(res, want) {
+			if want := (digestsend.Result{Sent: 1, Complete: true}); !cmp.Equal(res, want) {
 				t.Errorf("tick %+v, want %+v", res, want)
 			}
 			if got := e.filed("cy"); !cmp.Equal(got, tt.want) {
@@ -151,11 +152,11 @@ func TestTickOffAfterClaim(t *testing.T) {
 	e.user("ola", "weekly", "UTC", map[string]auth.ProjectRole{"web": auth.ProjectMember})
 	e.seed("a task of web", "web", "ola", nil, nil, nil)
 	h := e.tick(monday, 5)
-	digest.SetChartTimeout(h, time.Minute) // the chart waits on the lock, not past it
+	digestsend.SetChartTimeout(h, time.Minute) // the chart waits on the lock, not past it
 	release := e.lockActivity()
 
 	type outcome struct {
-		res digest.Result
+		res digestsend.Result
 		err error
 	}
 	done := make(chan outcome, 1)
@@ -172,7 +173,7 @@ func TestTickOffAfterClaim(t *testing.T) {
 	if got.err != nil {
 		t.Fatal(got.err)
 	}
-	if want := (digest.Result{Skipped: 1, Complete: true}); !cmp.Equal(got.res, want) {
+	if want := (digestsend.Result{Skipped: 1, Complete: true}); !cmp.Equal(got.res, want) {
 		t.Errorf("tick %+v, want %+v", got.res, want)
 	}
 	if f := e.filed("ola"); !cmp.Equal(f, filed{}) {

@@ -1,4 +1,10 @@
-package digest
+// Package digestsend is send-digests' tick (issue #19): it claims the
+// subjects whose weekly digest is due (digest.Store), composes each one's
+// figures and chart, and files it once with its event
+// (dev.taskfn.digest.weekly.v1) for notify to turn into an inbox entry and
+// an email. Apart from package digest so that the preference functions,
+// which share digest's Store, link no chart renderer (gonum/plot).
+package digestsend
 
 import (
 	"bytes"
@@ -12,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/rs/zerolog"
 
+	"github.com/taskfn/taskfn/shared/digest"
 	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/people"
@@ -56,7 +63,7 @@ const (
 
 // Retention of the digests rows. A row's chart is read once, when notify
 // records its event (and copies the chart into the email); its unique
-// (subject, week) matters only within its week (Plan never sends a past
+// (subject, week) matters only within its week (digest.Plan never sends a past
 // week). Two weeks outlast any event's way to notify: the outbox keeps
 // unpublished events, and a topic keeps them about a week.
 const (
@@ -76,7 +83,7 @@ type Result struct {
 // Tick sends the digests that are due on every CloudEvent POSTed to it
 // (a PingSource tick).
 type Tick struct {
-	store *Store
+	store *digest.Store
 	tasks *task.Store
 	roles *project.Resolver
 	db    *pg.DB
@@ -89,7 +96,7 @@ type Tick struct {
 // NewTick returns the tick over its stores: digests, tasks, the project
 // roles (read fresh for each digest) and the database, for the people
 // directory.
-func NewTick(store *Store, tasks *task.Store, roles *project.Resolver, db *pg.DB, cfg TickConfig) (*Tick, error) {
+func NewTick(store *digest.Store, tasks *task.Store, roles *project.Resolver, db *pg.DB, cfg TickConfig) (*Tick, error) {
 	if store == nil || tasks == nil || roles == nil || db == nil {
 		return nil, errors.New("digest: NewTick needs the digest and task stores, the role resolver and the database")
 	}
@@ -160,10 +167,10 @@ func (h *Tick) Run(ctx context.Context) (Result, error) {
 }
 
 // one computes and files c's digest, if due.
-func (h *Tick) one(ctx context.Context, c Claim) (bool, error) {
+func (h *Tick) one(ctx context.Context, c digest.Claim) (bool, error) {
 	now := h.now()
-	loc := Preferences{TimeZone: c.TimeZone}.Location()
-	send, week, _ := Plan(now, loc, c.LastWeek)
+	loc := digest.Preferences{TimeZone: c.TimeZone}.Location()
+	send, week, _ := digest.Plan(now, loc, c.LastWeek)
 	if !send {
 		return false, h.store.Reschedule(ctx, c, now)
 	}
@@ -176,7 +183,7 @@ func (h *Tick) one(ctx context.Context, c Claim) (bool, error) {
 
 // compose computes c's digest of week at now: what the subject may see,
 // as its latest token (people) and the members table say now.
-func (h *Tick) compose(ctx context.Context, c Claim, week string, now time.Time, loc *time.Location) (events.DigestWeeklyData, []byte, error) {
+func (h *Tick) compose(ctx context.Context, c digest.Claim, week string, now time.Time, loc *time.Location) (events.DigestWeeklyData, []byte, error) {
 	id, _, err := people.IdentityOf(ctx, h.db.Primary, c.Subject)
 	if err != nil {
 		return events.DigestWeeklyData{}, nil, err
@@ -185,7 +192,7 @@ func (h *Tick) compose(ctx context.Context, c Claim, week string, now time.Time,
 	if err != nil {
 		return events.DigestWeeklyData{}, nil, err
 	}
-	monday := DueAt(now, loc)
+	monday := digest.DueAt(now, loc)
 	from := time.Date(monday.Year(), monday.Month(), monday.Day()-7, 0, 0, 0, 0, loc)
 	to := time.Date(monday.Year(), monday.Month(), monday.Day(), 0, 0, 0, 0, loc)
 	projects := acc.Visible()
