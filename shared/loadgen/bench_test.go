@@ -31,6 +31,7 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/loadgen"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -225,8 +226,9 @@ func BenchmarkLoad(b *testing.B) {
 	}
 	// Each writer changes tasks of its own, so no two wait on one row:
 	// one for the single PATCH, bulkSize for the bulk one.
-	// (and one more each for the trash and restore cycle)
-	writerTasks, err := writerIDs(ctx, db, cfg.Concurrency*(2+bulkSize))
+	// (and one more each for the trash and restore cycle, and one for the
+	// update scenarios)
+	writerTasks, err := writerIDs(ctx, db, cfg.Concurrency*(3+bulkSize))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -272,6 +274,9 @@ func BenchmarkLoad(b *testing.B) {
 	bareRedis := startProc(b, logs, "ceiling-redis", self, append(ceilingEnv, ceilingEnvName+"=redis"), "/tasks/"+hot[0])
 	barePgx := startProc(b, logs, "ceiling-pgx", self, append(ceilingEnv, ceilingEnvName+"=pgx"), "/tasks/"+hot[0])
 	barePgxList := startProc(b, logs, "ceiling-pgx-list", self, append(ceilingEnv, ceilingEnvName+"=pgx-list"), "/tasks?status=todo")
+	barePgxInsert := startProc(b, logs, "ceiling-pgx-insert", self, append(ceilingEnv, ceilingEnvName+"=pgx-insert"), "/readyz")
+	verifyInsert := startProc(b, logs, "ceiling-verify-insert", self, append(ceilingEnv, ceilingEnvName+"=verify-insert"), "/readyz")
+	barePgxUpdate := startProc(b, logs, "ceiling-pgx-update", self, append(ceilingEnv, ceilingEnvName+"=pgx-update"), "/readyz")
 
 	rounds := max(cfg.Rounds, 1)
 	o := loadgen.Options{Concurrency: cfg.Concurrency, Warmup: cfg.Warmup, Duration: cfg.Duration / time.Duration(rounds)}
@@ -320,19 +325,24 @@ func BenchmarkLoad(b *testing.B) {
 	// Creates spread over the statuses like the seeded rows: all of them
 	// new "todo" tasks would make the newest rows one status, and the list
 	// scenarios of the next rounds would measure that skew, not the table.
-	creates := make([][]loadgen.Request, len(writers))
-	for w, token := range writers {
-		h := bearer(token)
-		h.Set("Content-Type", "application/json")
-		for _, st := range statuses {
-			body := []byte(`{"title":"Benchmark task","description":"made by make bench","status":"` + st + `","priority":"high","labels":["bench"]}`)
-			creates[w] = append(creates[w], must(loadgen.NewRequest(http.MethodPost, create.url+"/tasks", h, body)))
+	// The insert ceilings get the same requests, token included (the bare
+	// one ignores it), so they differ from create only by what they skip;
+	// their tasks are the writer's too, deleted with create's.
+	createsTo := func(base proc) loadgen.Step {
+		creates := make([][]loadgen.Request, len(writers))
+		for w, token := range writers {
+			h := bearer(token)
+			h.Set("Content-Type", "application/json")
+			for _, st := range statuses {
+				body := []byte(`{"title":"Benchmark task","description":"made by make bench","status":"` + st + `","priority":"high","labels":["bench"]}`)
+				creates[w] = append(creates[w], must(loadgen.NewRequest(http.MethodPost, base.url+"/tasks", h, body)))
+			}
 		}
+		var created atomic.Int64
+		return loadgen.HTTP(client, http.StatusCreated, func(w int) loadgen.Request {
+			return creates[w][int(created.Add(1)-1)%len(statuses)]
+		})
 	}
-	var created atomic.Int64
-	createStep := loadgen.HTTP(client, http.StatusCreated, func(w int) loadgen.Request {
-		return creates[w][int(created.Add(1)-1)%len(statuses)]
-	})
 	// The same creates as commands to ingest-events, structured mode: each
 	// a new CloudEvent id (so each has its effect and its receipt), built
 	// per request, which costs the load generator a few microseconds.
@@ -418,6 +428,51 @@ func BenchmarkLoad(b *testing.B) {
 		return []byte(`{"ids":["` + strings.Join(ids, `","`) + `"],"patch":{"status":"` + st + `"}}`)
 	})
 
+	// update and its ceiling: every client toggles the status of a task of
+	// its own with If-Match, the ETag of its last answer, as a client that
+	// guards against lost updates does. The two scenarios share the tasks,
+	// so the versions are the tasks', kept across scenarios and rounds.
+	updateTasks := writerTasks[cfg.Concurrency*(2+bulkSize):]
+	etags, turns := make([]string, cfg.Concurrency), make([]int, cfg.Concurrency)
+	for w := range etags {
+		etags[w] = httpx.ETag(1) // as writerIDs made them
+	}
+	updateHeaders := make([]http.Header, len(writers))
+	for w, token := range writers {
+		updateHeaders[w] = bearer(token)
+		updateHeaders[w].Set("Content-Type", "application/json")
+	}
+	ifMatchStep := func(base proc) loadgen.Step {
+		bodies := [2][]byte{[]byte(`{"status":"in_progress"}`), []byte(`{"status":"todo"}`)}
+		return func(ctx context.Context, w int) error {
+			// Built per request, as the If-Match changes: a few µs of the
+			// load generator's. A worker's calls never overlap, so its
+			// header, ETag and turn are its own.
+			h := updateHeaders[w]
+			h.Set("If-Match", etags[w])
+			req, err := loadgen.NewRequest(http.MethodPatch, base.url+"/tasks/"+updateTasks[w], h, bodies[turns[w]%2])
+			if err != nil {
+				return err
+			}
+			status, etag, err := client.DoHeader(ctx, w, req, "ETag")
+			if err == nil && (status != http.StatusOK || etag == "") {
+				err = fmt.Errorf("PATCH %s: status %d, ETag %q, want 200 and one", base.url+"/tasks/"+updateTasks[w], status, etag)
+			}
+			if err != nil {
+				// The version is unknown now (a 412, an answer lost): read
+				// it again, so that one failure is not every next one too.
+				var v int64
+				if db.QueryRow(context.Background(), "SELECT version FROM tasks WHERE id = $1", updateTasks[w]).Scan(&v) == nil {
+					etags[w] = httpx.ETag(v)
+				}
+				return err
+			}
+			etags[w] = etag
+			turns[w]++
+			return nil
+		}
+	}
+
 	// The trash and back: each step trashes one of the writer's tasks
 	// (delete-task) and restores it (restore-task), two writes.
 	cycleTasks := writerTasks[cfg.Concurrency*(1+bulkSize):]
@@ -479,7 +534,15 @@ func BenchmarkLoad(b *testing.B) {
 		{"PATCH", update, single, 1},
 		{"bulk PATCH of 100", bulkUpdate, bulkStep, 1},
 		{"trash + restore", restore, cycleStep, 1},
-		{"create", create, createStep, 0},
+		// create beside its ceilings: one INSERT … RETURNING, and the same
+		// after the functions' token check.
+		{"bare pgx insert", barePgxInsert, createsTo(barePgxInsert), 0},
+		{"minimal verify + insert", verifyInsert, createsTo(verifyInsert), 0},
+		{"create", create, createsTo(create), 0},
+		// PATCH with If-Match at full concurrency, beside one UPDATE …
+		// RETURNING of the same change.
+		{"bare pgx update", barePgxUpdate, ifMatchStep(barePgxUpdate), 0},
+		{"update", update, ifMatchStep(update), 0},
 		{"ingest, structured", ingestEvents, ingestStep, 0},
 	}
 	load := loadavg()
@@ -521,6 +584,8 @@ func BenchmarkLoad(b *testing.B) {
 	rPatch, rBulk, rComments, rRelations := *res["PATCH"], *res["bulk PATCH of 100"], *res["GET comments"], *res["GET relations"]
 	rTrash, rCycle, rIngest := *res["GET /trash"], *res["trash + restore"], *res["ingest, structured"]
 	rGetPrefs, rPutPrefs := *res["GET /me/preferences"], *res["PUT /me/preferences"]
+	rPgxInsert, rVerifyInsert := *res["bare pgx insert"], *res["minimal verify + insert"]
+	rPgxUpdate, rUpdate := *res["bare pgx update"], *res["update"]
 	rFields := *res["GET fields"]
 	roundRatios := func(ours, ceiling string) string {
 		var rs []string
@@ -598,8 +663,12 @@ func BenchmarkLoad(b *testing.B) {
 	add(rPatch, &rStatic)
 	add(rBulk, &rPatch)
 	add(rCycle, &rPatch)
-	add(rCreate, &rStatic)
+	add(rPgxInsert, nil)
+	add(rVerifyInsert, &rPgxInsert)
+	add(rCreate, &rPgxInsert)
 	add(rIngest, &rCreate)
+	add(rPgxUpdate, nil)
+	add(rUpdate, &rPgxUpdate)
 	cachedRatio, uncachedRatio := loadgen.Ratio(rCached, rRedis), loadgen.Ratio(rUncached, rPgx)
 	listP99 := rList.Latency.Quantile(0.99)
 	if ran("GET, cached", "bare go-redis GET") {
@@ -647,6 +716,22 @@ func BenchmarkLoad(b *testing.B) {
 		r.Check("a trash and a restore under 3 × a single PATCH (p50, one client)", both < 3*single && rCycle.Errors == 0,
 			fmt.Sprintf("%s against %s: %.1f×", loadgen.Ms(both), loadgen.Ms(single), float64(both)/float64(single)))
 	}
+	// The write targets (#20): each route at least half its ceiling.
+	writeTargets := []struct {
+		ours, ceiling *loadgen.Result
+		metric        string
+	}{
+		{&rCreate, &rPgxInsert, "create/pgx-insert"},
+		{&rCreate, &rVerifyInsert, "create/verify-insert"},
+		{&rUpdate, &rPgxUpdate, "update/pgx-update"},
+	}
+	for _, t := range writeTargets {
+		if ran(t.ours.Name, t.ceiling.Name) {
+			ratio := loadgen.Ratio(*t.ours, *t.ceiling)
+			r.Check(fmt.Sprintf("%s ≥ 0.5 × %s", t.ours.Name, t.ceiling.Name), ratio >= 0.5 && t.ours.Errors == 0,
+				fmt.Sprintf("%.3f (%s)", ratio, roundRatios(t.ours.Name, t.ceiling.Name)))
+		}
+	}
 	if ran("create", "ingest, structured") {
 		ratio := loadgen.Ratio(rIngest, rCreate)
 		r.Check("ingest of structured create commands ≥ 0.5 × the create route", ratio >= 0.5 && rIngest.Errors == 0,
@@ -656,7 +741,7 @@ func BenchmarkLoad(b *testing.B) {
 	_, _ = r.WriteTo(os.Stdout)
 	fmt.Println()
 
-	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rListField, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest} {
+	for _, res := range []loadgen.Result{rCached, rUncached, rMiss, rList, rListMember, rListProject, rListField, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest, rUpdate} {
 		if !ran(res.Name) {
 			continue
 		}
@@ -670,10 +755,16 @@ func BenchmarkLoad(b *testing.B) {
 	if ran("GET, uncached", "bare pgx select") {
 		b.ReportMetric(uncachedRatio, "uncached/pgx")
 	}
+	for _, t := range writeTargets {
+		if ran(t.ours.Name, t.ceiling.Name) {
+			b.ReportMetric(loadgen.Ratio(*t.ours, *t.ceiling), t.metric)
+		}
+	}
 	if cfg.Strict && !r.Passed() {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
-	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest} {
+	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest,
+		rPgxInsert, rVerifyInsert, rPgxUpdate, rUpdate} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -1240,6 +1331,30 @@ func ceiling(ctx context.Context, kind string) error {
 		defer rdb.Close()
 		prefix := os.Getenv("LOADGEN_REDIS_PREFIX")
 		handler = loadgen.RedisHandler(rdb, func(id string) string { return prefix + id }, h)
+	case "pgx-insert", "verify-insert", "pgx-update":
+		db, err := pg.Open(ctx, cfg.DB)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		switch kind {
+		case "pgx-insert":
+			handler = loadgen.PgxInsertHandler(db.Primary, writer)
+		case "pgx-update":
+			handler = loadgen.PgxUpdateHandler(db.Primary)
+		default:
+			// Configured as the functions configure theirs (OIDC_*).
+			v, err := auth.NewVerifier(cfg.Auth, nil)
+			if err != nil {
+				return err
+			}
+			handler = loadgen.VerifyInsertHandler(v, db.Primary)
+		}
+		// These answer only their write; startProc waits on /readyz.
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.HandleFunc("GET /readyz", func(http.ResponseWriter, *http.Request) {})
+		handler = mux
 	case "pgx", "pgx-list":
 		db, err := pg.Open(ctx, cfg.DB)
 		if err != nil {

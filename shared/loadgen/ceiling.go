@@ -1,8 +1,10 @@
 package loadgen
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -11,6 +13,8 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/taskfn/taskfn/shared/auth"
+	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
@@ -129,4 +133,133 @@ func PgxListHandler(store *task.Store) http.Handler {
 		taskapi.WritePage(w, &page)
 	})
 	return rt
+}
+
+// The write ceilings answer POST /tasks and PATCH /tasks/{id} with one pgx
+// statement each, and nothing a create or an update also does in its
+// transaction (history line, outbox events, personal project check,
+// custom fields) nor after it (cache, publish).
+
+// newTask is what the insert ceilings read of a create's body: the fields
+// the benchmark sends.
+type newTask struct {
+	Title       string   `json:"title"`
+	Description string   `json:"description"`
+	Status      string   `json:"status"`
+	Priority    string   `json:"priority"`
+	Labels      []string `json:"labels"`
+}
+
+// insertTask is the store's insert of a task, reduced to the columns the
+// benchmark's creates set; a NULL project files it, as the store's does,
+// in the owner's personal project (the tasks_personal_project trigger).
+const insertTask = `
+INSERT INTO tasks (id, title, description, status, priority, owner_id, labels)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING ` + task.Columns
+
+// PgxInsertHandler answers POST /tasks with the task of the body, owned
+// by owner, inserted by one pgx INSERT … RETURNING, encoded as the create
+// route encodes it, with 201: what a create costs before the function's
+// own layers and its transaction's other writes.
+func PgxInsertHandler(pool *pgxpool.Pool, owner string) http.Handler {
+	return insertHandler(pool, func(*http.Request) string { return owner })
+}
+
+// VerifyInsertHandler is PgxInsertHandler behind the bearer token check of
+// every function (v.Require, for the task API's roles), the task owned by
+// the token's subject: what a create costs with the one check no function
+// skips, and none of the rest (rate limit, policy, logging, metrics).
+func VerifyInsertHandler(v *auth.Verifier, pool *pgxpool.Pool) http.Handler {
+	return v.Require(insertHandler(pool, func(r *http.Request) string { return auth.Caller(r).Subject }), task.Anyone...)
+}
+
+func insertHandler(pool *pgxpool.Pool, owner func(*http.Request) string) http.Handler {
+	rt := httprouter.New()
+	rt.POST("/tasks", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+		var nt newTask
+		if err := json.NewDecoder(r.Body).Decode(&nt); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		// A UUIDv7, as the store makes: inserts stay at the index's end.
+		id, err := uuid.NewV7()
+		if err != nil {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		if nt.Labels == nil {
+			nt.Labels = []string{} // NOT NULL
+		}
+		rows, _ := pool.Query(r.Context(), insertTask, id, nt.Title, nt.Description, nt.Status, nt.Priority, owner(r), nt.Labels)
+		t, err := pgx.CollectOneRow(rows, task.ScanRows())
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.Header().Set("Location", "/tasks/"+t.ID.String())
+		writeTask(w, http.StatusCreated, t)
+	})
+	return rt
+}
+
+// updateStatus is an update's write reduced to the status: the version
+// bumped as the store bumps it, the caller's If-Match checked in the same
+// statement instead of under a row lock read first.
+const updateStatus = `
+UPDATE tasks
+SET status = $2,
+    version = version + 1,
+    updated_at = now()
+WHERE id = $1
+  AND version = $3
+  AND deleted_at IS NULL
+RETURNING ` + task.Columns
+
+// PgxUpdateHandler answers PATCH /tasks/{id} {"status": S} with If-Match
+// "N" by one pgx UPDATE … RETURNING of the task at version N, encoded as
+// the update route encodes it, with 200 and its new ETag; 412 when no row
+// is at that version (or there is no such task: one statement cannot tell
+// them apart, and the benchmark sends neither).
+func PgxUpdateHandler(pool *pgxpool.Pool) http.Handler {
+	rt := httprouter.New()
+	rt.PATCH("/tasks/:id", func(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+		id, err := uuid.Parse(p.ByName("id"))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		version, err := strconv.ParseInt(strings.Trim(r.Header.Get("If-Match"), `"`), 10, 64)
+		if err != nil {
+			w.WriteHeader(http.StatusPreconditionRequired)
+			return
+		}
+		var change struct {
+			Status string `json:"status"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&change); err != nil || change.Status == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		rows, _ := pool.Query(r.Context(), updateStatus, id, change.Status, version)
+		t, err := pgx.CollectOneRow(rows, task.ScanRows())
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			w.WriteHeader(http.StatusPreconditionFailed)
+			return
+		case err != nil:
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		writeTask(w, http.StatusOK, t)
+	})
+	return rt
+}
+
+// writeTask writes t as the task routes do: ETag, Cache-Control and the
+// task's JSON.
+func writeTask(w http.ResponseWriter, status int, t task.Task) {
+	w.Header().Set("ETag", httpx.ETag(t.Version))
+	w.Header().Set("Cache-Control", "private, no-cache")
+	httpx.WriteRawJSON(w, status, append(t.AppendJSON(make([]byte, 0, 512)), '\n'))
 }

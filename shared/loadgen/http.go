@@ -113,16 +113,24 @@ var errNoAnswer = errors.New("connection closed before an answer")
 
 // Do sends req as worker and reads the whole answer; it returns its status.
 func (c *Client) Do(ctx context.Context, worker int, req Request) (int, error) {
+	status, _, err := c.DoHeader(ctx, worker, req, "")
+	return status, err
+}
+
+// DoHeader is Do that also returns the answer's header name (its last
+// value; "" if absent): a client whose next request depends on the answer,
+// as an If-Match on the ETag it was given, reads it without net/http.
+func (c *Client) DoHeader(ctx context.Context, worker int, req Request, name string) (int, string, error) {
 	cn := &c.conns[worker]
 	if cn.nc != nil && cn.addr != req.addr {
 		cn.close()
 	}
 	reused := cn.nc != nil
-	status, err := cn.roundTrip(ctx, req, c.timeout)
+	status, value, err := cn.roundTrip(ctx, req, c.timeout, name)
 	if err != nil && reused && req.retry && errors.Is(err, errNoAnswer) {
-		status, err = cn.roundTrip(ctx, req, c.timeout)
+		status, value, err = cn.roundTrip(ctx, req, c.timeout, name)
 	}
-	return status, err
+	return status, value, err
 }
 
 func (cn *conn) close() {
@@ -133,12 +141,12 @@ func (cn *conn) close() {
 	}
 }
 
-func (cn *conn) roundTrip(ctx context.Context, req Request, timeout time.Duration) (int, error) {
+func (cn *conn) roundTrip(ctx context.Context, req Request, timeout time.Duration, name string) (int, string, error) {
 	if cn.nc == nil {
 		d := net.Dialer{Timeout: timeout}
 		nc, err := d.DialContext(ctx, "tcp", req.addr)
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
 		cn.nc, cn.addr = nc, req.addr
 		// A list page (20 kB) in one read.
@@ -156,21 +164,22 @@ func (cn *conn) roundTrip(ctx context.Context, req Request, timeout time.Duratio
 		nc := cn.nc
 		cn.ctx, cn.stop = ctx, context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	}
-	status, keep, err := cn.exchange(req, timeout)
+	status, value, keep, err := cn.exchange(req, timeout, name)
 	if err != nil || !keep {
 		cn.close()
 	}
-	return status, err
+	return status, value, err
 }
 
-// exchange writes req and reads its answer to the end. keep is false when
-// the connection cannot carry another request.
-func (cn *conn) exchange(req Request, timeout time.Duration) (status int, keep bool, err error) {
+// exchange writes req and reads its answer to the end, and the value of
+// its header name if name is not "". keep is false when the connection
+// cannot carry another request.
+func (cn *conn) exchange(req Request, timeout time.Duration, name string) (status int, value string, keep bool, err error) {
 	if err := cn.nc.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return 0, false, err
+		return 0, "", false, err
 	}
 	if _, err := cn.nc.Write(req.wire); err != nil {
-		return 0, false, fmt.Errorf("%w: %w", errNoAnswer, err)
+		return 0, "", false, fmt.Errorf("%w: %w", errNoAnswer, err)
 	}
 	r := cn.r
 	line, err := r.ReadSlice('\n')
@@ -178,41 +187,43 @@ func (cn *conn) exchange(req Request, timeout time.Duration) (status int, keep b
 		if len(line) == 0 && (err == io.EOF || errors.Is(err, net.ErrClosed) || isReset(err)) {
 			err = fmt.Errorf("%w: %w", errNoAnswer, err)
 		}
-		return 0, false, err
+		return 0, "", false, err
 	}
 	// "HTTP/1.1 200 OK"
 	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) || line[8] != ' ' {
-		return 0, false, fmt.Errorf("loadgen: malformed status line %q", line)
+		return 0, "", false, fmt.Errorf("loadgen: malformed status line %q", line)
 	}
 	status, err = strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return 0, false, fmt.Errorf("loadgen: malformed status line %q", line)
+		return 0, "", false, fmt.Errorf("loadgen: malformed status line %q", line)
 	}
 	keep = line[7] == '1' // HTTP/1.0 closes unless asked otherwise
 	length, chunked := int64(-1), false
 	for {
 		line, err := r.ReadSlice('\n')
 		if err != nil {
-			return status, false, fmt.Errorf("loadgen: reading the header: %w", err)
+			return status, "", false, fmt.Errorf("loadgen: reading the header: %w", err)
 		}
 		line = bytes.TrimRight(line, "\r\n")
 		if len(line) == 0 {
 			break
 		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
+		key, v, ok := bytes.Cut(line, []byte(":"))
 		if !ok {
-			return status, false, fmt.Errorf("loadgen: malformed header line %q", line)
+			return status, "", false, fmt.Errorf("loadgen: malformed header line %q", line)
 		}
-		value = bytes.TrimSpace(value)
+		v = bytes.TrimSpace(v)
 		switch {
-		case headerIs(name, "Content-Length"):
-			if length, err = strconv.ParseInt(string(value), 10, 64); err != nil || length < 0 {
-				return status, false, fmt.Errorf("loadgen: bad Content-Length %q", value)
+		case headerIs(key, "Content-Length"):
+			if length, err = strconv.ParseInt(string(v), 10, 64); err != nil || length < 0 {
+				return status, "", false, fmt.Errorf("loadgen: bad Content-Length %q", v)
 			}
-		case headerIs(name, "Transfer-Encoding"):
-			chunked = bytes.EqualFold(value, []byte("chunked"))
-		case headerIs(name, "Connection"):
-			keep = keep && !bytes.EqualFold(value, []byte("close"))
+		case headerIs(key, "Transfer-Encoding"):
+			chunked = bytes.EqualFold(v, []byte("chunked"))
+		case headerIs(key, "Connection"):
+			keep = keep && !bytes.EqualFold(v, []byte("close"))
+		case name != "" && headerIs(key, name):
+			value = string(v)
 		}
 	}
 	switch {
@@ -236,7 +247,7 @@ func (cn *conn) exchange(req Request, timeout time.Duration) (status int, keep b
 		_, err = io.Copy(io.Discard, r)
 		keep = false
 	}
-	return status, keep && err == nil, err
+	return status, value, keep && err == nil, err
 }
 
 func headerIs(name []byte, canonical string) bool {
