@@ -508,6 +508,11 @@ func BenchmarkLoad(b *testing.B) {
 		{"bare pgx list", barePgxList, listStep(barePgxList, make([]string, cfg.Concurrency)), 0},
 		{"list, status filter", list, listStep(list, readers), 0},
 		{"list, as a member", list, listStep(list, members), 0},
+		// The project's page beside its own ceiling, the store's List of
+		// that page: its tasks carry field values, so both read the
+		// project's definitions to show them, which the all-projects bare
+		// list above does not.
+		{"bare pgx list, one project", barePgxList, projectList(barePgxList, make([]string, cfg.Concurrency), ""), 0},
 		{"list, one project", list, projectList(list, teammates, ""), 0},
 		// The same page filtered by a custom field, beside its ceiling:
 		// the store's List of that page, resolved as the route resolves it.
@@ -644,7 +649,9 @@ func BenchmarkLoad(b *testing.B) {
 	add(rMiss, &rPgx)
 	add(rList, &rPgxList)
 	add(rListMember, &rPgxList)
-	add(rListProject, &rPgxList)
+	rPgxListProject := *res["bare pgx list, one project"]
+	add(rPgxListProject, nil)
+	add(rListProject, &rPgxListProject)
 	rListField, rPgxListField := *res["list, custom field"], *res["bare pgx list, custom field"]
 	add(rPgxListField, nil)
 	add(rListField, &rPgxListField)
@@ -764,7 +771,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
 	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest,
-		rPgxInsert, rVerifyInsert, rPgxUpdate, rUpdate} {
+		rPgxInsert, rVerifyInsert, rPgxUpdate, rUpdate, rPgxListProject} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
