@@ -35,6 +35,7 @@ import (
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/loadgen"
 	"github.com/taskfn/taskfn/shared/pg"
+	"github.com/taskfn/taskfn/shared/project"
 	"github.com/taskfn/taskfn/shared/task"
 	"github.com/taskfn/taskfn/shared/taskapi"
 )
@@ -310,11 +311,11 @@ func BenchmarkLoad(b *testing.B) {
 		})
 	}
 	// Lists and creates repeat a few requests per worker: built once.
-	listStep := func(base proc, tokens []string) loadgen.Step {
+	listStep := func(base proc, tokens []string, extra ...string) loadgen.Step {
 		reqs := make([][]loadgen.Request, len(tokens))
 		for w, token := range tokens {
 			for _, st := range statuses {
-				reqs[w] = append(reqs[w], must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks?status="+st+"&sort=-created_at&limit=50", bearer(token), nil)))
+				reqs[w] = append(reqs[w], must(loadgen.NewRequest(http.MethodGet, base.url+"/tasks?status="+st+"&sort=-created_at&limit=50"+strings.Join(extra, ""), bearer(token), nil)))
 			}
 		}
 		var next atomic.Int64
@@ -507,6 +508,9 @@ func BenchmarkLoad(b *testing.B) {
 		{"GET, cache miss", getCached, get(getCached, missIDs, readers), 0},
 		{"bare pgx list", barePgxList, listStep(barePgxList, make([]string, cfg.Concurrency)), 0},
 		{"list, status filter", list, listStep(list, readers), 0},
+		// The member's page beside the store's List of it, in the
+		// member's scope: the same 21 project branches and the assigned.
+		{"bare pgx list, as a member", barePgxList, listStep(barePgxList, make([]string, cfg.Concurrency), "&as=member"), 0},
 		{"list, as a member", list, listStep(list, members), 0},
 		// The project's page beside its own ceiling, the store's List of
 		// that page: its tasks carry field values, so both read the
@@ -648,7 +652,9 @@ func BenchmarkLoad(b *testing.B) {
 	add(rUncached, &rPgx)
 	add(rMiss, &rPgx)
 	add(rList, &rPgxList)
-	add(rListMember, &rPgxList)
+	rPgxListMember := *res["bare pgx list, as a member"]
+	add(rPgxListMember, nil)
+	add(rListMember, &rPgxListMember)
 	rPgxListProject := *res["bare pgx list, one project"]
 	add(rPgxListProject, nil)
 	add(rListProject, &rPgxListProject)
@@ -739,6 +745,13 @@ func BenchmarkLoad(b *testing.B) {
 				fmt.Sprintf("%.3f (%s)", ratio, roundRatios(t.ours.Name, t.ceiling.Name)))
 		}
 	}
+	// The member's list (#20) against the store's List in the member's
+	// scope: the same 21 branches, without the route.
+	if ran("list, as a member", "bare pgx list, as a member") {
+		ratio := loadgen.Ratio(rListMember, rPgxListMember)
+		r.Check("a member's list ≥ 0.7 × bare pgx list, as a member", ratio >= 0.7 && rListMember.Errors == 0,
+			fmt.Sprintf("%.3f (%s)", ratio, roundRatios("list, as a member", "bare pgx list, as a member")))
+	}
 	if ran("create", "ingest, structured") {
 		ratio := loadgen.Ratio(rIngest, rCreate)
 		r.Check("ingest of structured create commands ≥ 0.5 × the create route", ratio >= 0.5 && rIngest.Errors == 0,
@@ -771,7 +784,7 @@ func BenchmarkLoad(b *testing.B) {
 		b.Error("targets missed (BENCH_STRICT)")
 	}
 	for _, res := range []loadgen.Result{rStatic, rRedis, rPgx, rPgxList, rCached, rUncached, rMiss, rList, rListMember, rListProject, rGetProject, rListProjects, rPutMember, rPatchProject, rListMembers, rActivity, rComments, rRelations, rTrash, rGetPrefs, rPutPrefs, rPatch, rBulk, rCycle, rCreate, rIngest,
-		rPgxInsert, rVerifyInsert, rPgxUpdate, rUpdate, rPgxListProject} {
+		rPgxInsert, rVerifyInsert, rPgxUpdate, rUpdate, rPgxListProject, rPgxListMember} {
 		if res.Errors > 0 {
 			b.Errorf("%s: %d errors, first: %v", res.Name, res.Errors, res.FirstError)
 		}
@@ -1379,7 +1392,15 @@ func ceiling(ctx context.Context, kind string) error {
 		if err != nil {
 			return err
 		}
-		handler = loadgen.PgxListHandler(store)
+		// The member's scope as the list route builds it: its personal
+		// project, then the projects its roles name, and its assigned tasks.
+		rows, _ := db.Replica.Query(ctx, `SELECT project FROM project_members WHERE subject = $1 ORDER BY project`, member)
+		projects, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		scope := &task.Scope{Projects: append([]string{project.PersonalPrefix + member}, projects...), Assignee: member}
+		handler = loadgen.PgxListHandler(store, scope)
 	default:
 		return fmt.Errorf("unknown ceiling %q", kind)
 	}

@@ -97,7 +97,11 @@ func PgxHandler(pool *pgxpool.Pool, h http.Header) http.Handler {
 // given), read by the store's List and written by the list
 // route's own taskapi.WritePage: what a list costs before the function's
 // own layers (token, query parsing, policy, logging, metrics).
-func PgxListHandler(store *task.Store) http.Handler {
+//
+// With as=member it lists as member would, the scope its roles give (its
+// projects' branches and the tasks assigned to it): the member's list
+// route without the route.
+func PgxListHandler(store *task.Store, member *task.Scope) http.Handler {
 	rt := httprouter.New()
 	rt.GET("/tasks", func(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 		st := task.Status(r.URL.Query().Get("status"))
@@ -106,6 +110,9 @@ func PgxListHandler(store *task.Store) http.Handler {
 			return
 		}
 		q := task.ListQuery{Statuses: []task.Status{st}, Limit: 50, Project: r.URL.Query().Get("project")}
+		if r.URL.Query().Get("as") == "member" {
+			q.Only = member
+		}
 		// A custom field filter (make bench's "list, custom field"),
 		// resolved against the project's definitions as the route does.
 		var fq []task.FieldQuery

@@ -377,20 +377,31 @@ func TestPgxListHandler(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h := loadgen.PgxListHandler(store)
+	// The newest "todo" is bob's: the member scope (alice's) leaves it out.
+	if _, err := store.Create(ctx, "", task.Task{Title: "bob's", Status: task.StatusTodo, Priority: task.PriorityLow, OwnerID: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	alice := &task.Scope{Projects: []string{"~alice"}, Assignee: "alice"}
+	h := loadgen.PgxListHandler(store, alice)
 
 	tests := []struct {
 		status    task.Status
+		as        string
 		wantItems int
 		wantNext  bool
 	}{
-		{task.StatusTodo, 50, true},
-		{task.StatusDone, 1, false},
-		{task.StatusBlocked, 0, false},
+		{task.StatusTodo, "", 50, true},
+		{task.StatusDone, "", 1, false},
+		{task.StatusBlocked, "", 0, false},
+		{task.StatusTodo, "member", 50, true},
 	}
 	for _, tt := range tests {
-		t.Run(string(tt.status), func(t *testing.T) {
-			page, err := store.List(ctx, task.ListQuery{Statuses: []task.Status{tt.status}, Limit: 50})
+		t.Run(string(tt.status)+" "+tt.as, func(t *testing.T) {
+			q := task.ListQuery{Statuses: []task.Status{tt.status}, Limit: 50}
+			if tt.as == "member" {
+				q.Only = alice
+			}
+			page, err := store.List(ctx, q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -405,12 +416,17 @@ func TestPgxListHandler(t *testing.T) {
 			if len(want.Items) != tt.wantItems || (want.Next != nil) != tt.wantNext {
 				t.Fatalf("store page: %d items, next %v; the test expects %d, %v", len(want.Items), want.Next != nil, tt.wantItems, tt.wantNext)
 			}
+			if tt.status == task.StatusTodo {
+				if got := want.Items[0].OwnerID; (got == "bob") != (tt.as == "") {
+					t.Fatalf("store page as %q starts with %s's task", tt.as, got)
+				}
+			}
 			wantBody, err := json.Marshal(want)
 			if err != nil {
 				t.Fatal(err)
 			}
 			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, httptest.NewRequest("GET", "/tasks?status="+string(tt.status), nil))
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/tasks?status="+string(tt.status)+"&as="+tt.as, nil))
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d", rec.Code)
 			}
