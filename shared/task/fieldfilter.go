@@ -176,16 +176,13 @@ func fieldConds(fs []FieldFilter, arg func(any) string) []string {
 }
 
 // gatedFieldPage reports whether a list filtered by q's fields is built
-// by fieldPageSQL: a live list of one project with an equality a GIN
-// index can serve, every branch fixing a status (statuses, when given,
-// are listSQL's status conditions), whose partial GIN index that is.
-// Ranges and "not checked" alone have only the ordered walk, which
-// listSQL's branches already are.
-func gatedFieldPage(q ListQuery, statuses []string) bool {
-	if q.Archived || q.Project == "" || slices.Contains(statuses, "") {
-		return false
-	}
-	return slices.ContainsFunc(q.Fields, func(f FieldFilter) bool { return f.Op == FieldEq && !f.Not })
+// by fieldPageSQL: a live list of one project (so every branch fixes a
+// status, whose partial GIN index there is) with an equality a GIN index
+// can serve. Ranges and "not checked" alone have only the ordered walk,
+// which listSQL's branches already are.
+func gatedFieldPage(q ListQuery) bool {
+	return !q.Archived && q.Project != "" &&
+		slices.ContainsFunc(q.Fields, func(f FieldFilter) bool { return f.Op == FieldEq && !f.Not })
 }
 
 // fieldWindow is how many pages of a project's tasks of one status a
@@ -211,16 +208,17 @@ func (s *Store) statusSizes(ctx context.Context, project string) (map[Status]int
 	if m, ok := s.sizes.Get(project); ok {
 		return m, nil
 	}
-	q := `
+	// Counted to sizeCap+1: a count past sizeCap says "more".
+	const q = `
 SELECT s.status, (SELECT count(*) FROM (SELECT FROM tasks
                   WHERE project = $1 AND status = s.status AND deleted_at IS NULL AND archived_at IS NULL
-                  LIMIT ` + sizeLimit + `) AS n)
+                  LIMIT $3) AS n)
 FROM unnest($2::text[]) AS s(status)`
 	names := make([]string, len(Statuses))
 	for i, st := range Statuses {
 		names[i] = string(st)
 	}
-	rows, _ := s.db.Replica.Query(ctx, q, project, names)
+	rows, _ := s.db.Replica.Query(ctx, q, project, names, sizeCap+1)
 	m := make(map[Status]int, len(Statuses))
 	var st string
 	var n int
@@ -231,18 +229,12 @@ FROM unnest($2::text[]) AS s(status)`
 	return m, nil
 }
 
-// sizeLimit is sizeCap+1, as statusSizes's query writes it: a count past
-// sizeCap says "more".
-var sizeLimit = strconv.Itoa(sizeCap + 1)
-
-// bigStatuses says, for each of listSQL's status conditions, whether the
-// project has more tasks of that status than a page's window; unknown
-// sizes are big.
-func (q ListQuery) bigStatuses(statuses []string) []bool {
+// bigStatuses says, for each status branch, whether the project has more
+// tasks of that status than a page's window; unknown sizes are big.
+func (q ListQuery) bigStatuses(statuses []Status) []bool {
 	big := make([]bool, len(statuses))
 	window := fieldWindow * (q.Limit + 1)
-	for i, sc := range statuses {
-		st := Status(strings.TrimSuffix(strings.TrimPrefix(sc, "status = '"), "'"))
+	for i, st := range statuses {
 		n, ok := q.sizes[st]
 		big[i] = !ok || n > window
 	}
@@ -283,16 +275,6 @@ func (q ListQuery) bigStatuses(statuses []string) []bool {
 func fieldPageSQL(visibility [][]string, statuses []string, big []bool, common, fields []string, project, order string, limit int) string {
 	n := strconv.Itoa(limit)
 	window := strconv.Itoa(fieldWindow * limit)
-	where := func(b *strings.Builder, conds ...[]string) {
-		sep := "\nWHERE "
-		for _, cs := range conds {
-			for _, c := range cs {
-				b.WriteString(sep)
-				b.WriteString(c)
-				sep = "\n  AND "
-			}
-		}
-	}
 	walkOnly := []string{"((" + strings.Join(fields, " AND ") + ") OR project <> " + project + ")"}
 	var gates, arms strings.Builder
 	gate := 0
@@ -304,7 +286,7 @@ func fieldPageSQL(visibility [][]string, statuses []string, big []bool, common, 
 			}
 			walk := func(b *strings.Builder) {
 				b.WriteString("(SELECT " + Columns + " FROM tasks")
-				where(b, vis, status, common, walkOnly)
+				writeWhere(b, vis, status, common, walkOnly)
 				b.WriteString("\n" + order + "\nLIMIT " + n + ")")
 			}
 			if !big[i] {
@@ -317,9 +299,9 @@ func fieldPageSQL(visibility [][]string, statuses []string, big []bool, common, 
 				gates.WriteString(",\n")
 			}
 			gates.WriteString(g + " AS (SELECT EXISTS (SELECT FROM (SELECT fields FROM tasks")
-			where(&gates, vis, status, common)
+			writeWhere(&gates, vis, status, common)
 			gates.WriteString("\n" + order + "\nLIMIT " + window + ") AS w")
-			where(&gates, fields)
+			writeWhere(&gates, fields)
 			gates.WriteString("\nOFFSET " + strconv.Itoa(limit-1) + ") AS walk)")
 
 			// Each arm is planned as if alone, its gate a one-time filter
@@ -330,9 +312,9 @@ func fieldPageSQL(visibility [][]string, statuses []string, big []bool, common, 
 			arms.WriteString(" AS a\nWHERE (SELECT walk FROM " + g + ")\n" + order + ")\nUNION ALL\n")
 
 			arms.WriteString("(SELECT " + Columns + " FROM (SELECT " + Columns + " FROM tasks")
-			where(&arms, status, common, fields)
+			writeWhere(&arms, status, common, fields)
 			arms.WriteString("\nOFFSET 0) AS g")
-			where(&arms, vis, []string{"NOT (SELECT walk FROM " + g + ")"})
+			writeWhere(&arms, vis, []string{"NOT (SELECT walk FROM " + g + ")"})
 			arms.WriteString("\n" + order + "\nLIMIT " + n + ")")
 		}
 	}

@@ -96,7 +96,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 	if q.After != nil && q.After.Ascending != q.Ascending {
 		return Page{}, fmt.Errorf("%w: it was made for the other sort order", ErrBadCursor)
 	}
-	if gatedFieldPage(q, nil) {
+	if gatedFieldPage(q) {
 		sizes, err := s.statusSizes(ctx, q.Project)
 		if err != nil {
 			return Page{}, err
@@ -170,7 +170,7 @@ func (s *Store) List(ctx context.Context, q ListQuery) (Page, error) {
 // rows whatever the plan, or choose their plan themselves when they run.
 func (q ListQuery) genericPlanSafe() bool {
 	return q.OwnerID == "" && q.AssigneeID == "" && q.Label == "" && q.Parent == nil &&
-		q.DueBefore == nil && q.DueAfter == nil && q.Query == "" && (len(q.Fields) == 0 || gatedFieldPage(q, nil)) && !q.manyProjects()
+		q.DueBefore == nil && q.DueAfter == nil && q.Query == "" && (len(q.Fields) == 0 || gatedFieldPage(q)) && !q.manyProjects()
 }
 
 // maxProjectBranches bounds a list's project branches: a caller who sees
@@ -235,10 +235,11 @@ func listSQL(q ListQuery) (string, []any, error) {
 	if len(visibility) == 0 {
 		return "", nil, nil
 	}
-	statuses, err := statusConds(q)
+	branches, err := branchStatuses(q)
 	if err != nil {
 		return "", nil, err
 	}
+	statuses := statusConds(branches)
 
 	order := "ORDER BY created_at " + dir + ", id " + dir
 	// A literal too: with LIMIT as a parameter, PostgreSQL costs a generic
@@ -246,8 +247,8 @@ func listSQL(q ListQuery) (string, []any, error) {
 	// custom plan and plans every run (see List). The limit is an int
 	// checked by List.
 	limit := strconv.Itoa(q.Limit + 1)
-	if gatedFieldPage(q, statuses) {
-		return fieldPageSQL(visibility, statuses, q.bigStatuses(statuses), common, fields, arg(q.Project), order, q.Limit+1), args, nil
+	if gatedFieldPage(q) {
+		return fieldPageSQL(visibility, statuses, q.bigStatuses(branches), common, fields, arg(q.Project), order, q.Limit+1), args, nil
 	}
 	return mergeSQL(visibility, statuses, append(common, fields...), order, limit), args, nil
 }
@@ -300,13 +301,13 @@ func visibilityConds(q ListQuery, arg func(any) string) [][]string {
 	return append(visibility, assignedConds)
 }
 
-// statusConds returns the condition of each status branch, "" for one
+// branchStatuses returns the status of each status branch, nil for one
 // branch of any status. A duplicate would return its rows twice, so each
 // status is taken once, in one order (fewer distinct statements to
 // prepare). With no status asked but an owner, assignee or visibility
 // fixed, they cover every status so those branches also lead with equality
 // columns.
-func statusConds(q ListQuery) ([]string, error) {
+func branchStatuses(q ListQuery) ([]Status, error) {
 	for _, st := range q.Statuses {
 		if !st.Valid() {
 			return nil, fmt.Errorf("task: list: unknown status %q", st)
@@ -321,15 +322,21 @@ func statusConds(q ListQuery) ([]string, error) {
 	if len(statuses) == 0 && (q.Only != nil || q.Project != "" || q.OwnerID != "" || q.AssigneeID != "") {
 		statuses = Statuses
 	}
+	return statuses, nil
+}
+
+// statusConds returns the condition of each status branch, "" for one
+// branch of any status.
+func statusConds(statuses []Status) []string {
 	if len(statuses) == 0 {
-		return []string{""}, nil
+		return []string{""}
 	}
 	conds := make([]string, 0, len(statuses))
 	for _, st := range statuses {
 		// A literal: st is one of the Statuses constants.
 		conds = append(conds, "status = '"+string(st)+"'")
 	}
-	return conds, nil
+	return conds
 }
 
 // mergeSQL is the list query: for each visibility branch × status, the
@@ -357,21 +364,7 @@ func mergeSQL(visibility [][]string, statuses, common []string, order, limit str
 				b.WriteByte('(')
 			}
 			b.WriteString("SELECT " + Columns + "\nFROM tasks")
-			sep := "\nWHERE "
-			cond := func(c string) {
-				b.WriteString(sep)
-				b.WriteString(c)
-				sep = "\n  AND "
-			}
-			for _, c := range vis {
-				cond(c)
-			}
-			if sc != "" {
-				cond(sc)
-			}
-			for _, c := range common {
-				cond(c)
-			}
+			writeWhere(&b, vis, []string{sc}, common)
 			b.WriteString("\n")
 			b.WriteString(order)
 			b.WriteString("\nLIMIT ")
@@ -388,6 +381,22 @@ func mergeSQL(visibility [][]string, statuses, common []string, order, limit str
 		b.WriteString(limit)
 	}
 	return b.String()
+}
+
+// writeWhere writes the conditions of conds, ANDed, as a WHERE clause
+// (nothing when there are none); an empty condition is none.
+func writeWhere(b *strings.Builder, conds ...[]string) {
+	sep := "\nWHERE "
+	for _, cs := range conds {
+		for _, c := range cs {
+			if c == "" {
+				continue
+			}
+			b.WriteString(sep)
+			b.WriteString(c)
+			sep = "\n  AND "
+		}
+	}
 }
 
 // filters are the conditions a list and an export share beyond visibility
