@@ -51,25 +51,45 @@ type Entry struct {
 
 // Add writes entries of kind for task id by actor, in tx.
 func Add(ctx context.Context, tx pgx.Tx, taskID uuid.UUID, actor string, kind Kind, changes []Change) error {
+	args, err := addArgs(taskID, actor, kind, changes)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, addSQL, args...); err != nil {
+		return fmt.Errorf("activity: add: %w", err)
+	}
+	return nil
+}
+
+// Queue is Add queued on b, the tail of a write's transaction
+// (pg.InTxBatched): the entry goes with the write's last round trip.
+func Queue(b *pgx.Batch, taskID uuid.UUID, actor string, kind Kind, changes []Change) error {
+	args, err := addArgs(taskID, actor, kind, changes)
+	if err != nil {
+		return err
+	}
+	b.Queue(addSQL, args...)
+	return nil
+}
+
+const addSQL = `
+INSERT INTO task_activity (id, task_id, actor, kind, changes)
+VALUES ($1, $2, $3, $4, $5)`
+
+func addArgs(taskID uuid.UUID, actor string, kind Kind, changes []Change) ([]any, error) {
 	if changes == nil {
 		changes = []Change{}
 	}
 	b, err := json.Marshal(changes)
 	if err != nil {
-		return fmt.Errorf("activity: %w", err)
+		return nil, fmt.Errorf("activity: %w", err)
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
-		return fmt.Errorf("activity: %w", err)
+		return nil, fmt.Errorf("activity: %w", err)
 	}
-	const q = `
-INSERT INTO task_activity (id, task_id, actor, kind, changes)
-VALUES ($1, $2, $3, $4, $5)`
 	// changes as text: behind PgBouncer (exec mode) a []byte goes as bytea.
-	if _, err := tx.Exec(ctx, q, id, taskID, actor, string(kind), string(b)); err != nil {
-		return fmt.Errorf("activity: add: %w", err)
-	}
-	return nil
+	return []any{id, taskID, actor, string(kind), string(b)}, nil
 }
 
 // Line is one entry to write with AddMany.

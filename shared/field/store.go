@@ -120,12 +120,7 @@ func LoadMany(ctx context.Context, q Querier, projects []string) (map[string]Set
 	if len(projects) == 0 {
 		return out, nil
 	}
-	const sql = `
-SELECT ` + columns + `
-FROM custom_fields
-WHERE project = ANY($1) AND deleted_at IS NULL
-ORDER BY project, position, id`
-	rows, _ := q.Query(ctx, sql, projects)
+	rows, _ := q.Query(ctx, loadSQL, projects)
 	defs, err := pgx.CollectRows(rows, scan)
 	if err != nil {
 		return nil, fmt.Errorf("field: load: %w", err)
@@ -135,6 +130,25 @@ ORDER BY project, position, id`
 	}
 	return out, nil
 }
+
+// QueueLoad is Load queued on b, the first round trip of a write
+// (pg.InTxBatched): into is set when b's results are read.
+func QueueLoad(b *pgx.Batch, project string, into *Set) {
+	b.Queue(loadSQL, []string{project}).Query(func(rows pgx.Rows) error {
+		defs, err := pgx.CollectRows(rows, scan)
+		if err != nil {
+			return fmt.Errorf("field: load: %w", err)
+		}
+		*into = defs
+		return nil
+	})
+}
+
+const loadSQL = `
+SELECT ` + columns + `
+FROM custom_fields
+WHERE project = ANY($1) AND deleted_at IS NULL
+ORDER BY project, position, id`
 
 // List is Load for the API: a project that does not exist is
 // project.ErrNotFound rather than an empty Set (a caller who sees every

@@ -42,14 +42,36 @@ const keyChunk = 100
 // Add inserts ev into the outbox inside tx, the transaction of the change
 // it describes: the event then exists exactly when the change committed.
 func Add(ctx context.Context, tx pgx.Tx, ev events.Event) error {
-	if ev.ID == uuid.Nil || ev.Topic == "" || ev.Key == "" || ev.Type == "" || ev.Source == "" || len(ev.Data) == 0 || ev.Time.IsZero() {
-		return fmt.Errorf("outbox: add: incomplete event %s %q", ev.ID, ev.Type)
+	if err := complete(ev); err != nil {
+		return err
 	}
-	const q = `
+	if _, err := tx.Exec(ctx, addSQL, addArgs(ev)...); err != nil {
+		return fmt.Errorf("outbox: add %s: %w", ev.Type, err)
+	}
+	return nil
+}
+
+// Queue is Add queued on b, the tail of the change's transaction
+// (pg.InTxBatched): the row goes with the write's last round trip.
+func Queue(b *pgx.Batch, ev events.Event) error {
+	if err := complete(ev); err != nil {
+		return err
+	}
+	b.Queue(addSQL, addArgs(ev)...)
+	return nil
+}
+
+const addSQL = `
 INSERT INTO outbox (event_id, topic, key, type, source, subject, data, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
-	if _, err := tx.Exec(ctx, q, ev.ID, ev.Topic, ev.Key, ev.Type, ev.Source, ev.Subject, ev.Data, ev.Time); err != nil {
-		return fmt.Errorf("outbox: add %s: %w", ev.Type, err)
+
+func addArgs(ev events.Event) []any {
+	return []any{ev.ID, ev.Topic, ev.Key, ev.Type, ev.Source, ev.Subject, ev.Data, ev.Time}
+}
+
+func complete(ev events.Event) error {
+	if ev.ID == uuid.Nil || ev.Topic == "" || ev.Key == "" || ev.Type == "" || ev.Source == "" || len(ev.Data) == 0 || ev.Time.IsZero() {
+		return fmt.Errorf("outbox: add: incomplete event %s %q", ev.ID, ev.Type)
 	}
 	return nil
 }
@@ -66,8 +88,8 @@ func AddMany(ctx context.Context, tx pgx.Tx, evs []events.Event) error {
 	ids, at := make([]string, n), make([]time.Time, n)
 	topics, keys, types, sources, subjects, data := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, ev := range evs {
-		if ev.ID == uuid.Nil || ev.Topic == "" || ev.Key == "" || ev.Type == "" || ev.Source == "" || len(ev.Data) == 0 || ev.Time.IsZero() {
-			return fmt.Errorf("outbox: add: incomplete event %s %q", ev.ID, ev.Type)
+		if err := complete(ev); err != nil {
+			return err
 		}
 		ids[i], topics[i], keys[i], types[i], sources[i], subjects[i], data[i], at[i] = ev.ID.String(), ev.Topic, ev.Key, ev.Type, ev.Source, ev.Subject, string(ev.Data), ev.Time
 	}
@@ -142,57 +164,53 @@ func (r row) event() events.Event {
 // PgBouncer in transaction pooling mode. Hash collisions of two keys only
 // serialise them.
 func publishChunk(ctx context.Context, pool *pgxpool.Pool, pub Publisher, key string, limit int) (published int, full bool, err error) {
-	var pubErr error
-	err = pg.InTx(ctx, pool, func(tx pgx.Tx) error {
-		// The published mark need not wait for its WAL flush: lost in a
-		// crash, it only makes the events go out again, which at least once
-		// allows; and a publish no longer waits for a disk flush.
-		const lock = `SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock($1, hashtext($2))`
-		if _, err := tx.Exec(ctx, lock, lockSpace, key); err != nil {
-			return fmt.Errorf("outbox: lock %q: %w", key, err)
-		}
-		const q = `
+	var (
+		pubErr  error
+		pending []row
+	)
+	// The lock and the read go with BEGIN (the read waits for the lock
+	// in the server), and the marks with the commit check: three round
+	// trips, not six.
+	first := &pgx.Batch{}
+	// The published mark need not wait for its WAL flush: lost in a
+	// crash, it only makes the events go out again, which at least once
+	// allows; and a publish no longer waits for a disk flush.
+	first.Queue(`SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock($1, hashtext($2))`, lockSpace, key)
+	const q = `
 SELECT id, event_id, topic, key, type, source, subject, data, created_at
 FROM outbox
 WHERE key = $1
   AND published_at IS NULL
 ORDER BY id
 LIMIT $2`
-		rows, _ := tx.Query(ctx, q, key, limit)
-		pending, err := pgx.CollectRows(rows, pgx.RowToStructByName[row])
-		if err != nil {
+	first.Queue(q, key, limit).Query(func(rows pgx.Rows) error {
+		var err error
+		if pending, err = pgx.CollectRows(rows, pgx.RowToStructByName[row]); err != nil {
 			return fmt.Errorf("outbox: read %q: %w", key, err)
 		}
+		return nil
+	})
+	err = pg.InTxBatched(ctx, pool, first, func(tx pgx.Tx, tail *pgx.Batch) error {
 		full = len(pending) == limit
 		done := make([]int64, 0, len(pending))
 		for _, r := range pending {
 			// One at a time: a later event must not reach Kafka while an
 			// earlier one of its key may still fail.
 			if pubErr = pub.Publish(ctx, r.event()); pubErr != nil {
-				if err := recordFailure(ctx, tx, r.ID, pubErr); err != nil {
-					return err
-				}
+				queueFailure(tail, r.ID, pubErr)
 				break
 			}
 			done = append(done, r.ID)
 		}
 		if len(done) > 0 {
-			const mark = `
-UPDATE outbox
-SET published_at = now(),
-    attempts = attempts + 1,
-    last_error = NULL
-WHERE id = ANY($1)`
-			if _, err := tx.Exec(ctx, mark, done); err != nil {
-				return fmt.Errorf("outbox: mark published: %w", err)
-			}
+			tail.Queue(markSQL, done)
 		}
 		published = len(done)
 		return nil
 	})
 	if err != nil {
 		// Not committed: what was sent will be sent again, as duplicates.
-		return 0, false, err
+		return 0, false, fmt.Errorf("outbox: publish %q: %w", key, err)
 	}
 	if pubErr != nil {
 		return published, false, fmt.Errorf("outbox: publish %q: %w", key, pubErr)
@@ -200,22 +218,26 @@ WHERE id = ANY($1)`
 	return published, full, nil
 }
 
-// recordFailure counts a failed attempt on row id. A publish refused
-// during the cooldown was not attempted and leaves the row's last real
-// error in place.
-func recordFailure(ctx context.Context, tx pgx.Tx, id int64, cause error) error {
+const markSQL = `
+UPDATE outbox
+SET published_at = now(),
+    attempts = attempts + 1,
+    last_error = NULL
+WHERE id = ANY($1)`
+
+// queueFailure counts a failed attempt on row id, on a publish's tail. A
+// publish refused during the cooldown was not attempted and leaves the
+// row's last real error in place.
+func queueFailure(b *pgx.Batch, id int64, cause error) {
 	if isCoolingDown(cause) {
-		return nil
+		return
 	}
 	const q = `
 UPDATE outbox
 SET attempts = attempts + 1,
     last_error = left($2, 1000)
 WHERE id = $1`
-	if _, err := tx.Exec(ctx, q, id, cause.Error()); err != nil {
-		return fmt.Errorf("outbox: record failure: %w", err)
-	}
-	return nil
+	b.Queue(q, id, cause.Error())
 }
 
 func isCoolingDown(err error) bool { return errors.Is(err, events.ErrCoolingDown) }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taskfn/taskfn/migrations"
 	"github.com/taskfn/taskfn/shared/pg"
@@ -342,4 +343,92 @@ func TestEnsureDatabase(t *testing.T) {
 	if got != name {
 		t.Errorf("connected to %q, want %q", got, name)
 	}
+}
+
+// InTxBatched runs first's queries with BEGIN (their callbacks before fn)
+// and the tail with the commit check; a failure in either rolls all back,
+// a callback's error as is.
+func TestInTxBatched(t *testing.T) {
+	t.Parallel()
+	db := pgtest.New(t)
+	ctx := t.Context()
+	if _, err := db.Primary.Exec(ctx, "CREATE TABLE steps (name text, step text, PRIMARY KEY (name, step))"); err != nil {
+		t.Fatal(err)
+	}
+	errRefused := errors.New("refused")
+	tests := []struct {
+		name      string
+		firstErr  error // returned by first's callback
+		fnErr     error
+		tailFails bool // the tail inserts a duplicate
+		wantErr   error
+		wantRows  int
+	}{
+		{"commit", nil, nil, false, nil, 3},
+		{"first's callback refuses", errRefused, nil, false, errRefused, 0},
+		{"fn refuses", nil, errRefused, false, errRefused, 0},
+		{"tail fails", nil, nil, true, nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			first := &pgx.Batch{}
+			first.Queue("INSERT INTO steps VALUES ($1, 'first')", tt.name)
+			var seen int
+			first.Queue("SELECT count(*) FROM steps WHERE name = $1", tt.name).QueryRow(func(row pgx.Row) error {
+				if err := row.Scan(&seen); err != nil {
+					return err
+				}
+				return tt.firstErr
+			})
+			ran := false
+			err := pg.InTxBatched(ctx, db.Primary, first, func(tx pgx.Tx, tail *pgx.Batch) error {
+				ran = true
+				if seen != 1 {
+					t.Errorf("fn saw %d rows of first, want 1: the callbacks run before fn", seen)
+				}
+				if _, err := tx.Exec(ctx, "INSERT INTO steps VALUES ($1, 'fn')", tt.name); err != nil {
+					return err
+				}
+				tail.Queue("INSERT INTO steps VALUES ($1, 'tail')", tt.name)
+				if tt.tailFails {
+					tail.Queue("INSERT INTO steps VALUES ($1, 'tail')", tt.name)
+				}
+				return tt.fnErr
+			})
+			switch {
+			case tt.tailFails && err == nil:
+				t.Error("a failing tail committed")
+			case !tt.tailFails && err != tt.wantErr:
+				t.Errorf("err = %v, want %v as is", err, tt.wantErr)
+			}
+			if ran == (tt.firstErr != nil) {
+				t.Errorf("fn ran: %t", ran)
+			}
+			var n int
+			if err := db.Primary.QueryRow(ctx, "SELECT count(*) FROM steps WHERE name = $1", tt.name).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != tt.wantRows {
+				t.Errorf("%d rows after InTxBatched, want %d", n, tt.wantRows)
+			}
+		})
+	}
+	t.Run("begin fails", func(t *testing.T) {
+		t.Parallel()
+		cfg := db.Primary.Config().Copy()
+		cfg.ConnConfig.Port = 1 // nothing listens
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		err = pg.InTxBatched(ctx, pool, nil, func(pgx.Tx, *pgx.Batch) error {
+			t.Error("fn ran without a transaction")
+			return nil
+		})
+		if err == nil || !pg.Transient(err) {
+			t.Errorf("err = %v, want a transient error", err)
+		}
+	})
 }

@@ -90,15 +90,22 @@ type Execer interface {
 // EnsurePersonalIn is EnsurePersonal in the caller's transaction: a task
 // moved or created into a personal project not made yet.
 func EnsurePersonalIn(ctx context.Context, db Execer, subject string) error {
-	const q = `
-INSERT INTO projects (key, name, personal_of, created_by)
-VALUES ($1, 'Personal', $2, $2)
-ON CONFLICT DO NOTHING`
-	if _, err := db.Exec(ctx, q, PersonalKey(subject), subject); err != nil {
+	if _, err := db.Exec(ctx, ensurePersonalSQL, PersonalKey(subject), subject); err != nil {
 		return fmt.Errorf("project: personal: %w", err)
 	}
 	return nil
 }
+
+// QueueEnsurePersonal is EnsurePersonalIn queued on b, a round trip of
+// the caller's transaction (pg.InTxBatched).
+func QueueEnsurePersonal(b *pgx.Batch, subject string) {
+	b.Queue(ensurePersonalSQL, PersonalKey(subject), subject)
+}
+
+const ensurePersonalSQL = `
+INSERT INTO projects (key, name, personal_of, created_by)
+VALUES ($1, 'Personal', $2, $2)
+ON CONFLICT DO NOTHING`
 
 // Get returns the project key.
 func (s *Store) Get(ctx context.Context, key string) (Project, error) {

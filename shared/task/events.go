@@ -123,6 +123,24 @@ func (s *Store) addEvents(ctx context.Context, tx pgx.Tx, id uuid.UUID, data ...
 	return nil
 }
 
+// queueEvents is addEvents queued on tail, the last round trip of the
+// write's transaction (pg.InTxBatched); it returns the events, for a
+// publish after commit that need not read them back.
+func (s *Store) queueEvents(tail *pgx.Batch, id uuid.UUID, data ...events.Data) ([]events.Event, error) {
+	out := make([]events.Event, 0, len(data))
+	for _, d := range data {
+		ev, err := events.NewTaskEvent(s.topic, id, d)
+		if err != nil {
+			return nil, err
+		}
+		if err := outbox.Queue(tail, ev); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
 // publish publishes id's events after its write committed (best effort).
 func (s *Store) publish(ctx context.Context, id uuid.UUID) {
 	outbox.PublishCommitted(ctx, s.db.Primary, s.pub, id.String())

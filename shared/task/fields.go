@@ -79,7 +79,23 @@ func fieldsKey(t Task) string {
 	return t.Project
 }
 
-// applyFields sets next's stored and rendered values for a write: cur is
+// createFields sets t's stored and rendered values for its create, from
+// target, its project's definitions: t.FieldsPatch checked against them,
+// and every required field given.
+func createFields(target field.Set, t *Task) error {
+	stored, err := target.Apply(nil, t.FieldsPatch, true)
+	if err != nil {
+		return err
+	}
+	if len(stored) == 0 {
+		stored = nil
+	}
+	t.StoredFields = stored
+	t.Fields = presentIn(target, stored)
+	return nil
+}
+
+// applyFields sets next's stored and rendered values for an update: cur is
 // the task as it stands (nil for a create). A move to another project
 // keeps the values both projects define (field.Set.Keep) and names the
 // others in next.DroppedFields, or, when the store refuses drops, fails

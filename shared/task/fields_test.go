@@ -683,3 +683,54 @@ func TestFieldWritesOnOneConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateRequiredFields: a create with no values at all takes the
+// round trip that inserts before the check; a project with a required
+// field must still refuse it, naming the field, with nothing written (no
+// task, history or event), as it refuses values that lack it.
+func TestCreateRequiredFields(t *testing.T) {
+	t.Parallel()
+	e := newFieldsEnv(t)
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name, project, fields string // fields "": none given
+		wantErr                       []string
+	}{
+		{"no values, none required", "web", "", nil},
+		{"no values, one required", "ops", "", []string{"fields.team"}},
+		{"values without the required one", "ops", `{"points": 3}`, []string{"fields.team"}},
+		{"the required one given", "ops", `{"team": "infra"}`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := draft("alice", tc.name)
+			d.Project = tc.project
+			if tc.fields != "" {
+				if err := json.Unmarshal([]byte(tc.fields), &d.FieldsPatch); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c, err := e.s.Create(ctx, "alice", d)
+			if got := fieldNames(err); !reflect.DeepEqual(got, tc.wantErr) {
+				t.Fatalf("Create: %v, naming %v; want %v", err, got, tc.wantErr)
+			}
+			var tasks, history, outbox int
+			const q = `
+SELECT (SELECT count(*) FROM tasks WHERE title = $1),
+       (SELECT count(*) FROM task_activity a JOIN tasks t ON t.id = a.task_id WHERE t.title = $1),
+       (SELECT count(*) FROM outbox WHERE data->'task'->>'title' = $1)`
+			if err := e.db.Primary.QueryRow(ctx, q, tc.name).Scan(&tasks, &history, &outbox); err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if tc.wantErr != nil {
+				want = 0
+			}
+			if tasks != want || history != want || outbox != want {
+				t.Errorf("after Create: %d tasks, %d history lines, %d events; want %d each", tasks, history, outbox, want)
+			}
+			if err == nil && c.Project != tc.project {
+				t.Errorf("created in %q", c.Project)
+			}
+		})
+	}
+}

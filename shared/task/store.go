@@ -196,37 +196,71 @@ func (s *Store) Create(ctx context.Context, actor string, t Task) (Task, error) 
 		}
 		t.ID = id
 	}
-	const q = `
-INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project, recurrence, recurrence_tz, reminders, fields)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
-RETURNING ` + Columns
-	var created Task
-	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
-		if err := ensurePersonal(ctx, tx, t.Project); err != nil {
+	var (
+		created Task
+		defs    field.Set
+		evs     []events.Event
+	)
+	// Three round trips: BEGIN with the definitions' read and (for a task
+	// given no custom field values, which nearly all are) the insert; the
+	// history, the outbox and the commit check; COMMIT. The insert goes
+	// before its fields are checked because with no values given there is
+	// nothing to store either way: the check can only refuse, and then
+	// the transaction rolls back.
+	first := &pgx.Batch{}
+	if sub, ok := strings.CutPrefix(t.Project, project.PersonalPrefix); ok && sub != "" {
+		project.QueueEnsurePersonal(first, sub)
+	}
+	field.QueueLoad(first, fieldsKey(t), &defs)
+	inserted := t.FieldsPatch == nil
+	if inserted {
+		first.Queue(insertSQL, insertArgs(t)...).Query(func(rows pgx.Rows) error {
+			return scanCreated(rows, &created)
+		})
+	}
+	err := pg.InTxBatched(ctx, s.db.Primary, first, func(tx pgx.Tx, tail *pgx.Batch) error {
+		if err := createFields(defs, &t); err != nil {
 			return err
 		}
-		if err := s.applyFields(ctx, tx, nil, &t); err != nil {
-			return err
-		}
-		rows, _ := tx.Query(ctx, q,
-			t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNil(t.Labels), projectArg(t.Project),
-			t.Recurrence, zoneArg(t.RecurrenceTZ), nonNil(t.Reminders), storedArg(t.StoredFields))
-		var err error
-		if created, err = pgx.CollectOneRow(rows, ScanRows()); err != nil {
-			return noProject(fmt.Errorf("task: create: %w", err))
+		if !inserted {
+			rows, _ := tx.Query(ctx, insertSQL, insertArgs(t)...)
+			if err := scanCreated(rows, &created); err != nil {
+				return err
+			}
 		}
 		created.Fields = t.Fields
-		if err := activity.Add(ctx, tx, created.ID, actor, activity.Created, activityChanges(nil, created)); err != nil {
+		if err := activity.Queue(tail, created.ID, actor, activity.Created, activityChanges(nil, created)); err != nil {
 			return err
 		}
-		err = s.addEvents(ctx, tx, created.ID, events.TaskCreatedData{Actor: actor, Task: created.Snapshot()})
+		var err error
+		evs, err = s.queueEvents(tail, created.ID, events.TaskCreatedData{Actor: actor, Task: created.Snapshot()})
 		return s.also.Run(ctx, tx, created, err)
 	})
 	if err != nil {
 		return Task{}, err
 	}
-	s.publish(ctx, created.ID)
+	// A new task's key has no earlier events: they need no lock.
+	outbox.PublishFirst(ctx, s.db.Primary, s.pub, evs)
 	return created, nil
+}
+
+const insertSQL = `
+INSERT INTO tasks (id, title, description, status, priority, due_at, owner_id, assignee_id, labels, project, recurrence, recurrence_tz, reminders, fields)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb)
+RETURNING ` + Columns
+
+func insertArgs(t Task) []any {
+	return []any{t.ID, t.Title, t.Description, t.Status, t.Priority, t.DueAt, t.OwnerID, t.AssigneeID, nonNil(t.Labels), projectArg(t.Project),
+		t.Recurrence, zoneArg(t.RecurrenceTZ), nonNil(t.Reminders), storedArg(t.StoredFields)}
+}
+
+func scanCreated(rows pgx.Rows, into *Task) error {
+	created, err := pgx.CollectOneRow(rows, ScanRows())
+	if err != nil {
+		return noProject(fmt.Errorf("task: create: %w", err))
+	}
+	*into = created
+	return nil
 }
 
 // Get returns the task with id, read from the replica.
@@ -277,13 +311,19 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		wrote   bool
 		parents []Task
 	)
-	err := pg.InTx(ctx, s.db.Primary, func(tx pgx.Tx) error {
+	// Four round trips: BEGIN with the row's lock; the write; the history,
+	// the outbox and the commit check; COMMIT.
+	var locked Task
+	first := &pgx.Batch{}
+	first.Queue(lockSQL, id).Query(func(rows pgx.Rows) error {
+		var err error
+		locked, err = collectOne(rows, "update")
+		return err
+	})
+	err := pg.InTxBatched(ctx, s.db.Primary, first, func(tx pgx.Tx, tail *pgx.Batch) error {
 		parents = nil
-		cur, err := lockTask(ctx, tx, id, "update")
+		cur, err := s.presentOne(ctx, tx, locked)
 		if err != nil {
-			return err
-		}
-		if cur, err = s.presentOne(ctx, tx, cur); err != nil {
 			return err
 		}
 		next, err := change(cur)
@@ -307,10 +347,10 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		}
 		updated.Fields, updated.DroppedFields = next.Fields, next.DroppedFields
 		wrote = true
-		if err := activity.Add(ctx, tx, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
+		if err := activity.Queue(tail, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
 			return err
 		}
-		if err := s.addEvents(ctx, tx, id, changeData(actor, cur, updated)...); err != nil {
+		if _, err := s.queueEvents(tail, id, changeData(actor, cur, updated)...); err != nil {
 			return err
 		}
 		if d := closing(cur.Status, updated.Status); d != 0 {
@@ -383,15 +423,16 @@ func noProject(err error) error {
 }
 
 func lockTask(ctx context.Context, tx pgx.Tx, id uuid.UUID, op string) (Task, error) {
-	const q = `
+	rows, _ := tx.Query(ctx, lockSQL, id)
+	return collectOne(rows, op)
+}
+
+const lockSQL = `
 SELECT ` + Columns + `
 FROM tasks
 WHERE id = $1
   AND deleted_at IS NULL
 FOR UPDATE`
-	rows, _ := tx.Query(ctx, q, id)
-	return collectOne(rows, op)
-}
 
 // collectOne scans one task, the one place pgx.ErrNoRows becomes ErrNotFound.
 func collectOne(rows pgx.Rows, op string) (Task, error) {
