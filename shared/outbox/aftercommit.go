@@ -38,14 +38,15 @@ func PublishCommitted(ctx context.Context, pool *pgxpool.Pool, pub Publisher, ke
 	}
 }
 
-// PublishFirst is PublishCommitted for the first events of a new key,
-// just committed by the write that made the key (a task created): no
-// earlier event of the key can be waiting, so evs go out in order from
-// memory, with no lock and no read, and the sent ones are marked in one
-// round trip instead of six. A later writer of the key who finds them
-// still unmarked sends them again before its own, and the relay may send
-// them again too: duplicates, which at least once allows and sinks drop
-// by event id; the first delivery of each keeps the key's order.
+// PublishFirst is PublishCommitted for events that are the first of their
+// key waiting, just committed: those of a new key (a task created), or of
+// a write that found none of its key waiting (QueueWaiting) while holding
+// what orders the key's writers. They go out in order from memory, with
+// no lock and no read, and the sent ones are marked in one round trip
+// instead of three. A later writer of the key who finds them still unmarked
+// sends them again before its own, and the relay may send them again too:
+// duplicates, which at least once allows and sinks drop by event id; the
+// first delivery of each keeps the key's order.
 func PublishFirst(ctx context.Context, pool *pgxpool.Pool, pub Publisher, evs []events.Event) {
 	if pub == nil || len(evs) == 0 {
 		return
@@ -97,4 +98,22 @@ WHERE event_id = $1::uuid
 		}
 		zerolog.Ctx(ctx).WithLevel(level).Err(err).Str("event.key", evs[0].Key).Msg("events left to the relay")
 	}
+}
+
+// QueueWaiting queues on b, the tail of a write's transaction, before the
+// write's own events, a read of whether events of key are waiting to be
+// published; waiting is set when b's results are read. Only a writer that
+// holds, from before the read until it commits, what every writer of key
+// holds too (for a task, a lock on its row: a write, FOR UPDATE, or the
+// FOR KEY SHARE of a history line's foreign key) may then use
+// PublishFirst when none are: no event of key can commit between the read
+// and its own.
+func QueueWaiting(b *pgx.Batch, key string, waiting *bool) {
+	const q = `SELECT EXISTS (SELECT 1 FROM outbox WHERE key = $1 AND published_at IS NULL)`
+	b.Queue(q, key).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(waiting); err != nil {
+			return fmt.Errorf("outbox: waiting %q: %w", key, err)
+		}
+		return nil
+	})
 }

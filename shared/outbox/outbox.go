@@ -8,7 +8,10 @@
 // acknowledged it, so a crash in between sends it again, with the same id.
 // Order is kept per key: every publisher of a key holds that key's
 // advisory lock and sends its rows one at a time in id order, stopping at
-// the first failure.
+// the first failure. The exception is a write whose events are the first
+// of their key waiting (PublishFirst): nothing can precede them, so they
+// go out from memory without the lock; a re-send of them can then come
+// after a later event of the key, but their first delivery cannot.
 package outbox
 
 import (

@@ -339,6 +339,58 @@ func TestWritesPublishAfterCommit(t *testing.T) {
 	}
 }
 
+// An update whose task has an event still waiting (Kafka was down for
+// the create) must not send its own first: it publishes through the key's
+// lock, the waiting one first. With nothing waiting it sends its own from
+// memory. Either way every event ends published, in the task's order.
+func TestUpdatePublishesAfterWaitingEvents(t *testing.T) {
+	t.Parallel()
+	down := fmt.Errorf("%w: test", events.ErrUnavailable)
+	tests := []struct {
+		name        string
+		createFails bool
+		want        []string
+	}{
+		{"nothing waiting", false, []string{events.TaskCreated, events.TaskUpdated}},
+		{"the create's event waiting", true, []string{events.TaskCreated, events.TaskUpdated}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			db := pgtest.New(t)
+			pub := &fakePublisher{}
+			if tt.createFails {
+				pub.err = down
+			}
+			s, err := task.NewStore(db, task.WithPublisher(pub))
+			if err != nil {
+				t.Fatal(err)
+			}
+			created, err := s.Create(t.Context(), "", draft("alice", "Go"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub.mu.Lock()
+			pub.err = nil
+			pub.mu.Unlock()
+			if _, err := s.Update(t.Context(), "", created.ID, func(cur task.Task) (task.Task, error) {
+				cur.Title = "Go on"
+				return cur, nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, pub.types); diff != "" {
+				t.Errorf("published (-want +got):\n%s", diff)
+			}
+			for _, ev := range outboxEvents(t, db) {
+				if ev.Published == nil {
+					t.Errorf("%s left unpublished", ev.Type)
+				}
+			}
+		})
+	}
+}
+
 func TestNewStoreRejectsEmptyTopic(t *testing.T) {
 	t.Parallel()
 	if _, err := task.NewStore(pgtest.New(t), task.WithTopic("")); err == nil {

@@ -694,7 +694,7 @@ func TestCreateRequiredFields(t *testing.T) {
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name, project, fields string // fields "": none given
-		wantErr                       []string
+		wantErr               []string
 	}{
 		{"no values, none required", "web", "", nil},
 		{"no values, one required", "ops", "", []string{"fields.team"}},

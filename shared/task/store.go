@@ -310,6 +310,8 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		updated Task
 		wrote   bool
 		parents []Task
+		evs     []events.Event
+		waiting bool
 	)
 	// Four round trips: BEGIN with the row's lock; the write; the history,
 	// the outbox and the commit check; COMMIT.
@@ -350,7 +352,11 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		if err := activity.Queue(tail, id, actor, activity.Updated, activityChanges(&cur, updated)); err != nil {
 			return err
 		}
-		if _, err := s.queueEvents(tail, id, changeData(actor, cur, updated)...); err != nil {
+		// Whether events of the task wait from before this change: the row
+		// lock orders the task's writers, so if none do, these are the
+		// first and go out without the publishers' lock.
+		outbox.QueueWaiting(tail, id.String(), &waiting)
+		if evs, err = s.queueEvents(tail, id, changeData(actor, cur, updated)...); err != nil {
 			return err
 		}
 		if d := closing(cur.Status, updated.Status); d != 0 {
@@ -361,8 +367,11 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 	if err != nil {
 		return Task{}, err
 	}
-	if wrote {
+	switch {
+	case wrote && waiting:
 		s.publish(ctx, id)
+	case wrote:
+		outbox.PublishFirst(ctx, s.db.Primary, s.pub, evs)
 	}
 	s.report(ctx, parents, touched)
 	return updated, nil
