@@ -31,6 +31,8 @@ import (
 	"github.com/taskfn/taskfn/shared/auth"
 	"github.com/taskfn/taskfn/shared/auth/authtest"
 	"github.com/taskfn/taskfn/shared/config"
+	"github.com/taskfn/taskfn/shared/devkafka"
+	"github.com/taskfn/taskfn/shared/events"
 	"github.com/taskfn/taskfn/shared/httpx"
 	"github.com/taskfn/taskfn/shared/lifecycle"
 	"github.com/taskfn/taskfn/shared/loadgen"
@@ -66,6 +68,11 @@ type benchConfig struct {
 	// Scenarios selects the scenarios to run by name, to look at one
 	// closely; a target whose scenarios did not run is not checked.
 	Scenarios *regexp.Regexp `envconfig:"BENCH_SCENARIOS" default:"."`
+	// Kafka gives the functions a Kafka-protocol broker (an embedded
+	// kfake, a process of its own), so the writes publish their events
+	// after commit as deployed. Off, they leave them in the outbox for
+	// relay-outbox, which the benchmark does not run.
+	Kafka bool `envconfig:"BENCH_KAFKA" default:"false"`
 }
 
 // benchQuota is every class's rate limit in the functions: on, but out of
@@ -190,6 +197,20 @@ func BenchmarkLoad(b *testing.B) {
 		"RATE_LIMIT_READS=" + benchQuota, "RATE_LIMIT_WRITES=" + benchQuota, "RATE_LIMIT_REPORTS=" + benchQuota,
 	}
 	logs := b.TempDir()
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	kafkaPid := -1
+	if cfg.Kafka {
+		port, err := freePort()
+		if err != nil {
+			b.Fatal(err)
+		}
+		broker := startProc(b, logs, "kafka", self, []string{ceilingEnvName + "=kafka", kafkaPortEnv + "=" + strconv.Itoa(port)}, "/readyz")
+		kafkaPid = broker.pid
+		common = append(common, "KAFKA_BROKERS=127.0.0.1:"+strconv.Itoa(port))
+	}
 	getCached := startProc(b, logs, "get-task", filepath.Join(bin, "get-task"), common, "/readyz")
 	getUncached := startProc(b, logs, "get-task-uncached", filepath.Join(bin, "get-task"), append(common, "CACHE_ENABLED=false"), "/readyz")
 	list := startProc(b, logs, "list-tasks", filepath.Join(bin, "list-tasks"), common, "/readyz")
@@ -264,10 +285,6 @@ func BenchmarkLoad(b *testing.B) {
 	headerJSON, _ := json.Marshal(header)
 	bodyFile := filepath.Join(logs, "body.json")
 	if err := os.WriteFile(bodyFile, bodies[hot[0]], 0o600); err != nil {
-		b.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
 		b.Fatal(err)
 	}
 	ceilingEnv := append(common, "LOADGEN_HEADER="+string(headerJSON), "LOADGEN_BODY_FILE="+bodyFile, "LOADGEN_REDIS_PREFIX="+prefix+"ceiling:")
@@ -576,6 +593,7 @@ func BenchmarkLoad(b *testing.B) {
 				{Name: "postgres", Match: func(_ int, comm string) bool { return comm == "postgres" }},
 				{Name: "redis", Match: func(_ int, comm string) bool { return comm == "redis-server" }},
 				{Name: "load generator", Match: func(pid int, _ string) bool { return pid == generator }},
+				{Name: "kafka", Match: func(pid int, _ string) bool { return pid == kafkaPid }},
 			}
 			o.CPU = func() loadgen.CPUTime { return loadgen.ReadCPU(groups) }
 			r := loadgen.Run(ctx, sc.name, o, sc.step)
@@ -615,12 +633,20 @@ func BenchmarkLoad(b *testing.B) {
 		Title:     "taskfn load benchmark, " + time.Now().UTC().Format("2006-01-02 15:04 MST"),
 		CPUGroups: []string{"server", "postgres", "redis", "load generator", loadgen.OtherCPU},
 	}
+	if cfg.Kafka {
+		r.CPUGroups = []string{"server", "postgres", "redis", "kafka", "load generator", loadgen.OtherCPU}
+	}
+	kafkaNote := "none: the writes leave their events in the outbox (BENCH_KAFKA=true publishes them)"
+	if cfg.Kafka {
+		kafkaNote = "an embedded kfake broker, a process of its own (BENCH_KAFKA): the writes publish their events after commit, as deployed"
+	}
 	r.About = append(machine(ctx, db, rdb), [2]string{"run", fmt.Sprintf(
 		"%d clients, keep-alive; %s measured per scenario in %d rounds of all scenarios, each after a %s warm-up; %d tasks (%s)",
 		cfg.Concurrency, cfg.Duration, rounds, cfg.Warmup, cfg.Rows, seeded+" in "+seedTook.Round(100*time.Millisecond).String())},
 		[2]string{"load", "load average " + load},
 		[2]string{"pools", fmt.Sprintf("DATABASE_MAX_CONNS=%d DATABASE_QUERY_EXEC_MODE=%s REDIS_POOL_SIZE=%d, functions and ceilings alike",
 			fn.DB.MaxConns, fn.DB.QueryExecMode, fn.Cache.PoolSize)},
+		[2]string{"kafka", kafkaNote},
 		[2]string{"limits", fmt.Sprintf("rate limits on in the functions, %s per caller and class (never reached), RATE_LIMIT_LEASE=%s; the ceilings have none",
 			benchQuota, fn.RateLimit.Lease)},
 		[2]string{"requests", "GET /tasks/{id}: 100 hot ids of the member's 20 projects, read as that member (cached), or ids drawn from a random 300k read as admins (uncached, miss, pgx); " +
@@ -1329,7 +1355,13 @@ func serveCeiling(kind string) int {
 	return lifecycle.Run("ceiling "+kind, func(ctx context.Context) error { return ceiling(ctx, kind) })
 }
 
+// kafkaPortEnv is the port the benchmark's broker listens on.
+const kafkaPortEnv = "LOADGEN_KAFKA_PORT"
+
 func ceiling(ctx context.Context, kind string) error {
+	if kind == "kafka" {
+		return serveKafka(ctx)
+	}
 	var cfg taskapi.Config
 	if err := config.Load(&cfg); err != nil {
 		return err
@@ -1416,5 +1448,30 @@ func ceiling(ctx context.Context, kind string) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
+	}
+}
+
+// serveKafka runs the broker of BENCH_KAFKA until ctx ends, and answers
+// /readyz on PORT once it listens.
+func serveKafka(ctx context.Context) error {
+	port, err := strconv.Atoi(os.Getenv(kafkaPortEnv))
+	if err != nil {
+		return fmt.Errorf("%s: %w", kafkaPortEnv, err)
+	}
+	broker, err := devkafka.Start(devkafka.Config{Port: port, Topics: []string{events.DefaultTasksTopic}})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = broker.Close() }()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(http.ResponseWriter, *http.Request) {})
+	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		return srv.Close()
 	}
 }
