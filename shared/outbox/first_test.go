@@ -45,13 +45,9 @@ func TestPublishFirst(t *testing.T) {
 				}
 				evs = append(evs, ev)
 			}
+			// One statement of three rows: ids in their order.
 			err := pg.InTxBatched(t.Context(), pool, nil, func(_ pgx.Tx, tail *pgx.Batch) error {
-				for _, ev := range evs {
-					if err := outbox.Queue(tail, ev); err != nil {
-						return err
-					}
-				}
-				return nil
+				return outbox.Queue(tail, evs...)
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -18,6 +18,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,19 +56,49 @@ func Add(ctx context.Context, tx pgx.Tx, ev events.Event) error {
 	return nil
 }
 
-// Queue is Add queued on b, the tail of the change's transaction
-// (pg.InTxBatched): the row goes with the write's last round trip.
-func Queue(b *pgx.Batch, ev events.Event) error {
-	if err := complete(ev); err != nil {
-		return err
+// Queue is Add for evs, queued on b, the tail of the change's transaction
+// (pg.InTxBatched): their rows go with the write's last round trip, in
+// one statement (an update of a status is two events), in order.
+func Queue(b *pgx.Batch, evs ...events.Event) error {
+	if len(evs) == 0 {
+		return nil
 	}
-	b.Queue(addSQL, addArgs(ev)...)
+	args := make([]any, 0, 8*len(evs))
+	for _, ev := range evs {
+		if err := complete(ev); err != nil {
+			return err
+		}
+		args = append(args, addArgs(ev)...)
+	}
+	sql := addSQL
+	if len(evs) > 1 {
+		sql = addManySQL(len(evs))
+	}
+	b.Queue(sql, args...)
 	return nil
 }
 
 const addSQL = `
 INSERT INTO outbox (event_id, topic, key, type, source, subject, data, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
+
+// addManySQL is addSQL for n rows. A multi-row VALUES assigns the ids in
+// its order, as consecutive statements would.
+func addManySQL(n int) string {
+	var b strings.Builder
+	b.WriteString(addSQL)
+	for i := 1; i < n; i++ {
+		b.WriteString(", (")
+		for c := range 8 {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(i*8+c+1))
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
 
 func addArgs(ev events.Event) []any {
 	return []any{ev.ID, ev.Topic, ev.Key, ev.Type, ev.Source, ev.Subject, ev.Data, ev.Time}

@@ -133,12 +133,9 @@ func (s *Store) queueEvents(tail *pgx.Batch, id uuid.UUID, data ...events.Data) 
 		if err != nil {
 			return nil, err
 		}
-		if err := outbox.Queue(tail, ev); err != nil {
-			return nil, err
-		}
 		out = append(out, ev)
 	}
-	return out, nil
+	return out, outbox.Queue(tail, out...)
 }
 
 // publish publishes id's events after its write committed (best effort).

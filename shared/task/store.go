@@ -354,8 +354,11 @@ func (s *Store) Update(ctx context.Context, actor string, id uuid.UUID, change f
 		}
 		// Whether events of the task wait from before this change: the row
 		// lock orders the task's writers, so if none do, these are the
-		// first and go out without the publishers' lock.
-		outbox.QueueWaiting(tail, id.String(), &waiting)
+		// first and go out without the publishers' lock. Without a
+		// publisher nothing is published here: no need to know.
+		if s.pub != nil {
+			outbox.QueueWaiting(tail, id.String(), &waiting)
+		}
 		if evs, err = s.queueEvents(tail, id, changeData(actor, cur, updated)...); err != nil {
 			return err
 		}
