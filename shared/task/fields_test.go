@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/taskfn/taskfn/shared/activity"
 	"github.com/taskfn/taskfn/shared/errs"
@@ -732,5 +733,74 @@ SELECT (SELECT count(*) FROM tasks WHERE title = $1),
 				t.Errorf("created in %q", c.Project)
 			}
 		})
+	}
+}
+
+// TestGatedFieldPagePlansOnce: a filtered page of a big status (the gate
+// of fieldPageSQL) runs its generic plan from the first time, which
+// PostgreSQL would never choose on its own (it costs the arm the gate
+// skips), and the setting that forces it does not outlive the query.
+func TestGatedFieldPagePlansOnce(t *testing.T) {
+	t.Parallel()
+	e := newFieldsEnv(t)
+	ctx := t.Context()
+	high := e.optionID("severity", "High")
+	for i := range 40 { // todo is then past a window of pages of 2
+		d := draft("alice", fmt.Sprintf("g%02d", i))
+		d.Project = "web"
+		if i%3 == 0 {
+			d.FieldsPatch = map[string]json.RawMessage{"severity": raw(`"` + high + `"`)}
+		}
+		if _, err := e.s.Create(ctx, "alice", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One connection, so the prepared statement and the setting seen
+	// afterwards are the lists'.
+	cfg := e.db.Replica.Config().Copy()
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s, err := task.NewStore(&pg.DB{Primary: pool, Replica: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := e.defs.Load(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := task.ResolveFieldFilters(set, []task.FieldQuery{{"severity", task.FieldEq, "High"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := task.ListQuery{Project: "web", Statuses: []task.Status{task.StatusTodo}, Fields: fs, Limit: 2}
+	const runs = 7
+	for range runs {
+		page, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Items) != 2 {
+			t.Fatalf("page of %d tasks, want 2", len(page.Items))
+		}
+		page.Release()
+	}
+	var generic, custom int64
+	var mode string
+	const stats = `
+SELECT coalesce(sum(generic_plans), 0), coalesce(sum(custom_plans), 0), current_setting('plan_cache_mode')
+FROM pg_prepared_statements
+WHERE statement LIKE 'WITH gate%'`
+	if err := pool.QueryRow(ctx, stats).Scan(&generic, &custom, &mode); err != nil {
+		t.Fatal(err)
+	}
+	if generic != runs || custom != 0 {
+		t.Errorf("the gated page planned %d generic and %d custom plans in %d runs, want %d and 0", generic, custom, runs, runs)
+	}
+	if mode != "auto" {
+		t.Errorf("plan_cache_mode after the lists: %q, want auto", mode)
 	}
 }
