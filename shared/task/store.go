@@ -208,9 +208,7 @@ func (s *Store) Create(ctx context.Context, actor string, t Task) (Task, error) 
 	// nothing to store either way: the check can only refuse, and then
 	// the transaction rolls back.
 	first := &pgx.Batch{}
-	if sub, ok := strings.CutPrefix(t.Project, project.PersonalPrefix); ok && sub != "" {
-		project.QueueEnsurePersonal(first, sub)
-	}
+	queueEnsurePersonal(first, t.Project)
 	field.QueueLoad(first, fieldsKey(t), &defs)
 	inserted := t.FieldsPatch == nil
 	if inserted {
@@ -462,10 +460,24 @@ func collectOne(rows pgx.Rows, op string) (Task, error) {
 // first use: a personal project exists once anything is filed in it.
 // Team projects are made only through the project API.
 func ensurePersonal(ctx context.Context, tx pgx.Tx, key string) error {
-	if sub, ok := strings.CutPrefix(key, project.PersonalPrefix); ok && sub != "" {
+	if sub, ok := personalOf(key); ok {
 		return project.EnsurePersonalIn(ctx, tx, sub)
 	}
 	return nil
+}
+
+// queueEnsurePersonal is ensurePersonal queued on b, a write's first
+// round trip.
+func queueEnsurePersonal(b *pgx.Batch, key string) {
+	if sub, ok := personalOf(key); ok {
+		project.QueueEnsurePersonal(b, sub)
+	}
+}
+
+// personalOf is the subject whose personal project key names, if it does.
+func personalOf(key string) (string, bool) {
+	sub, ok := strings.CutPrefix(key, project.PersonalPrefix)
+	return sub, ok && sub != ""
 }
 
 // projectArg sends "" as NULL: the tasks_personal_project trigger then
