@@ -30,12 +30,17 @@ func PublishCommitted(ctx context.Context, pool *pgxpool.Pool, pub Publisher, ke
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishWait)
 	defer cancel()
 	if _, err := PublishKey(ctx, pool, pub, key); err != nil {
-		level := zerolog.WarnLevel
-		if errors.Is(err, events.ErrCoolingDown) {
-			level = zerolog.DebugLevel // Kafka known down: one warning per cooldown is enough
-		}
-		zerolog.Ctx(ctx).WithLevel(level).Err(err).Str("event.key", key).Msg("events left to the relay")
+		leftToRelay(ctx, err, key)
 	}
+}
+
+// leftToRelay logs a failed publish after commit: its events wait.
+func leftToRelay(ctx context.Context, err error, key string) {
+	level := zerolog.WarnLevel
+	if isCoolingDown(err) {
+		level = zerolog.DebugLevel // Kafka known down: one warning per cooldown is enough
+	}
+	zerolog.Ctx(ctx).WithLevel(level).Err(err).Str("event.key", key).Msg("events left to the relay")
 }
 
 // PublishFirst is PublishCommitted for events that are the first of their
@@ -92,11 +97,7 @@ WHERE event_id = $1::uuid
 		}
 	}
 	if err != nil {
-		level := zerolog.WarnLevel
-		if isCoolingDown(err) {
-			level = zerolog.DebugLevel
-		}
-		zerolog.Ctx(ctx).WithLevel(level).Err(err).Str("event.key", evs[0].Key).Msg("events left to the relay")
+		leftToRelay(ctx, err, evs[0].Key)
 	}
 }
 
