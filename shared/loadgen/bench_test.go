@@ -1438,7 +1438,12 @@ func ceiling(ctx context.Context, kind string) error {
 	default:
 		return fmt.Errorf("unknown ceiling %q", kind)
 	}
-	srv := &http.Server{Addr: "127.0.0.1:" + strconv.Itoa(cfg.Server.Port), Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	return serveUntil(ctx, "127.0.0.1:"+strconv.Itoa(cfg.Server.Port), handler)
+}
+
+// serveUntil serves handler on addr until ctx ends, then shuts down.
+func serveUntil(ctx context.Context, addr string, handler http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {
@@ -1465,13 +1470,5 @@ func serveKafka(ctx context.Context) error {
 	defer func() { _ = broker.Close() }()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(http.ResponseWriter, *http.Request) {})
-	srv := &http.Server{Addr: "127.0.0.1:" + os.Getenv("PORT"), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		return srv.Close()
-	}
+	return serveUntil(ctx, "127.0.0.1:"+os.Getenv("PORT"), mux)
 }

@@ -83,7 +83,14 @@ func fieldsKey(t Task) string {
 // target, its project's definitions: t.FieldsPatch checked against them,
 // and every required field given.
 func createFields(target field.Set, t *Task) error {
-	stored, err := target.Apply(nil, t.FieldsPatch, true)
+	return setFields(target, nil, t, true)
+}
+
+// setFields sets t's stored and rendered values: base, with t.FieldsPatch
+// applied, checked against target; entering (made or moved into target's
+// project) also requires every required field.
+func setFields(target field.Set, base map[string]json.RawMessage, t *Task, entering bool) error {
+	stored, err := target.Apply(base, t.FieldsPatch, entering)
 	if err != nil {
 		return err
 	}
@@ -138,16 +145,7 @@ func (s *Store) applyFields(ctx context.Context, tx field.Querier, cur *Task, ne
 	}
 	// A task entering a project, made or moved there, must have its
 	// required fields; one already there keeps what it has.
-	stored, err := target.Apply(base, next.FieldsPatch, cur == nil || moved)
-	if err != nil {
-		return err
-	}
-	if len(stored) == 0 {
-		stored = nil
-	}
-	next.StoredFields = stored
-	next.Fields = presentIn(target, stored)
-	return nil
+	return setFields(target, base, next, cur == nil || moved)
 }
 
 // storedArg is the value written to tasks.fields: never NULL, and text,
