@@ -58,38 +58,23 @@ func PublishFirst(ctx context.Context, pool *pgxpool.Pool, pub Publisher, evs []
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishWait)
 	defer cancel()
-	// ids as text: a []uuid.UUID has no text form, which the exec mode
-	// behind PgBouncer needs.
+	b := &pgx.Batch{}
 	sent := make([]string, 0, len(evs))
 	var err error
 	for _, ev := range evs {
 		// As the row holds it: a re-send by the relay is the same event.
 		ev.Time = ev.Time.UTC().Truncate(time.Microsecond)
 		if err = pub.Publish(ctx, ev); err != nil {
+			queueFailure(b, ev.ID, err)
 			break
 		}
 		sent = append(sent, ev.ID.String())
 	}
-	b := &pgx.Batch{}
 	if len(sent) > 0 {
 		// One implicit transaction: the mark need not wait for its WAL
 		// flush (see publishChunk).
 		b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
-		b.Queue(`
-UPDATE outbox
-SET published_at = now(),
-    attempts = attempts + 1,
-    last_error = NULL
-WHERE event_id = ANY($1::uuid[])
-  AND published_at IS NULL`, sent)
-	}
-	if err != nil && !isCoolingDown(err) {
-		b.Queue(`
-UPDATE outbox
-SET attempts = attempts + 1,
-    last_error = left($2, 1000)
-WHERE event_id = $1::uuid
-  AND published_at IS NULL`, evs[len(sent)].ID.String(), err.Error())
+		queueMark(b, sent)
 	}
 	if b.Len() > 0 {
 		if merr := pool.SendBatch(ctx, b).Close(); merr != nil {

@@ -227,19 +227,17 @@ LIMIT $2`
 	})
 	err = pg.InTxBatched(ctx, pool, first, func(tx pgx.Tx, tail *pgx.Batch) error {
 		full = len(pending) == limit
-		done := make([]int64, 0, len(pending))
+		done := make([]string, 0, len(pending))
 		for _, r := range pending {
 			// One at a time: a later event must not reach Kafka while an
 			// earlier one of its key may still fail.
 			if pubErr = pub.Publish(ctx, r.event()); pubErr != nil {
-				queueFailure(tail, r.ID, pubErr)
+				queueFailure(tail, r.EventID, pubErr)
 				break
 			}
-			done = append(done, r.ID)
+			done = append(done, r.EventID.String())
 		}
-		if len(done) > 0 {
-			tail.Queue(markSQL, done)
-		}
+		queueMark(tail, done)
 		published = len(done)
 		return nil
 	})
@@ -253,17 +251,27 @@ LIMIT $2`
 	return published, full, nil
 }
 
-const markSQL = `
+// queueMark marks the events sent (ids as text: a []uuid.UUID has no
+// text form, which the exec mode behind PgBouncer needs), on b: both
+// publish paths, the locked one and PublishFirst.
+func queueMark(b *pgx.Batch, sent []string) {
+	if len(sent) == 0 {
+		return
+	}
+	const q = `
 UPDATE outbox
 SET published_at = now(),
     attempts = attempts + 1,
     last_error = NULL
-WHERE id = ANY($1)`
+WHERE event_id = ANY($1::uuid[])
+  AND published_at IS NULL`
+	b.Queue(q, sent)
+}
 
-// queueFailure counts a failed attempt on row id, on a publish's tail. A
-// publish refused during the cooldown was not attempted and leaves the
-// row's last real error in place.
-func queueFailure(b *pgx.Batch, id int64, cause error) {
+// queueFailure counts a failed attempt on event id, on b. A publish
+// refused during the cooldown was not attempted and leaves the row's last
+// real error in place.
+func queueFailure(b *pgx.Batch, id uuid.UUID, cause error) {
 	if isCoolingDown(cause) {
 		return
 	}
@@ -271,8 +279,9 @@ func queueFailure(b *pgx.Batch, id int64, cause error) {
 UPDATE outbox
 SET attempts = attempts + 1,
     last_error = left($2, 1000)
-WHERE id = $1`
-	b.Queue(q, id, cause.Error())
+WHERE event_id = $1::uuid
+  AND published_at IS NULL`
+	b.Queue(q, id.String(), cause.Error())
 }
 
 func isCoolingDown(err error) bool { return errors.Is(err, events.ErrCoolingDown) }

@@ -193,10 +193,10 @@ func (a Also[T]) Run(ctx context.Context, tx pgx.Tx, written T, err error) error
 // error is Transient (a 503, retry). A connection lost, or a deadline
 // passed, while COMMIT was under way leaves the outcome to be found out:
 // the server may have committed and failed only to say so. InTx learns the
-// transaction's id just before COMMIT (one round trip, shared with
-// InTxBatched's tail; NULL when the transaction wrote nothing) and then asks the server (resolve): committed
-// is success, rolled back the Transient error it was; ErrCommitUnknown if
-// the server cannot say within resolveWait.
+// transaction's id just before COMMIT (in the round trip of InTxBatched's
+// tail; NULL when the transaction wrote nothing) and then asks the server
+// (resolve): committed is success, rolled back the Transient error it was;
+// ErrCommitUnknown if the server cannot say within resolveWait.
 func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
 	return InTxBatched(ctx, pool, nil, func(tx pgx.Tx, _ *pgx.Batch) error { return fn(tx) })
 }

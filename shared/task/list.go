@@ -180,7 +180,9 @@ func (s *Store) listGeneric(ctx context.Context, items []Task, sql string, args 
 		return err
 	})
 	b.Queue("RESET plan_cache_mode")
-	return items, s.db.Replica.SendBatch(ctx, b).Close()
+	// Close runs the callback: items is read after it, not before.
+	err := s.db.Replica.SendBatch(ctx, b).Close()
+	return items, err
 }
 
 // genericPlanSafe reports whether q's query plans the same whatever its
